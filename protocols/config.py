@@ -1,0 +1,117 @@
+"""One configuration object for every numeric knob of the protocols.
+
+Ring size, fixed-point fraction bits, approximation degrees and iteration counts live here, never
+as constants inside a protocol.  The active configuration is held in a ``ContextVar`` so that a
+scoped override (``with override(frac=12): ...``) affects only the code that runs inside it
+(including the two party threads that :func:`protocols.channel.run_two_party` starts, which copy
+the caller's context).
+
+Both parties must run with the same configuration; the handshake (``party/``) compares
+:meth:`Config.fingerprint` of the two sides and rejects a mismatch.
+"""
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import hashlib
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- ring and fixed point ---------------------------------------------------------------
+    ell: int = 64
+    """Bits of the arithmetic ring Z_{2^ell} that linear layers use (1 <= ell <= 64)."""
+    frac: int = 18
+    """Fractional bits of the fixed-point encoding in the linear ring."""
+    ell_nl: int = 32
+    """Ring bits for non-linear layers (a smaller ring makes every OT-based step cheaper)."""
+    frac_nl: int = 13
+    """Fractional bits in the non-linear ring."""
+
+    # --- OT-based protocols -----------------------------------------------------------------
+    cmp_digit_bits: int = 4
+    """Digit size of the millionaires' comparison (1-of-2^m OT per digit)."""
+    trunc_mode: str = "faithful"
+    """'faithful' (exact floor up to the wrap bit) or 'probabilistic' (±1 ulp error)."""
+
+    # --- iterative approximations -------------------------------------------------------------
+    recip_iters: int = 3
+    """Newton iterations for 1/x."""
+    rsqrt_iters: int = 3
+    """Newton iterations for 1/sqrt(x)."""
+    exp_squarings: int = 8
+    """n in exp(x) ~ (1 + x/2^n)^(2^n) (BumbleBee/SPU-style baseline)."""
+
+    # --- free-form approximation knobs (table names, degrees) ---------------------------------
+    extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.ell <= 64:
+            raise ValueError(f"ring size ell={self.ell} is outside 1..64")
+        if not 1 <= self.ell_nl <= 64:
+            raise ValueError(f"non-linear ring size ell_nl={self.ell_nl} is outside 1..64")
+        if not 0 <= self.frac < self.ell - 1:
+            raise ValueError(f"frac={self.frac} must be below ell-1={self.ell - 1}")
+        if not 0 <= self.frac_nl < self.ell_nl - 1:
+            raise ValueError(f"frac_nl={self.frac_nl} must be below ell_nl-1={self.ell_nl - 1}")
+        if self.trunc_mode not in ("faithful", "probabilistic"):
+            raise ValueError(f"trunc_mode must be 'faithful' or 'probabilistic', not {self.trunc_mode!r}")
+        if self.cmp_digit_bits not in (1, 2, 3, 4, 5, 6, 7, 8):
+            raise ValueError("cmp_digit_bits must be in 1..8")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Look up a free-form knob from ``extra``."""
+        for k, v in self.extra:
+            if k == key:
+                return v
+        return default
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["extra"] = {k: v for k, v in self.extra}
+        return d
+
+    def fingerprint(self) -> str:
+        """Stable hash of every knob; both parties must agree on it."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_current: contextvars.ContextVar[Config] = contextvars.ContextVar("party_config", default=Config())
+
+
+def get_config() -> Config:
+    """The configuration in force in this context."""
+    return _current.get()
+
+
+def set_config(cfg: Config) -> None:
+    """Replace the configuration for the rest of this context (CLI start-up, sessions)."""
+    _current.set(cfg)
+
+
+@contextmanager
+def override(**changes: Any) -> Iterator[Config]:
+    """Scoped override: ``with override(ell=32, frac=12): ...``.
+
+    Keys not in :class:`Config` go into ``extra`` (free-form approximation knobs).
+    """
+    base = _current.get()
+    known = {f.name for f in dataclasses.fields(Config)}
+    extra = dict(base.extra)
+    direct = {}
+    for k, v in changes.items():
+        if k in known:
+            direct[k] = v
+        else:
+            extra[k] = v
+    cfg = dataclasses.replace(base, extra=tuple(sorted(extra.items())), **direct)
+    token = _current.set(cfg)
+    try:
+        yield cfg
+    finally:
+        _current.reset(token)
