@@ -1,0 +1,42 @@
+"""Per-session protocol context: the channel, the OT engine and this party's private randomness.
+
+Every 2PC kernel takes an :class:`MPC` as its first argument::
+
+    mpc = MPC.setup(ch)            # both parties, same arguments; runs COT setup both ways
+    z = mul_aa(mpc, x, y, ell=32)  # arithmetic shares in, arithmetic shares out
+
+``ot_kind`` defaults to silent OT (``ferret``); ``iknp`` is the bootstrap/baseline engine and
+``insecure-dealer`` is for unit tests only (no security).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .channel import Channel
+from .config import Config, get_config
+from .ot.cot import OTPair, make_cot
+from .prg import PRG, common_prg
+
+
+@dataclass
+class MPC:
+    ch: Channel
+    ot: OTPair
+    prg: PRG = field(default_factory=PRG)  # private randomness of this party
+    shared_prg: PRG | None = None  # common to both parties (public coins)
+    ot_kind: str = "ferret"
+
+    @property
+    def party(self) -> int:
+        return self.ch.party
+
+    @property
+    def config(self) -> Config:
+        return get_config()
+
+    @classmethod
+    def setup(cls, ch: Channel, ot_kind: str = "ferret") -> "MPC":
+        with ch.scope("ot_setup"):
+            ot = make_cot(ch, ot_kind)
+            shared = common_prg(ch)
+        return cls(ch=ch, ot=ot, shared_prg=shared, ot_kind=ot_kind)
