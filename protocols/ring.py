@@ -91,7 +91,7 @@ class Ring:
         v = np.asarray(v, dtype=np.float64)
         scaled = np.rint(v * float(1 << frac))
         lim = float(2**63)
-        if np.any(np.abs(scaled) >= lim):
+        if np.any((scaled >= lim) | (scaled < -lim)):
             raise OverflowError("fixed-point encode: value exceeds the int64 range")
         return self.from_signed(scaled.astype(np.int64))
 
