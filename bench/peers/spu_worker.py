@@ -39,7 +39,12 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+# This file sits next to bench/peers/spu.py, which would shadow the real ``spu`` package when the
+# worker is run as a script (sys.path[0] = this folder): drop that entry before importing spu.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+import numpy as np  # noqa: E402
 
 FXP_BITS = 18
 LINK_RE = re.compile(
