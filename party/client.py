@@ -27,7 +27,7 @@ from proto import party_pb2 as pb
 from proto import party_pb2_grpc as pb_grpc
 
 from . import __version__
-from .grpc_channel import MAX_GRPC_MESSAGE, GrpcChannel, _rpc_error, grpc_options
+from .grpc_channel import MAX_GRPC_MESSAGE, SESSION_SERIALIZERS, GrpcChannel, _rpc_error, grpc_options
 from .jobs import get_job
 from .server import PROTOCOL_VERSION, SESSION_METADATA
 
@@ -89,6 +89,12 @@ class PartyClient:
             creds = grpc.ssl_channel_credentials(root_certificates=tls_ca)
             self._channel = grpc.secure_channel(address, creds, options=opts)
         self.stub = pb_grpc.PartyStub(self._channel)
+        # the Session stream with the pre-encoded chunk codec (same wire format as party_pb2.Chunk)
+        self._session = self._channel.stream_stream(
+            "/party.v1.Party/Session",
+            request_serializer=SESSION_SERIALIZERS["serializer"],
+            response_deserializer=SESSION_SERIALIZERS["deserializer"],
+        )
 
     def __enter__(self) -> "PartyClient":
         return self
@@ -153,7 +159,7 @@ class PartyClient:
     def open_session(self, info: HandshakeInfo, timeout: float | None = 600.0) -> tuple[GrpcChannel, Any]:
         """Open the Session stream; returns the channel and the gRPC call (cancel() to kill it)."""
         ch = GrpcChannel(1, profile=info.profile, max_message=max(info.max_frame_bytes, 1 << 20), timeout=timeout, name=info.session_id[:8])
-        call = self.stub.Session(ch.outgoing(), metadata=((SESSION_METADATA, info.session_id),))
+        call = self._session(ch.outgoing(), metadata=((SESSION_METADATA, info.session_id),))
         ch.start_reader(call, describe_error=_rpc_error)
         return ch, call
 
