@@ -1,0 +1,1 @@
+"""``party`` subcommands: one module per command, each with ``add_parser(subparsers)``."""
