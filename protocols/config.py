@@ -38,11 +38,19 @@ class Config:
     trunc_mode: str = "faithful"
     """'faithful' (exact floor up to the wrap bit) or 'probabilistic' (±1 ulp error)."""
 
+    ot_batch: int = 1 << 20
+    """COTs drawn per exchange inside arithmetic kernels (mul_aa uses ell per element): bounds the
+    working set (~16 B per COT and hash) at the price of one round per batch."""
+
     # --- iterative approximations -------------------------------------------------------------
     recip_iters: int = 3
     """Newton iterations for 1/x."""
     rsqrt_iters: int = 3
     """Newton iterations for 1/sqrt(x)."""
+    recip_range: tuple[float, float] = (1.0, 1024.0)
+    """Input range promised by callers of reciprocal_a (softmax denominators lie in [1, T])."""
+    rsqrt_range: tuple[float, float] = (2.0**-10, 2.0**12)
+    """Input range promised by callers of rsqrt_a (LayerNorm variance + eps)."""
     exp_squarings: int = 8
     """n in exp(x) ~ (1 + x/2^n)^(2^n) (BumbleBee/SPU-style baseline)."""
 
