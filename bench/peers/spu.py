@@ -11,9 +11,10 @@ Public API::
     spu_rows(workload, cases, profile="lan", repeat=1) -> list[dict]
 
 Row fields: ``workload``, ``impl`` ("spu-cheetah"), ``case``, ``profile``, ``time_s_median``,
-``time_s_min``, ``time_s_max`` (per timed run: the slower party's wall time of ``Runtime.run``),
+``time_s_min``, ``time_s_max``, ``times_s`` (per timed run: the slower party's wall time of ``Runtime.run``),
 ``bytes_c2s`` / ``bytes_s2c`` (median over runs, from SPU's per-run "Link details"; these are brpc
-payload bytes as SPU counts them), ``rounds`` (None: SPU does not report rounds), ``n`` (primitives
+payload bytes as SPU counts them), ``msgs`` (brpc send actions, both ways), ``rounds`` (None: SPU does not report rounds; hence
+``bound_s`` / ``time_over_bound`` are None and ``bound_bw_s`` = bytes / bandwidth is given instead), ``n`` (primitives
 only), ``warmup_s`` (first run, includes the one-time OT/HE set-up), ``note``; plus a few extras
 (``warmup_bytes_c2s``, ``warmup_bytes_s2c``, ``msgs_c2s``, ``msgs_s2c``, ``peak_rss_server_bytes``,
 ``peak_rss_client_bytes``, ``check_max_abs_err``, ``relay_bytes_c2s``, ``relay_bytes_s2c``).
@@ -118,6 +119,10 @@ def rows_from_results(workload: str, case: str, profile: str, server: dict, clie
         + (f"; max |err| {err:.2g} vs plaintext" if err is not None else "")
         + "; shared 2-core machine, timings noisy"
     )
+    from protocols.channel import get_profile
+
+    bw = get_profile(profile).bandwidth_bps
+    c2s_med, s2c_med = int(statistics.median(c2s)), int(statistics.median(s2c))
     row = {
         "workload": workload,
         "impl": IMPL,
@@ -126,13 +131,20 @@ def rows_from_results(workload: str, case: str, profile: str, server: dict, clie
         "time_s_median": statistics.median(times),
         "time_s_min": min(times),
         "time_s_max": max(times),
-        "bytes_c2s": int(statistics.median(c2s)),
-        "bytes_s2c": int(statistics.median(s2c)),
+        "bytes_c2s": c2s_med,
+        "bytes_s2c": s2c_med,
+        "msgs": int(statistics.median(_link(b)["send_actions"] + _link(a)["send_actions"] for a, b in zip(rs, rc))),
         "rounds": None,
+        # harness fields: without a round count there is no full analytic bound; bound_bw_s is the
+        # bandwidth term alone (bytes / bandwidth), a lower bound on the link time
+        "bound_s": None,
+        "time_over_bound": None,
+        "bound_bw_s": (c2s_med + s2c_med) * 8 / bw if bw else None,
         "n": server.get("n") if workload == "primitives" else None,
         "warmup_s": warm_s,
         "note": note,
         "repeat": len(times),
+        "times_s": times,
         "warmup_bytes_c2s": w_c2s,
         "warmup_bytes_s2c": w_s2c,
         "msgs_c2s": int(statistics.median(_link(b)["send_actions"] for b in rc)),
