@@ -1,0 +1,222 @@
+"""Benchmark harness: a named workload between two real processes, under a network profile.
+
+    python -m bench WORKLOAD [--profile none|lan|wan|wan400[,...]] [--repeat N] [--json FILE] [--list]
+
+The harness starts ``party serve`` as a separate process on 127.0.0.1 (plaintext by default,
+``--tls`` for TLS), then for every case and profile runs the case's job ``N`` times from this
+process (one session per repetition, shaping applied on both channel ends) and prints a markdown
+table.  ``--json FILE`` writes the rows (a JSON list); scripts outside read it, so the row format
+is stable:
+
+    workload, impl, case, profile, repeat, time_s_median, time_s_min, time_s_max,
+    bytes_c2s, bytes_s2c, msgs, rounds, bound_s, time_over_bound, ...extra fields
+
+``time_s_*`` are the client's session times (handshake excluded; if the job returns a ``time_s``
+of its own, that one), bytes/msgs/rounds are the client's channel counters of the last repetition
+(payload bytes; equal in every repetition for deterministic jobs), ``bound_s`` is the analytic
+link time ``(bytes_c2s + bytes_s2c) * 8 / bandwidth + rounds * RTT`` of the profile (null for
+``none``).  Our implementation's rows have ``impl = "party"``.
+
+Workload plug-in interface — a module ``bench/workloads/<name>.py`` with:
+
+* ``DESCRIPTION: str`` — one line for ``--list``.
+* ``cases(args) -> list[dict]`` — each case dict has ``case`` (name), ``job`` (a job registered in
+  ``party/jobs.py``; its server side runs in the server process, its client side here),
+  ``params`` (public job parameters, JSON-able) and optionally ``model`` (served model name;
+  the harness serves every model named by a case), ``impl`` (default ``"party"``) and
+  ``extra(results: list, row: dict) -> dict`` (extra row fields from the job results of all
+  repetitions, e.g. MB/s).
+* optional ``add_args(parser)`` — workload-specific options (they appear in ``args``).
+* optional ``peer_rows(args, profile) -> list[dict]`` — rows of other implementations (impl names
+  such as ``spu-cheetah``), measured by the workload itself (e.g. by running a peer's script)
+  and returned in the same row format; they are printed and saved next to ours.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import pkgutil
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from protocols.channel import PROFILES, get_profile
+
+log = logging.getLogger("bench")
+
+ROW_FIELDS = [
+    "workload", "impl", "case", "profile", "repeat", "time_s_median", "time_s_min", "time_s_max",
+    "bytes_c2s", "bytes_s2c", "msgs", "rounds", "bound_s", "time_over_bound",
+]
+
+
+def list_workloads() -> dict[str, str]:
+    import bench.workloads as pkg
+
+    out = {}
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if m.name.startswith("_"):
+            continue
+        try:
+            mod = importlib.import_module(f"bench.workloads.{m.name}")
+            out[m.name] = getattr(mod, "DESCRIPTION", "")
+        except Exception as e:  # noqa: BLE001 - show broken workloads instead of failing --list
+            out[m.name] = f"(cannot import: {type(e).__name__}: {e})"
+    return out
+
+
+def load_workload(name: str):
+    try:
+        return importlib.import_module(f"bench.workloads.{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"bench.workloads.{name}":
+            raise SystemExit(f"bench: unknown workload {name!r}; available: {', '.join(list_workloads())}") from None
+        raise
+
+
+def analytic_bound(profile: str, bytes_total: int, rounds: int) -> float | None:
+    p = get_profile(profile)
+    if p.bandwidth_bps is None and p.rtt_s == 0:
+        return None
+    bw = (bytes_total * 8 / p.bandwidth_bps) if p.bandwidth_bps else 0.0
+    return bw + rounds * p.rtt_s
+
+
+def run_case(client, workload: str, case: dict, profile: str, repeat: int) -> dict[str, Any]:
+    """Run one case ``repeat`` times on fresh sessions; return its row."""
+    times, results = [], []
+    qr = None
+    for _ in range(repeat):
+        qr = client.run(case["job"], case.get("inputs"), model=case.get("model", ""), params=case.get("params", {}), profile=profile)
+        res = qr.result
+        results.append(res)
+        times.append(float(res["time_s"]) if isinstance(res, dict) and "time_s" in res else qr.time_s)
+    assert qr is not None
+    res = results[-1]
+    cost = res["cost"] if isinstance(res, dict) and "cost" in res else qr.channel.total.to_dict()
+    c2s, s2c = int(cost["bytes_sent"]), int(cost["bytes_recv"])
+    med = statistics.median(times)
+    bound = analytic_bound(profile, c2s + s2c, int(cost["rounds"]))
+    row = {
+        "workload": workload, "impl": case.get("impl", "party"), "case": case["case"], "profile": profile,
+        "repeat": repeat, "time_s_median": med, "time_s_min": min(times), "time_s_max": max(times),
+        "bytes_c2s": c2s, "bytes_s2c": s2c, "msgs": int(cost["msgs_sent"]) + int(cost["msgs_recv"]),
+        "rounds": int(cost["rounds"]), "bound_s": bound, "time_over_bound": (med / bound) if bound else None,
+        "times_s": times,
+    }
+    if case.get("extra"):
+        row.update(case["extra"](results, row))
+    return row
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    extra = []
+    for r in rows:
+        for k in r:
+            if k not in ROW_FIELDS and k not in extra and k not in ("times_s", "workload", "repeat"):
+                extra.append(k)
+    cols = ["impl", "case", "profile", "time_s_median", "time_s_min", "time_s_max", "bytes_c2s", "bytes_s2c", "rounds", "bound_s", "time_over_bound", *extra]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="Workloads: see --list. The row format and plug-in interface are in bench/harness.py.")
+    ap.add_argument("workload", nargs="?", help="workload name (module in bench/workloads/)")
+    ap.add_argument("--profile", default="none", help=f"network profile(s), comma-separated: {', '.join(PROFILES)}")
+    ap.add_argument("--repeat", type=int, default=3, help="repetitions per case (median/min/max reported)")
+    ap.add_argument("--json", metavar="FILE", help="write the rows as a JSON list")
+    ap.add_argument("--list", action="store_true", help="list the workloads and exit")
+    ap.add_argument("--case", action="append", help="run only these cases (repeatable)")
+    ap.add_argument("--tls", action="store_true", help="run the sessions over TLS (default: plaintext loopback)")
+    ap.add_argument("--log-level", default="WARNING")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args, rest = ap.parse_known_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.list or not args.workload:
+        for name, desc in list_workloads().items():
+            print(f"{name:16s} {desc}")
+        return 0
+    mod = load_workload(args.workload)
+    if hasattr(mod, "add_args"):
+        wap = argparse.ArgumentParser(prog=f"python -m bench {args.workload}")
+        mod.add_args(wap)
+        wargs = wap.parse_args(rest)
+        for k, v in vars(wargs).items():
+            setattr(args, k, v)
+    elif rest:
+        ap.error(f"unrecognized arguments: {' '.join(rest)}")
+    profiles = [p.strip() for p in args.profile.split(",") if p.strip()]
+    for p in profiles:
+        if p not in PROFILES:
+            ap.error(f"unknown profile {p!r}; choose from {', '.join(PROFILES)}")
+    cases = mod.cases(args)
+    if args.case:
+        cases = [c for c in cases if c["case"] in args.case]
+        if not cases:
+            ap.error(f"no such case; cases: {', '.join(c['case'] for c in mod.cases(args))}")
+    rows = run_workload(args.workload, cases, profiles, args.repeat, tls=args.tls, peer=getattr(mod, "peer_rows", None), args=args)
+    print(markdown_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        print(f"\nrows written to {args.json}", file=sys.stderr)
+    return 0
+
+
+def run_workload(workload: str, cases: list[dict], profiles: list[str], repeat: int, tls: bool = False, peer=None, args=None) -> list[dict]:
+    """Start a server process, run every case under every profile, stop the server; return rows."""
+    import tempfile
+
+    from party.client import PartyClient
+    from party.commands.demo import start_server, stop_server
+
+    models = sorted({c["model"] for c in cases if c.get("model")})
+    with tempfile.TemporaryDirectory(prefix="party-bench-") as d:
+        srv_args = []
+        for m in models:
+            srv_args += ["--model", m]
+        if not models:
+            srv_args += ["--model", "demo"]
+        ca = None
+        if tls:
+            from party.tls import make_self_signed
+
+            cert, key = make_self_signed(d)
+            srv_args += ["--tls-cert", str(cert), "--tls-key", str(key)]
+            ca = cert.read_bytes()
+        else:
+            srv_args += ["--insecure-plaintext"]
+        proc, port = start_server(srv_args)
+        rows: list[dict] = []
+        try:
+            with PartyClient(f"127.0.0.1:{port}", tls_ca=ca, insecure_plaintext=not tls) as client:
+                client.health()
+                for profile in profiles:
+                    for case in cases:
+                        print(f"[bench] {workload}/{case['case']} profile={profile} x{repeat}", file=sys.stderr, flush=True)
+                        rows.append(run_case(client, workload, case, profile, repeat))
+                    if peer is not None:
+                        rows.extend(peer(args, profile))
+        finally:
+            stop_server(proc)
+    return rows
