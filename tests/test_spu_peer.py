@@ -145,3 +145,13 @@ def test_bert_layer_plaintext_shapes_and_normalisation():
     g2, b2 = (dict((nm, a) for nm, a, _ in inputs)[k] for k in ("g2", "b2"))
     z = (out - b2) / g2
     assert np.allclose(z.mean(-1), 0, atol=1e-6) and np.allclose(z.std(-1), 1, atol=1e-3)
+
+
+def test_supported_cases():
+    for wl, cases in spu_peer.DEFAULT_CASES.items():
+        assert all(spu_peer.supported(wl, c) for c in cases), wl
+    assert spu_peer.supported("linear", "1x2x3") and not spu_peer.supported("linear", "128x768")
+    assert not spu_peer.supported("linear", "ax2x3") and not spu_peer.supported("primitives", "relu")
+    assert spu_peer.supported("nonlinear", "gelu-16") and not spu_peer.supported("nonlinear", "tanh-16")
+    assert not spu_peer.supported("nonlinear", "gelu") and not spu_peer.supported("bert", "gpt2-128")
+    assert not spu_peer.supported("decoder", "x")

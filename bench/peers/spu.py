@@ -53,6 +53,30 @@ DEFAULT_CASES: dict[str, list[str]] = {
 PRIMITIVES_N = 10**6
 
 
+_BERT_CASES = ("bert-base-128", "minilm-l6-128")
+_NONLINEAR_KINDS = ("gelu", "softmax", "layernorm")
+
+
+def supported(workload: str, case: str) -> bool:
+    """Whether ``spu_worker.py`` can run this case: primitives cmp64/mul_trunc64, linear ``MxKxN``,
+    nonlinear ``gelu|softmax|layernorm-<dims>``, bert ``bert-base-128`` / ``minilm-l6-128``."""
+
+    def dims(s: str, k: int | None = None) -> bool:
+        parts = s.split("x")
+        return all(p.isdigit() and int(p) > 0 for p in parts) and (k is None or len(parts) == k)
+
+    if workload == "primitives":
+        return case in ("cmp64", "mul_trunc64")
+    if workload == "linear":
+        return dims(case, 3)
+    if workload == "nonlinear":
+        kind, _, shp = case.partition("-")
+        return kind in _NONLINEAR_KINDS and bool(shp) and dims(shp)
+    if workload == "bert":
+        return case in _BERT_CASES
+    return False
+
+
 class SpuNotInstalled(RuntimeError):
     """The SPU virtual environment is missing."""
 
@@ -238,11 +262,17 @@ def spu_rows(workload: str, cases: list[str] | None = None, profile: str = "lan"
 
     ``cases`` None/empty = this workload's standard cases.  Primitives run at n = 10^6.  Raises
     :class:`SpuNotInstalled` (telling the user to run ``bash bench/peers/setup_spu.sh``) if the SPU
-    venv is missing.  Cases run one after the other (a BERT-base layer peaks at ~10.7 GB)."""
+    venv is missing.  Cases SPU has no version of (see :func:`supported`) are skipped with a message.
+    Cases run one after the other (a BERT-base layer peaks at ~10.7 GB)."""
     spu_python()
+    if workload not in DEFAULT_CASES:
+        raise ValueError(f"SPU peer: unknown workload {workload!r}; choose from {', '.join(DEFAULT_CASES)}")
     cases = list(cases) if cases else DEFAULT_CASES[workload]
+    skip = [c for c in cases if not supported(workload, c)]
+    if skip:
+        print(f"[spu] no SPU version of {workload} case(s) {', '.join(skip)}: skipped", file=sys.stderr, flush=True)
     n = PRIMITIVES_N if workload == "primitives" else None
-    return [run_case(workload, c, profile, repeat, n=n) for c in cases]
+    return [run_case(workload, c, profile, repeat, n=n) for c in cases if c not in skip]
 
 
 # ----------------------------------------------------------------------------------------------
