@@ -6,7 +6,7 @@ Everything here consumes the random COTs of :mod:`protocols.ot.cot` (``q`` / ``�
 * :func:`chosen_cot` — the receiver fixes its choice bits ``c``: it sends ``d = c ⊕ b`` (1 bit per
   COT, ``np.packbits``), the sender flips ``q ← q ⊕ d·Δ``.  Then ``t = q ⊕ c·Δ``.
 * :func:`random_ot` — random OT messages ``m0 = H(q)``, ``m1 = H(q ⊕ Δ)``, receiver ``m_b = H(t)``
-  (``H`` = :func:`~protocols.ot.cot.crhash`).  No communication (random choice) or 1 bit per OT
+  (``H`` = this module's fixed-key-AES correlation-robust hash, 128-bit outputs).  No communication (random choice) or 1 bit per OT
   (chosen choice).
 * :func:`acot` — *arithmetic* correlated OT in Z_{2^w}: the sender inputs correlations ``x``, the
   receiver choice bits ``c``; they obtain additive shares ``s_send + s_recv = c·x mod 2^w``.  The
@@ -39,7 +39,9 @@ from typing import Sequence
 import numpy as np
 
 from ..channel import ProtocolError
-from .cot import crhash
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from .cot import crhash  # noqa: F401  (re-exported for callers that want the block hash)
 
 _U64 = np.uint64
 _ONE = np.uint64(1)
@@ -169,14 +171,46 @@ def _tweak(mpc, direction: int, n: int) -> int:
     return t
 
 
-def _hash_words(blocks: np.ndarray, k: int, tweak: int) -> np.ndarray:
-    """k 64-bit hash words per block: (n, 2) blocks -> (n, k) uint64 (ceil(k/2) crhash calls)."""
+# Fixed-key AES for the correlation-robust hash of this module (domain-separated from
+# ``cot.crhash`` by its own key).  H(x) = π(σ(x)) ⊕ σ(x) with σ(xL, xR) = (xL ⊕ xR, xL ⊕ tweak_i)
+# (Guo et al. 2020), computed in 1 MiB chunks with ``update_into`` into reused buffers: ~20× faster
+# than building whole-array byte strings.
+_HKEY = bytes(range(16, 32))
+_hcipher = Cipher(algorithms.AES(_HKEY), modes.ECB())
+_HCHUNK = 1 << 16  # blocks per AES call (1 MiB)
+
+
+def _hash_words(blocks: np.ndarray, k: int, tweak: int, delta: np.ndarray | None = None) -> np.ndarray:
+    """k 64-bit hash words per block: H(blocks ⊕ delta) as (n, k) uint64.
+
+    Word pair j comes from the tweak ``tweak + i + j·2^56`` for block i, so expansions of one block
+    and hashes of different blocks never share a tweak.
+    """
+    blocks = np.asarray(blocks, dtype=np.uint64)
     n = blocks.shape[0]
-    out = np.empty((n, 2 * ((k + 1) // 2)), dtype=np.uint64)
-    for j in range((k + 1) // 2):
-        # distinct tweak space per expansion word (j in the top bits)
-        out[:, 2 * j : 2 * j + 2] = crhash(blocks, tweak + (j << 56))
-    return out[:, :k]
+    out = np.empty((n, k), dtype=np.uint64)
+    if n == 0:
+        return out
+    enc = _hcipher.encryptor()
+    m0 = min(_HCHUNK, n)
+    s = np.empty((m0, 2), dtype=np.uint64)
+    a = np.empty(m0 * 16 + 15, dtype=np.uint8)
+    xs_buf = np.empty((m0, 2), dtype=np.uint64) if delta is not None else None
+    ar = np.arange(m0, dtype=np.uint64)
+    for st in range(0, n, _HCHUNK):
+        m = min(_HCHUNK, n - st)
+        xs = blocks[st : st + m]
+        if delta is not None:
+            xs = np.bitwise_xor(xs, delta[None, :], out=xs_buf[:m])
+        for j in range((k + 1) // 2):
+            np.bitwise_xor(xs[:, 0], xs[:, 1], out=s[:m, 0])
+            np.add(ar[:m], np.uint64((tweak + st + (j << 56)) & 0xFFFFFFFFFFFFFFFF), out=s[:m, 1])
+            s[:m, 1] ^= xs[:, 0]
+            enc.update_into(memoryview(s[:m]).cast("B"), a[: m * 16 + 15])
+            e = a[: m * 16].view(np.uint64).reshape(m, 2)
+            kk = min(2, k - 2 * j)
+            np.bitwise_xor(e[:, :kk], s[:m, :kk], out=out[st : st + m, 2 * j : 2 * j + kk])
+    return out
 
 
 def chosen_cot(mpc, sender: int, c: np.ndarray | None = None, n: int | None = None):
@@ -210,9 +244,9 @@ def random_ot(mpc, sender: int, n: int):
     tw = _tweak(mpc, sender, n)
     if mpc.party == sender:
         q = mpc.ot.sender.get(n) if n else np.zeros((0, 2), np.uint64)
-        return crhash(q, tw), crhash(q ^ mpc.ot.sender.delta[None, :], tw)
+        return _hash_words(q, 2, tw), _hash_words(q, 2, tw, mpc.ot.sender.delta)
     b, t = mpc.ot.receiver.get(n) if n else (np.zeros(0, np.uint8), np.zeros((0, 2), np.uint64))
-    return b, crhash(t, tw)
+    return b, _hash_words(t, 2, tw)
 
 
 def chosen_random_ot(mpc, sender: int, c: np.ndarray | None = None, n: int | None = None):
@@ -223,10 +257,10 @@ def chosen_random_ot(mpc, sender: int, c: np.ndarray | None = None, n: int | Non
     if mpc.party == sender:
         q, delta = chosen_cot(mpc, sender, n=n)
         tw = _tweak(mpc, sender, q.shape[0])
-        return crhash(q, tw), crhash(q ^ delta[None, :], tw)
+        return _hash_words(q, 2, tw), _hash_words(q, 2, tw, delta)
     t = chosen_cot(mpc, sender, c=c)
     tw = _tweak(mpc, sender, t.shape[0])
-    return crhash(t, tw)
+    return _hash_words(t, 2, tw)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -317,7 +351,7 @@ def acot(mpc, jobs: Sequence[ACOT]) -> list[np.ndarray]:
             q = st["q"]
             delta = mpc.ot.sender.delta
             h0 = _hash_words(q, k, st["tw"]).reshape(F, n, k)
-            h1 = _hash_words(q ^ delta[None, :], k, st["tw"]).reshape(F, n, k)
+            h1 = _hash_words(q, k, st["tw"], delta).reshape(F, n, k)
             u = (h0 - h1 + x) & masks
             st["r"] = h0
             st["x"] = x
