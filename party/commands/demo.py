@@ -31,10 +31,12 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run, model_default="demo")
 
 
-def start_server(args_list: list[str], log_level: str = "WARNING", timeout: float = 60.0, env: dict | None = None) -> tuple[subprocess.Popen, int]:
-    """Start ``python -m party.cli serve ARGS --port 0`` and return (process, port)."""
+def start_server(args_list: list[str], log_level: str = "WARNING", timeout: float = 60.0, env: dict | None = None, stderr=None) -> tuple[subprocess.Popen, int]:
+    """Start ``python -m party.cli serve ARGS --port 0`` and return (process, port).
+
+    ``stderr``: where the server's log goes (a file object; default: inherited)."""
     cmd = [sys.executable, "-m", "party.cli", "--log-level", log_level, "serve", "--port", "0", *args_list]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
     lines: queue.Queue = queue.Queue()
 
     def pump() -> None:
