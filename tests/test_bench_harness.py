@@ -1,0 +1,49 @@
+"""bench harness: --list, a real two-process run of the channel workload (small sizes), row format."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench.harness import ROW_FIELDS, analytic_bound, markdown_table
+
+PY = sys.executable
+
+
+def test_list_shows_channel():
+    out = subprocess.run([PY, "-m", "bench", "--list"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "channel" in out.stdout
+
+
+def test_analytic_bound():
+    assert analytic_bound("none", 10**6, 5) is None
+    assert analytic_bound("wan", 100_000_000, 1) == pytest.approx(4.0 + 0.04)
+    assert analytic_bound("lan", 0, 1000) == pytest.approx(0.8)
+
+
+def test_channel_workload_rows(tmp_path):
+    js = tmp_path / "rows.json"
+    out = subprocess.run(
+        [PY, "-m", "bench", "channel", "--profile", "none,lan", "--repeat", "2", "--size-mb", "2", "--rounds", "20", "--json", str(js)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(js.read_text())
+    assert [(r["case"], r["profile"]) for r in rows] == [
+        ("throughput-2MB", "none"), ("pingpong-20", "none"), ("throughput-2MB", "lan"), ("pingpong-20", "lan")]
+    for r in rows:
+        assert set(ROW_FIELDS) <= set(r) and r["workload"] == "channel" and r["impl"] == "party" and r["repeat"] == 2
+        assert r["time_s_min"] <= r["time_s_median"] <= r["time_s_max"]
+    t_none, p_none, t_lan, p_lan = rows
+    assert (t_none["bytes_c2s"], t_none["bytes_s2c"], t_none["rounds"], t_none["msgs"]) == (2_000_000, 8, 1, 2)
+    assert (p_lan["bytes_c2s"], p_lan["bytes_s2c"], p_lan["rounds"], p_lan["msgs"]) == (160, 160, 20, 40)
+    assert t_none["MB_per_s"] > 0 and p_none["ms_per_round"] > 0 and t_none["bound_s"] is None
+    assert p_lan["bound_s"] == pytest.approx(20 * 0.8e-3 + 320 * 8 / 3e9)
+    assert p_lan["time_s_min"] >= 0.99 * p_lan["bound_s"]  # shaping never beats the link
+    assert "| party | throughput-2MB | none |" in out.stdout
+
+
+def test_markdown_table_has_extra_columns():
+    rows = [{f: 1 for f in ROW_FIELDS} | {"case": "c", "MB_per_s": 5.0}]
+    t = markdown_table(rows)
+    assert "MB_per_s" in t.splitlines()[0] and "| 5 |" in t
