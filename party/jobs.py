@@ -98,7 +98,10 @@ def load_job_modules(modules: list[str] | None = None) -> None:
         try:
             importlib.import_module(m)
         except ModuleNotFoundError as e:
-            log.debug("job module %s not available (%s); its jobs are not offered", m, e)
+            if e.name is not None and m.startswith(e.name):
+                log.info("optional job module %s is not installed; its jobs are not offered", m)
+            else:
+                log.warning("job module %s needs %s, which is missing; its jobs are not offered", m, e.name)
         except Exception as e:  # noqa: BLE001 - a broken optional module must not stop the server
             log.warning("job module %s failed to import: %s: %s; its jobs are not offered", m, type(e).__name__, e)
     if modules is None:

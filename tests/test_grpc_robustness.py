@@ -266,3 +266,13 @@ def test_sigterm_lets_running_session_finish(tmp_path):
         logf.close()
     log = (tmp_path / "s.log").read_text()
     assert "draining" in log and "1 sessions served" in log
+
+
+def test_unknown_session_id_and_reuse(server):
+    ch = grpc.secure_channel(server["addr"], grpc.ssl_channel_credentials(server["ca"]), options=grpc_options())
+    call = ch.stream_stream("/party.v1.Party/Session", request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    with pytest.raises(grpc.RpcError) as ei:
+        list(call(iter([]), metadata=((SESSION_METADATA, "f" * 32),), timeout=10))
+    ch.close()
+    assert ei.value.code() == grpc.StatusCode.NOT_FOUND and "handshake first" in ei.value.details()
+    assert_still_serving(server)
