@@ -12,7 +12,7 @@ Two modes (``mode=`` or config ``trunc_mode``):
 
 ``probabilistic`` (SecureML local truncation, no communication).
   Party 0 outputs x0 >> f, party 1 outputs −((−x1) >> f).  If |x| < 2^k the result is
-  ⌊x/2^f⌋ or ⌊x/2^f⌋ + 1 except with probability ≤ 2^(k+1−ell) (then it is off by ≈ 2^(ell−f)).
+  ⌊x/2^f⌋ or ⌊x/2^f⌋ + 1 except with probability ≤ 2^(k+1−ell) (then it is off by 2^(ell−f) ± 1).
   Rounds 0, traffic 0.  The test measures the failure rate in a small ring against this bound.
 
 ``bounded=False`` (unknown sign, needs a full comparison) is not implemented here: it requires

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from protocols.config import override
+from protocols.mul import mul_aa, mul_aa_cost, mul_aa_ideal, mul_ap, square_a, square_a_cost, square_a_ideal
+from protocols.ring import Ring
+
+from _twoparty import edge_values, run_mpc, shares
+
+
+def _inputs(R, rng, n=300):
+    e = edge_values(R)
+    x = np.concatenate([R.reduce(rng.integers(0, 2**64, size=n, dtype=np.uint64)), e, e])
+    y = np.concatenate([R.reduce(rng.integers(0, 2**64, size=n, dtype=np.uint64)), e, e[::-1]])
+    return x, y
+
+
+@pytest.mark.parametrize("ell", [64, 32, 13])
+def test_mul_aa_exact_and_cost(ell, rng):
+    R = Ring(ell)
+    x, y = _inputs(R, rng)
+    x0, x1 = shares(R, x, rng)
+    y0, y1 = shares(R, y, rng)
+    z0, z1, c0, c1 = run_mpc(lambda m, a, b: mul_aa(m, a, b, ell=ell), (x0, y0), (x1, y1))
+    assert np.array_equal(R.add(z0, z1), mul_aa_ideal(x, y, ell))
+    assert np.all(z0 <= R.mask) and np.all(z1 <= R.mask)
+    n = x.size
+    cost = mul_aa_cost(n, ell)
+    # ell derandomisation bits + ell(ell+1)/2 correction bits per element and party
+    assert cost["bytes_sent"] == (ell * n + 7) // 8 + (n * ell * (ell + 1) // 2 + 7) // 8
+    for c in (c0, c1):
+        assert c.bytes_sent == c.bytes_recv == cost["bytes_sent"]
+        assert c.rounds == cost["rounds"] == 1
+
+
+def test_mul_aa_batches_shapes_and_default_ring(rng):
+    R = Ring(32)
+    x = R.reduce(rng.integers(0, 2**64, size=(7, 11), dtype=np.uint64))
+    y = R.reduce(rng.integers(0, 2**64, size=(7, 11), dtype=np.uint64))
+    x0, x1 = shares(R, x, rng)
+    y0, y1 = shares(R, y, rng)
+    with override(ell=32, frac=12):
+        z0, z1, c0, _ = run_mpc(lambda m, a, b: mul_aa(m, a, b, batch=32 * 10), (x0, y0), (x1, y1))
+    assert z0.shape == (7, 11)
+    assert np.array_equal(R.add(z0, z1), R.mul(x, y))
+    cost = mul_aa_cost(77, 32, batch=320)
+    assert cost["rounds"] == 8 == c0.rounds and cost["bytes_sent"] == c0.bytes_sent
+
+
+@pytest.mark.parametrize("ell", [64, 31, 2])
+def test_square_a(ell, rng):
+    R = Ring(ell)
+    x, _ = _inputs(R, rng, 201)
+    x0, x1 = shares(R, x, rng)
+    z0, z1, c0, c1 = run_mpc(lambda m, a: square_a(m, a, ell=ell), (x0,), (x1,))
+    assert np.array_equal(R.add(z0, z1), square_a_ideal(x, ell))
+    n = x.size
+    for p, c in ((0, c0), (1, c1)):
+        assert c.bytes_sent == square_a_cost(n, ell, p)["bytes_sent"]
+        assert c.rounds == 1
+    # both directions together: (ell-1) choice bits + (ell-1)ell/2 correction bits per element
+    total = c0.bytes_sent + c1.bytes_sent
+    assert abs(total * 8 - n * ((ell - 1) + (ell - 1) * ell // 2)) < 4 * 8
+
+
+def test_mul_ap_local(rng):
+    R = Ring(40)
+    x = R.from_signed(rng.integers(-1000, 1000, size=50))
+    x0, x1 = shares(R, x, rng)
+    p = rng.integers(-50, 50, size=50)
+    z = R.add(mul_ap(x0, p, ell=40), mul_ap(x1, p, ell=40))
+    assert np.array_equal(R.to_signed(z), R.to_signed(x) * p)
+
+
+def test_mul_shape_mismatch_is_rejected(rng):
+    with pytest.raises(ValueError, match="shapes differ"):
+        run_mpc(lambda m, a, b: mul_aa(m, a, b, ell=16), (np.zeros(3), np.zeros(4)), (np.zeros(3), np.zeros(4)))
+
+
+def test_mul_aa_with_real_ot_engine(rng):
+    """The same kernel on a real COT engine (iknp or ferret), when one is available."""
+    import importlib.util
+
+    kinds = [k for k in ("ferret", "iknp") if importlib.util.find_spec(f"protocols.ot.{k}")]
+    if not kinds:
+        pytest.skip("no real COT engine yet")
+    R = Ring(32)
+    x, y = _inputs(R, rng, 100)
+    x0, x1 = shares(R, x, rng)
+    y0, y1 = shares(R, y, rng)
+    z0, z1, c0, _ = run_mpc(lambda m, a, b: mul_aa(m, a, b, ell=32), (x0, y0), (x1, y1), kind=kinds[-1])
+    assert np.array_equal(R.add(z0, z1), R.mul(x, y))
