@@ -1,0 +1,205 @@
+"""Calibration: from recorded activations to versioned tables.
+
+The recording itself (running the plaintext model on calibration text with ``nn.plain.Recorder``)
+is glue in ``party/commands/calibrate.py`` so that ``approx`` stays below ``nn`` in the import
+order; this module only consumes a *recorder-produced dict of arrays*:
+
+    {"gelu_in/0/ffn": array, "gelu_in/1/ffn": array, ..., "exp_in/0/attn": array, ...,
+     "recip_in/0/attn": ..., "rsqrt_in/-1/emb": ...}
+
+(keys ``kind/layer/site`` as in ``nn.plain.Recorder.keys()``; :func:`from_recorder` builds it from a
+Recorder object without importing ``nn``).
+
+:func:`calibrate` fits every candidate shape for each function (:func:`approx.fit.tradeoff`),
+picks the cheapest (estimated secure traffic) whose mean absolute error on the calibration inputs
+meets the target — by default a fraction of the BumbleBee baseline's error — and writes
+``approx/tables/<model>/<function>.v<N>.json`` (a new version each run unless ``version`` is given),
+``tradeoff.<function>.v<N>.txt`` and the plots.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .baselines import ExpSquaring, bumblebee_gelu
+from .fit import IDENTITY, FitResult, Piece, error_stats, format_tradeoff, poly, secure_cost, tradeoff
+from .functions import DOMAINS, reference
+from .tables import TABLES_DIR, PiecewisePoly, next_version
+
+KIND_OF = {"gelu": "gelu_in", "exp": "exp_in", "recip": "recip_in", "rsqrt": "rsqrt_in"}
+
+# Candidate shapes per function (the zero region below b_0 is implicit).
+DEFAULT_SHAPES: dict[str, list[list[Piece]]] = {
+    "gelu": [
+        [poly(2), IDENTITY],
+        [poly(3), IDENTITY],
+        [poly(2), poly(2), IDENTITY],
+        [poly(1), poly(2), IDENTITY],
+        [poly(3), poly(3), IDENTITY],
+        [poly(2), poly(2), poly(2), IDENTITY],
+        [poly(1), poly(2), poly(2), IDENTITY],
+    ],
+    "exp": [
+        [poly(2)],
+        [poly(3)],
+        [poly(2), poly(2)],
+        [poly(2), poly(3)],
+        [poly(1), poly(2), poly(3)],
+        [poly(2), poly(2), poly(3)],
+        [poly(1), poly(2), poly(2), poly(3)],
+        [poly(2), poly(2), poly(3), poly(3)],
+    ],
+}
+
+# Target mean absolute error = ratio x the baseline's (float) mean absolute error on the same inputs.
+DEFAULT_TARGET_RATIO = {"gelu": 0.6, "exp": 1.0}
+
+
+def baseline_for(function: str):
+    if function == "gelu":
+        return bumblebee_gelu()
+    if function == "exp":
+        return ExpSquaring()
+    return None
+
+
+# --- recorder dicts -------------------------------------------------------------------------------
+def from_recorder(rec) -> dict[str, np.ndarray]:
+    """``{"kind/layer/site": values}`` from an ``nn.plain.Recorder`` (duck-typed: keys(), values())."""
+    return {f"{k}/{l}/{s}": np.asarray(rec.values(k, l, s)) for k, l, s in rec.keys()}
+
+
+def split_keys(inputs: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """Group a flat recorder dict by kind: ``{kind: {"layer/site": values}}``."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for key, v in inputs.items():
+        kind, _, rest = key.partition("/")
+        out.setdefault(kind, {})[rest or "all"] = np.asarray(v).reshape(-1)
+    return out
+
+
+def pooled(inputs: Mapping[str, np.ndarray], function: str) -> np.ndarray:
+    """All recorded inputs of ``function`` (every layer), float64."""
+    kind = KIND_OF.get(function, function)
+    parts = [np.asarray(v, np.float64).reshape(-1) for k, v in sorted(inputs.items()) if k.split("/")[0] == kind]
+    if not parts:
+        raise KeyError(f"no recorded inputs of kind {kind!r} (have: {sorted({k.split('/')[0] for k in inputs})})")
+    return np.concatenate(parts)
+
+
+def save_samples(path: str | Path, inputs: Mapping[str, np.ndarray], per_key: int | None = 8000,
+                 seed: int = 0) -> Path:
+    """Save (a uniform subsample of) recorded inputs as float32 ``.npz`` (keys ``kind/layer/site``)."""
+    rng = np.random.default_rng(seed)  # calibration data, not protocol randomness
+    out = {}
+    for k, v in inputs.items():
+        v = np.asarray(v, np.float32).reshape(-1)
+        if per_key is not None and v.size > per_key:
+            v = v[np.sort(rng.choice(v.size, per_key, replace=False))]
+        out[k] = v
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **out)
+    return path
+
+
+def load_samples(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def summarize(inputs: Mapping[str, np.ndarray], function: str) -> dict[str, Any]:
+    """Per-layer count/min/max/mean/std and pooled quantiles (stored in the table's metadata)."""
+    kind = KIND_OF.get(function, function)
+    per = {}
+    for k, v in sorted(inputs.items()):
+        if k.split("/")[0] != kind:
+            continue
+        v = np.asarray(v, np.float64)
+        per[k.split("/", 1)[1]] = {"n": int(v.size), "min": float(v.min()), "max": float(v.max()),
+                                   "mean": float(v.mean()), "std": float(v.std())}
+    x = pooled(inputs, function)
+    q = [0.0, 0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0]
+    return {"kind": kind, "per_layer": per, "n": int(x.size),
+            "quantiles": {str(a): float(b) for a, b in zip(q, np.quantile(x, q))}}
+
+
+# --- calibration ------------------------------------------------------------------------------------
+@dataclass
+class Calibrated:
+    function: str
+    table: PiecewisePoly
+    rows: list[dict]
+    baseline_stats: dict[str, float] | None
+    target: float | None
+    path: Path | None = None
+
+
+def choose(rows: Sequence[dict], target: float | None) -> dict:
+    """Cheapest admissible row (estimated bits) meeting the target mean abs error; without a target
+    or if none meets it: the most accurate."""
+    ok = [r for r in rows if "error" not in r]
+    if not ok:
+        raise ValueError("no admissible shape")
+    if target is not None:
+        meet = [r for r in ok if r["mean_abs"] <= target]
+        if meet:
+            return min(meet, key=lambda r: (r["est_bits"], r["mean_abs"]))
+    return min(ok, key=lambda r: r["mean_abs"])
+
+
+def calibrate_function(function: str, inputs: Mapping[str, np.ndarray], *, shapes=None, target: float | None = None,
+                       target_ratio: float | None = None, rings=((32, 13),), source: Mapping[str, Any] | None = None,
+                       model: str = "", **fit_kw) -> Calibrated:
+    """Fit the candidate shapes of ``function`` on the recorded inputs and choose one."""
+    x = pooled(inputs, function)
+    shapes = shapes or DEFAULT_SHAPES[function]
+    base = baseline_for(function)
+    bstats = error_stats(base.evaluate_float, reference(function), x) if base is not None else None
+    if target is None and bstats is not None:
+        target = (target_ratio if target_ratio is not None else DEFAULT_TARGET_RATIO.get(function, 1.0)) * bstats["mean_abs"]
+    domain = DOMAINS.get(function, (None, None))
+    rows = tradeoff(function, x, shapes, rings=rings, domain_hi=domain[1], **fit_kw)
+    best = choose(rows, target)
+    res: FitResult = best["result"]
+    t = res.table
+    t.model = model
+    t.calibration = {**(dict(source) if source else {}), "inputs": summarize(inputs, function)}
+    t.fit["selection"] = {"rule": "cheapest est_bits with calibration mean_abs <= target", "target_mean_abs": target,
+                          "baseline": base.describe() if base is not None else None, "baseline_stats": bstats,
+                          "secure_cost_ell32": secure_cost(t, 32),
+                          "candidates": [{k: v for k, v in r.items() if k != "result"} for r in rows]}
+    return Calibrated(function, t, rows, bstats, target)
+
+
+def calibrate(inputs: Mapping[str, np.ndarray], model: str, *, functions: Sequence[str] = ("gelu", "exp"),
+              out_dir: str | Path | None = None, version: int | None = None, source: Mapping[str, Any] | None = None,
+              plots: bool = True, eval_inputs: Mapping[str, np.ndarray] | None = None, **kw) -> dict[str, Calibrated]:
+    """Calibrate ``functions`` and write their tables under ``out_dir/<model>/`` (default
+    ``approx/tables``).  Returns ``{function: Calibrated}``."""
+    root = Path(out_dir) if out_dir is not None else TABLES_DIR
+    out: dict[str, Calibrated] = {}
+    for fn in functions:
+        c = calibrate_function(fn, inputs, source=source, model=model, **kw)
+        v = version if version is not None else next_version(model, fn, root)
+        c.table.version = v
+        if eval_inputs is not None:
+            xe = pooled(eval_inputs, fn)
+            c.table.errors["held_out"] = error_stats(c.table.evaluate_float, reference(fn), xe)
+        d = root / model
+        c.path = c.table.save(d / f"{fn}.v{v}.json")
+        (d / f"tradeoff.{fn}.v{v}.txt").write_text(
+            f"# {fn}: candidate shapes on {model} calibration inputs (target mean abs {c.target:.3g};"
+            f" baseline {json.dumps(c.baseline_stats)})\n" + format_tradeoff(c.rows) + "\n")
+        if plots:
+            from .plots import plot_fit
+
+            base = baseline_for(fn)
+            plot_fit(c.table, pooled(inputs, fn), d / "plots" / f"{fn}.v{v}.png",
+                     others={"BumbleBee": base} if base is not None else None)
+        out[fn] = c
+    return out
