@@ -177,6 +177,8 @@ def rows_from_results(workload: str, case: str, profile: str, server: dict, clie
         "peak_rss_client_bytes": client.get("peak_rss_bytes"),
         "check_max_abs_err": err,
     }
+    if client.get("check_mismatches") is not None:
+        row["check_mismatches"] = client["check_mismatches"]
     if relay_bytes is not None:
         row["relay_bytes_c2s"], row["relay_bytes_s2c"] = relay_bytes
     return row
