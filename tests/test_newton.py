@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from protocols.config import override
+from protocols.newton import (
+    affine_guess, internal_frac, iterations_needed, reciprocal_a, reciprocal_cost, reciprocal_ideal,
+    rsqrt_a, rsqrt_cost, rsqrt_ideal,
+)
+from protocols.ring import Ring
+
+from _twoparty import run_mpc, shares
+
+
+def _inputs(R, lo, hi, f, rng, n=60):
+    u = 2.0**-f
+    v = np.concatenate([np.geomspace(lo, hi, n), rng.uniform(lo, hi, n), [lo, hi, lo + u, hi - u, 1.0]])
+    v = v[(v >= lo) & (v <= hi)]
+    x = R.encode(v, f)
+    return x, R.decode(x, f)  # compare against the function of the encoded input
+
+
+CASES = [
+    ("recip", 32, 13, 1.0, 128.0),
+    ("recip", 64, 18, 1.0, 1024.0),
+    ("rsqrt", 64, 18, 0.01, 100.0),
+    ("rsqrt", 32, 12, 0.25, 16.0),
+]
+
+
+@pytest.mark.parametrize("kind,ell,f,lo,hi", CASES)
+def test_newton_accuracy_and_cost(kind, ell, f, lo, hi, rng):
+    R = Ring(ell)
+    x, v = _inputs(R, lo, hi, f, rng)
+    x0, x1 = shares(R, x, rng)
+    fn = reciprocal_a if kind == "recip" else rsqrt_a
+    z0, z1, c0, c1 = run_mpc(lambda m, a: fn(m, a, lo=lo, hi=hi, ell=ell, frac=f), (x0,), (x1,))
+    got = R.decode(R.add(z0, z1), f)
+    want = reciprocal_ideal(v) if kind == "recip" else rsqrt_ideal(v)
+    err = np.abs(got - want)
+    # a few ulps of rounding plus the iteration's relative error bound 2^-(f+1)
+    assert np.all(err <= 4 * 2.0**-f + 2.0 ** -(f + 1) * want), err.max() * 2**f
+    iters = max(3, iterations_needed(kind, lo, hi, f))
+    cost_fn = reciprocal_cost if kind == "recip" else rsqrt_cost
+    for p, c in ((0, c0), (1, c1)):
+        cost = cost_fn(x.size, ell, f, iters, lo, hi, party=p)
+        assert c.bytes_sent == cost["bytes_sent"] and c.rounds == cost["rounds"]
+
+
+def test_config_range_and_iters_defaults(rng):
+    R = Ring(32)
+    with override(ell=32, frac=13, recip_range=(1.0, 16.0), recip_iters=5):
+        x, v = _inputs(R, 1.0, 16.0, 13, rng, 10)
+        x0, x1 = shares(R, x, rng)
+        z0, z1, c0, _ = run_mpc(lambda m, a: reciprocal_a(m, a), (x0,), (x1,))
+        assert c0.rounds == reciprocal_cost(x.size, 32, 13, 5, 1.0, 16.0)["rounds"] in (1 + 4 * 5, 2 + 4 * 5)
+    assert np.all(np.abs(R.decode(R.add(z0, z1), 13) - 1 / v) <= 4 * 2.0**-13 + 2.0**-14 / v)
+
+
+def test_affine_guess_is_minimax():
+    for kind, lo, hi in (("recip", 1, 128), ("rsqrt", 1, 4), ("rsqrt", 0.01, 100)):
+        a, b, E = affine_guess(kind, lo, hi)
+        x = np.geomspace(lo, hi, 5000)
+        phi = x if kind == "recip" else np.sqrt(x)
+        r = 1 - phi * (a + b * x)
+        assert abs(np.max(np.abs(r)) - E) < 1e-3 and E < 1
+        assert np.all(phi * (a + b * x) > 0)
+        if kind == "rsqrt":
+            assert np.all(x * (a + b * x) ** 2 < 3)  # Newton for 1/sqrt converges
+    # a narrow range needs few iterations, a wide one more
+    assert iterations_needed("rsqrt", 1, 4, 13) <= 3 < iterations_needed("recip", 1, 1024, 13)
+
+
+def test_ring_too_small_is_refused():
+    with pytest.raises(ValueError, match="overflows"):
+        run_mpc(lambda m, a: rsqrt_a(m, a, lo=2**-10, hi=2**12, ell=32, frac=13), (np.zeros(2),), (np.zeros(2),))
+    assert internal_frac("recip", 1, 128, 64, 18) > 18
