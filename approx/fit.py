@@ -329,14 +329,14 @@ def fit_shape(function: str, samples, shape: Sequence[Piece], *, func: Callable 
               lams: Sequence[float] = (0.0, 0.01, 0.05, 0.2), max_err: float | None = None,
               rings: Sequence[tuple[int, int]] = ((32, 13),), bins: int = 4096, max_candidates: int = 240,
               lo: float | None = None, hi: float | None = None, domain_hi: float | None = None,
-              full_range: tuple[float, float] | None = None, round_bp: int | None = 2,
+              full_range: tuple[float, float] | None = None, round_bp: int | None = 6,
               min_bp: float | None = None, max_bp: float | None = None) -> FitResult:
     """Fit ``shape`` to ``function`` where ``samples`` lie; see the module docstring.
 
     Chooses, among ``lams``, the fit with the smallest weighted (empirical) SSE whose worst-case
     bound over ``full_range`` is <= ``max_err`` (if none qualifies: the smallest worst case).
-    Breakpoints are rounded to ``round_bp`` decimals (readable tables; the pieces are refitted after
-    rounding).  ``rings``: fixed-point settings the table must run in without overflow.
+    Breakpoints are rounded to multiples of 2^-``round_bp`` (exact in fixed point; the pieces are
+    fitted on the rounded segments).  ``rings``: fixed-point settings the table must run in without overflow.
     """
     func = func or reference(function)
     s = np.asarray(samples, np.float64).reshape(-1)
@@ -348,13 +348,19 @@ def fit_shape(function: str, samples, shape: Sequence[Piece], *, func: Callable 
         data = base.with_lambda(lam)
         starts = search_breakpoints(data, shape, max_candidates, rings, domain_hi, min_bp, max_bp)
         if round_bp is not None:
-            bp = np.round(data.edges[starts], round_bp)
+            # dyadic breakpoints (multiples of 2^-round_bp) are exact in fixed point for frac >= round_bp,
+            # so the float table and its fixed-point twin select the same piece for the same input
+            q = 2.0 ** round_bp
+            bp = np.round(data.edges[starts] * q) / q
             starts = [int(np.clip(np.searchsorted(data.edges, v), 0, data.x.size - 1)) for v in bp]
             for k in range(1, len(starts)):  # keep strictly increasing after rounding
                 starts[k] = max(starts[k], starts[k - 1] + 1)
-        table = build_table(function, data, shape, starts)
-        if round_bp is not None:
-            table.breakpoints = [float(np.round(b, round_bp)) for b in table.breakpoints]
+            table = build_table(function, data, shape, starts)
+            table.breakpoints = [float(np.round(b * q) / q) for b in table.breakpoints]
+            if any(not a < b for a, b in zip(table.breakpoints, table.breakpoints[1:])):
+                raise ValueError("breakpoints collide after rounding; use a finer round_bp")
+        else:
+            table = build_table(function, data, shape, starts)
         dens = base  # objective reported on the empirical density (lam = 0)
         emp_sse = float(np.sum(dens.density * (table.evaluate_float(dens.x) - dens.y) ** 2))
         wc = worst_case(table.evaluate_float, func, *full)
