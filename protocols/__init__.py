@@ -1,0 +1,43 @@
+"""2PC building blocks of party: ring/fixed point, PRG, channel, OT, arithmetic kernels, HE.
+
+Conventions every kernel follows
+--------------------------------
+* **Context first.**  Every 2PC kernel takes an :class:`protocols.context.MPC` (channel + COT pair
+  + private PRG + shared PRG) as its first argument: ``z = mul_aa(mpc, x, y, ell=32)``.
+* **Lock-step.**  Both parties call the same kernels in the same order with the same shapes and
+  public arguments; the role of each party inside a kernel is decided by ``mpc.party``
+  (0 = server, 1 = client).  COTs are always drawn direction 0→1 first, then 1→0.
+* **Arithmetic shares**: ``uint64`` arrays reduced mod 2^ell, x = x0 + x1 mod 2^ell, signed values
+  in two's complement.  ``ell`` is an explicit keyword argument defaulting to
+  ``get_config().ell``; fixed-point fraction bits (``frac`` / ``f``) likewise default to the config
+  (``frac``, or ``frac_nl`` when ``ell == ell_nl``; see :func:`protocols.fixed.ring_defaults`).
+* **Boolean shares of single bits**: ``uint8`` arrays in {0, 1}, b = b0 ⊕ b1.
+* **Wire format**: all messages of one kernel invocation are batched into as few rounds as the
+  protocol allows (most kernels here: one simultaneous exchange per ``ot_batch`` COTs); bits are
+  packed with ``np.packbits``; ring elements with ``Ring.pack`` or, for short corrections,
+  bit-exactly with :func:`protocols.ot.extensions.pack_fields`.
+* **Costs**: each kernel's docstring states inputs, outputs, rounds and traffic; the ``*_cost``
+  function next to it returns the exact payload bytes a party sends, and the tests assert the
+  measured channel bytes equal it.  Each kernel also has a plaintext twin (``*_ideal``).
+* **Randomness**: shares, masks and keys come from :class:`protocols.prg.PRG` / ``secrets``,
+  never numpy's RNG.
+
+Arithmetic kernels (per element; "bits" = both directions together)
+-------------------------------------------------------------------
+=====================  ============================  ===========================  =======
+kernel                 module                        traffic                      rounds
+=====================  ============================  ===========================  =======
+``mul_aa``             :mod:`protocols.mul`          2·(ell + ell(ell+1)/2) bits   1
+``square_a``           :mod:`protocols.mul`          (ell−1)(ell+2)/2 bits         1
+``mul_ap``             :mod:`protocols.mul`          0                             0
+``trunc_a`` faithful   :mod:`protocols.trunc`        1 + f bits (|x| < 2^(ell−2))  1
+``trunc_a`` prob.      :mod:`protocols.trunc`        0                             0
+``b2a``                :mod:`protocols.convert`      ell bits (1 COT)              1
+``ring_up``            :mod:`protocols.convert`      1 + ell_to − ell_from bits    1
+``ring_down``          :mod:`protocols.convert`      0                             0
+``select`` / ``mul_ba``  :mod:`protocols.select`     2(ell + 1) bits (2 COTs)      1
+``reciprocal_a``       :mod:`protocols.newton`       iters × (2 mul + 2 trunc)     ≤ 2+4·it
+``rsqrt_a``            :mod:`protocols.newton`       iters × (sq + 2 mul + 3 trunc) ≤ 2+6·it
+=====================  ============================  ===========================  =======
+(ell = 64: mul_aa 536 B, +trunc(f=18) 538.4 B; ell = 32: 140 B, +trunc(f=13) 141.75 B.)
+"""
