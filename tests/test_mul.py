@@ -90,3 +90,51 @@ def test_mul_aa_with_real_ot_engine(rng):
     y0, y1 = shares(R, y, rng)
     z0, z1, c0, _ = run_mpc(lambda m, a, b: mul_aa(m, a, b, ell=32), (x0, y0), (x1, y1), kind=kinds[-1])
     assert np.array_equal(R.add(z0, z1), R.mul(x, y))
+
+
+_SERVER = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import _arith_job  # registers the test job
+from party.server import make_server, ServerOptions
+srv, svc, port = make_server({}, port=0, options=ServerOptions(recv_timeout_s=60))
+print(port, flush=True)
+sys.stdin.read()  # run until the test closes our stdin
+srv.stop(0)
+"""
+
+
+def test_kernels_two_processes_over_grpc(rng):
+    """Server and client are separate OS processes talking over the gRPC transport."""
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    import _arith_job
+    from party.client import PartyClient
+    from protocols.trunc import trunc_cost, trunc_ideal
+
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER, here], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        client = PartyClient(f"127.0.0.1:{port}", insecure_plaintext=True)
+        params = {"seed": 7, "ell": 64, "n": 500, "frac": 18}
+        q = client.run("test-arith-kernels", params=params, timeout=120)
+        client.close()
+    finally:
+        proc.stdin.close()
+        proc.wait(20)
+    (z, a, s), cost = q.result
+    R, xv, yv, bits, _, _ = _arith_job._data(params)
+    err = R.to_signed(R.sub(z, trunc_ideal(R.mul(xv, yv), 18, 64)))
+    assert set(np.unique(err)) <= {-1, 0}
+    assert np.array_equal(a, bits.astype(np.uint64))
+    assert np.array_equal(s, np.where(bits.astype(bool), xv, yv))
+    from protocols.convert import b2a_cost
+    from protocols.select import select_cost
+
+    want = (mul_aa_cost(500, 64)["bytes_sent"] + trunc_cost(500, 64, 18, party=1)["bytes_sent"]
+            + b2a_cost(500, 64, 1)["bytes_sent"] + select_cost(500, 64)["bytes_sent"])
+    assert cost["bytes_sent"] == want and cost["rounds"] == 4
