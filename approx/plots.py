@@ -19,8 +19,9 @@ def plot_fit(table, samples, path: str | Path, others: Mapping[str, object] | No
     import matplotlib.pyplot as plt
 
     s = np.asarray(samples, np.float64).reshape(-1)
-    lo = float(np.quantile(s, 0.0005)) - 0.5 if lo is None else lo
-    hi = float(np.quantile(s, 0.9995)) + 0.5 if hi is None else hi
+    fin = [b for b in table.breakpoints if np.isfinite(b)] or [float(np.median(s))]
+    lo = min(fin[0] - 1.5, float(np.quantile(s, 0.01))) if lo is None else lo
+    hi = max(fin[-1] + 1.5, float(np.quantile(s, 0.99))) if hi is None else hi
     if table.domain[1] is not None:
         hi = min(hi, float(table.domain[1]))
     f = reference(table.function)
