@@ -95,16 +95,28 @@ def erf(x: np.ndarray) -> np.ndarray:
     return r
 
 
-def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact GELU ``x/2 · (1 + erf(x/√2))`` (HF ``hidden_act="gelu"``)."""
-    x = np.asarray(x)
-    dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    x = x.astype(dt, copy=False)
-    e = erf(x * dt.type(1.0 / math.sqrt(2.0)))
+_CHUNK = 1 << 14  # elements per GELU chunk: the ~10 temporaries stay in L2 cache
+
+
+def _gelu_flat(x: np.ndarray, out: np.ndarray) -> None:
+    e = erf(x * x.dtype.type(1.0 / math.sqrt(2.0)))
     e += 1
     e *= x
-    e *= dt.type(0.5)
-    return e
+    e *= x.dtype.type(0.5)
+    out[...] = e
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU ``x/2 · (1 + erf(x/√2))`` (HF ``hidden_act="gelu"``), in chunks of 16k elements
+    (vectorised within a chunk; chunking keeps the temporaries cache-resident, ~3x faster)."""
+    x = np.asarray(x)
+    dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    x = np.ascontiguousarray(x, dtype=dt)
+    out = np.empty_like(x)
+    xf, of = x.reshape(-1), out.reshape(-1)
+    for s in range(0, xf.size, _CHUNK):
+        _gelu_flat(xf[s:s + _CHUNK], of[s:s + _CHUNK])
+    return out
 
 
 def _exp(z: np.ndarray) -> np.ndarray:
@@ -388,6 +400,9 @@ class PlainBert:
         self.word_emb, self.pos_emb, self.type_emb = c(weights.word_emb), c(weights.pos_emb), c(weights.type_emb)
         self.emb_ln = (c(weights.emb_ln_g), c(weights.emb_ln_b))
         self.layers = [lw.astype(dt) for lw in weights.layers]
+        # q, k, v in one (H, 3H) matmul: one pass over the activations instead of three
+        self._qkv = [(np.ascontiguousarray(np.concatenate([lw.wq, lw.wk, lw.wv], axis=1)),
+                      np.concatenate([lw.bq, lw.bk, lw.bv])) for lw in self.layers]
         self.head: ClassifierHead | None = weights.head
         if self.head is not None:
             self.head_w, self.head_b = c(self.head.weight), c(self.head.bias)
@@ -424,10 +439,13 @@ class PlainBert:
         B, S, H = x.shape
         nh, hd = self.config.num_attention_heads, self.config.head_dim
         with rec.time(i, "qkv"):
-            x2 = x.reshape(B * S, H)
-            q = (x2 @ lw.wq + lw.bq).reshape(B, S, nh, hd).transpose(0, 2, 1, 3)
-            k = (x2 @ lw.wk + lw.bk).reshape(B, S, nh, hd).transpose(0, 2, 3, 1)
-            v = (x2 @ lw.wv + lw.bv).reshape(B, S, nh, hd).transpose(0, 2, 1, 3)
+            wqkv, bqkv = self._qkv[i]
+            qkv = x.reshape(B * S, H) @ wqkv
+            qkv += bqkv
+            qkv = qkv.reshape(B, S, 3, nh, hd)
+            q = qkv[:, :, 0].transpose(0, 2, 1, 3)
+            k = qkv[:, :, 1].transpose(0, 2, 3, 1)
+            v = qkv[:, :, 2].transpose(0, 2, 1, 3)
         with rec.time(i, "scores"):
             s = np.matmul(q, k)  # (B, nh, S, S)
             s *= self.dtype.type(1.0 / math.sqrt(hd))
