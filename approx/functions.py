@@ -16,7 +16,7 @@ _erf = np.frompyfunc(math.erf, 1, 1)
 def erf(x) -> np.ndarray:
     """Error function, float64 (libm's ``erf`` element-wise; scipy is not a dependency)."""
     x = np.asarray(x, dtype=np.float64)
-    return _erf(x).astype(np.float64)
+    return np.asarray(_erf(x), dtype=np.float64)
 
 
 def gelu(x) -> np.ndarray:
