@@ -139,7 +139,7 @@ def rows_from_results(workload: str, case: str, profile: str, server: dict, clie
         f"{server.get('field', 'FM64')} f={server.get('fxp_fraction_bits', 18)}; weights server-private "
         f"(colocated make_shares); two processes over brpc"
         + (f" via user-space relay ({profile})" if profile != "none" else " on loopback, unshaped")
-        + f"; warm-up {warm_s:.1f} s, {(w_s2c + w_c2s) / mib:.1f} MiB (OT/HE set-up) not in time_s"
+        + f"; warm-up run (this computation plus the one-time OT/HE set-up) {warm_s:.1f} s, {(w_s2c + w_c2s) / mib:.1f} MiB, not in time_s/bytes"
         + (f"; max |err| {err:.2g} vs plaintext" if err is not None else "")
         + "; shared 2-core machine, timings noisy"
     )
