@@ -155,3 +155,22 @@ def test_supported_cases():
     assert spu_peer.supported("nonlinear", "gelu-16") and not spu_peer.supported("nonlinear", "tanh-16")
     assert not spu_peer.supported("nonlinear", "gelu") and not spu_peer.supported("bert", "gpt2-128")
     assert not spu_peer.supported("decoder", "x")
+
+
+def test_spu_rows_renames_and_skips(monkeypatch, tmp_path, capsys):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").write_text("")
+    monkeypatch.setenv("SPU_VENV", str(tmp_path))
+    calls = []
+
+    def fake_run_case(workload, case, profile, repeat, n=None):
+        calls.append((workload, case, profile, repeat, n))
+        return {"workload": workload, "case": case, "profile": profile}
+
+    monkeypatch.setattr(spu_peer, "run_case", fake_run_case)
+    rows = spu_peer.spu_rows("primitives", ["cmp-64", "relu", "mul_trunc64"], "wan", 2, rename={"cmp-64": "cmp64"})
+    assert calls == [("primitives", "cmp64", "wan", 2, 10**6), ("primitives", "mul_trunc64", "wan", 2, 10**6)]
+    assert [r["case"] for r in rows] == ["cmp-64", "mul_trunc64"]
+    assert "relu" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown workload"):
+        spu_peer.spu_rows("decoder", None, "lan", 1)

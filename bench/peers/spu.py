@@ -259,22 +259,32 @@ def run_case(workload: str, case: str, profile: str = "lan", repeat: int = 1, *,
     return row
 
 
-def spu_rows(workload: str, cases: list[str] | None = None, profile: str = "lan", repeat: int = 1) -> list[dict]:
+def spu_rows(workload: str, cases: list[str] | None = None, profile: str = "lan", repeat: int = 1,
+             rename: dict[str, str] | None = None) -> list[dict]:
     """Harness entry point: SPU CHEETAH rows for ``cases`` of ``workload`` under network ``profile``.
 
     ``cases`` None/empty = this workload's standard cases.  Primitives run at n = 10^6.  Raises
     :class:`SpuNotInstalled` (telling the user to run ``bash bench/peers/setup_spu.sh``) if the SPU
     venv is missing.  Cases SPU has no version of (see :func:`supported`) are skipped with a message.
-    Cases run one after the other (a BERT-base layer peaks at ~10.7 GB)."""
+    ``rename`` maps the caller's case names to SPU's (e.g. ``{"cmp-64": "cmp64"}``); rows keep the
+    caller's name.  Cases run one after the other (a BERT-base layer peaks at ~10.7 GB)."""
     spu_python()
     if workload not in DEFAULT_CASES:
         raise ValueError(f"SPU peer: unknown workload {workload!r}; choose from {', '.join(DEFAULT_CASES)}")
     cases = list(cases) if cases else DEFAULT_CASES[workload]
-    skip = [c for c in cases if not supported(workload, c)]
+    rename = rename or {}
+    skip = [c for c in cases if not supported(workload, rename.get(c, c))]
     if skip:
         print(f"[spu] no SPU version of {workload} case(s) {', '.join(skip)}: skipped", file=sys.stderr, flush=True)
     n = PRIMITIVES_N if workload == "primitives" else None
-    return [run_case(workload, c, profile, repeat, n=n) for c in cases if c not in skip]
+    rows = []
+    for c in cases:
+        if c in skip:
+            continue
+        row = run_case(workload, rename.get(c, c), profile, repeat, n=n)
+        row["case"] = c
+        rows.append(row)
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
