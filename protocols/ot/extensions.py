@@ -352,7 +352,9 @@ def acot(mpc, jobs: Sequence[ACOT]) -> list[np.ndarray]:
             delta = mpc.ot.sender.delta
             h0 = _hash_words(q, k, st["tw"]).reshape(F, n, k)
             h1 = _hash_words(q, k, st["tw"], delta).reshape(F, n, k)
-            u = (h0 - h1 + x) & masks
+            u = np.subtract(h0, h1, out=h1)
+            u += x
+            u &= masks
             st["r"] = h0
             st["x"] = x
             st["masks"] = masks
@@ -384,21 +386,29 @@ def acot(mpc, jobs: Sequence[ACOT]) -> list[np.ndarray]:
         masks = np.array([_mask(w) for w in j.widths], dtype=np.uint64)[:, None, None]
         if j.sender == me:
             nb = j.recv_bytes()
-            d = unpack_bits(peer[pos : pos + nb], j.count).reshape(F, n, 1).astype(np.uint64)
+            d = unpack_bits(peer[pos : pos + nb], j.count).reshape(F, n, 1)
             pos += nb
-            # s_send = d·x − (1 − 2d)·r0 = d·(x + r0) − (1 − d)·r0  (d ∈ {0,1})
-            r0 = st["r"]
-            out = np.where(d.astype(bool), st["x"] + r0, -r0) & masks
+            # s_send = d·x − (1 − 2d)·r0 without branches: with dm = −d (all-ones or 0),
+            # d·x = x & dm and (1 − 2d)·r0 = (r0 ⊕ dm) − dm (two's complement negation)
+            dm = np.negative(d, dtype=np.uint64)
+            out = np.bitwise_xor(st["r"], dm, out=st["r"])
+            np.subtract(dm, out, out=out)
+            out += st["x"] & dm
+            out &= masks
         else:
             nb = j.send_bytes()
             u = unpack_fields(peer[pos : pos + nb], n, j.corr_widths())
             pos += nb
             u = u.reshape(F, k, n).transpose(0, 2, 1)
-            b = st["b"].reshape(F, n, 1).astype(np.uint64)
+            bm = np.negative(st["b"].reshape(F, n, 1), dtype=np.uint64)
             c = np.asarray(j.c, dtype=np.uint8).reshape(F, n, 1)
-            d = (c ^ st["b"].reshape(F, n, 1)).astype(bool)
-            r1 = st["h"] + b * u
-            out = np.where(d, -r1, r1) & masks
+            dm = np.negative(c ^ st["b"].reshape(F, n, 1), dtype=np.uint64)
+            # r1 = H(t) + b·u;  s_recv = (1 − 2d)·r1 = (r1 ⊕ dm) − dm
+            out = np.bitwise_and(u, bm)
+            out += st["h"]
+            out ^= dm
+            out -= dm
+            out &= masks
         j.out = out.reshape(shape)
         outs.append(j.out)
     return outs
