@@ -158,5 +158,5 @@ def test_shaping_latency_lan_100_pingpongs():
             ch.send(v)
             v = ch.recv_array(np.uint64, (1,))
 
-    t = min(_timed("lan", f0, f1) for _ in range(3))
+    t = min(_timed("lan", f0, f1) for _ in range(5))  # best of 5: the machine is shared
     assert bound * 0.99 <= t <= bound * 1.10, (t, bound)
