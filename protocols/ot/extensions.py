@@ -119,8 +119,9 @@ def pack_fields(fields: np.ndarray, widths: Sequence[int]) -> np.ndarray:
                     out[:, word + 1] |= v >> np.uint64(64 - sh)
             off += w
     gbytes = gbits // 8
-    raw = out.view(np.uint8).reshape(ng, W * 8)[:, :gbytes].reshape(-1)
-    return raw[: (n * L + 7) // 8].copy()
+    raw = out.view(np.uint8).reshape(ng, W * 8)
+    raw = raw.reshape(-1) if gbytes == W * 8 else raw[:, :gbytes].reshape(-1)  # (one copy at most)
+    return raw[: (n * L + 7) // 8]
 
 
 def unpack_fields(buf: np.ndarray, n: int, widths: Sequence[int]) -> np.ndarray:
@@ -132,37 +133,42 @@ def unpack_fields(buf: np.ndarray, n: int, widths: Sequence[int]) -> np.ndarray:
     need = (n * L + 7) // 8
     if buf.size != need:
         raise ProtocolError(f"expected {need} bytes of packed fields ({n} records of {L} bits), got {buf.size}")
-    res = np.zeros((F, n), dtype=np.uint64)
     if n == 0 or L == 0:
-        return res
+        return np.zeros((F, n), dtype=np.uint64)
     g = _group(L)
     ng = -(-n // g)
     gbytes = g * L // 8
     W = -(-g * L // 64)
     raw = np.zeros((ng, W * 8), dtype=np.uint8)
-    flat = np.zeros(ng * gbytes, dtype=np.uint8)
-    flat[:need] = buf
-    raw[:, :gbytes] = flat.reshape(ng, gbytes)
+    if ng * gbytes == need:
+        raw[:, :gbytes] = buf.reshape(ng, gbytes)
+    else:
+        flat = np.zeros(ng * gbytes, dtype=np.uint8)
+        flat[:need] = buf
+        raw[:, :gbytes] = flat.reshape(ng, gbytes)
     words = raw.view(np.uint64)
-    grid = np.zeros((F, ng, g), dtype=np.uint64)
+    res = np.empty((F, ng * g), dtype=np.uint64)
+    grid = res.reshape(F, ng, g)
     off = 0
     for s in range(g):
         for f in range(F):
             w = widths[f]
+            dst = grid[f, :, s]
             if w == 0:
+                dst[...] = 0
                 continue
             word, sh = divmod(off, 64)
-            v = words[:, word] >> np.uint64(sh) if sh else words[:, word].copy()
-            if sh and sh + w > 64:
-                v |= words[:, word + 1] << np.uint64(64 - sh)
-            grid[f, :, s] = v & _mask(w)
+            if sh:
+                np.right_shift(words[:, word], np.uint64(sh), out=dst)
+                if sh + w > 64:
+                    dst |= words[:, word + 1] << np.uint64(64 - sh)
+            else:
+                dst[...] = words[:, word]
+            dst &= _mask(w)
             off += w
-    return grid.reshape(F, ng * g)[:, :n].copy()
+    return res if ng * g == n else res[:, :n]
 
 
-# ----------------------------------------------------------------------------------------------
-# helpers on the COT engine
-# ----------------------------------------------------------------------------------------------
 def _tweak(mpc, direction: int, n: int) -> int:
     """Running hash-tweak counter per direction (both ends advance it identically)."""
     ctr = mpc.__dict__.setdefault("_ext_tweak", [0, 0])
