@@ -35,24 +35,52 @@ class UnknownModel(KeyError):
         return self.args[0]
 
 
-_MODELS: dict[str, Callable[[str], LoadedModel]] = {}
-_FORMATS: list[tuple[str, Callable[[str], bool], Callable[[str], LoadedModel]]] = []
+class ModelRegistry:
+    """Named model loaders plus loaders for model files (chosen by ``accepts_path``)."""
+
+    def __init__(self) -> None:
+        self._named: dict[str, Callable[[str], LoadedModel]] = {}
+        self._formats: list[tuple[str, Callable[[str], bool], Callable[[str], LoadedModel]]] = []
+
+    def register(self, name: str, loader: Callable[[str], LoadedModel], accepts_path: Callable[[str], bool] | None = None) -> None:
+        self._named[name] = loader
+        if accepts_path is not None:
+            self._formats.append((name, accepts_path, loader))
+
+    def register_format(self, description: str, accepts_path: Callable[[str], bool], loader: Callable[[str], LoadedModel]) -> None:
+        self._formats.append((description, accepts_path, loader))
+
+    def names(self) -> list[str]:
+        return sorted(self._named)
+
+    def load(self, spec: str) -> LoadedModel:
+        if spec in self._named:
+            return self._named[spec](spec)
+        if os.path.exists(spec):
+            for _, accepts, loader in self._formats:
+                if accepts(spec):
+                    return loader(spec)
+            known = ", ".join(d for d, _, _ in self._formats)
+            raise UnknownModel(f"no model loader accepts the path {spec!r} (known formats: {known})")
+        raise UnknownModel(f"unknown model {spec!r}; registered models: {', '.join(self.names())} (or a path to a model file)")
+
+
+REGISTRY = ModelRegistry()
+"""The process-wide registry that ``party serve`` loads from."""
 
 
 def register_model(name: str, loader: Callable[[str], LoadedModel], accepts_path: Callable[[str], bool] | None = None) -> None:
     """Register ``loader`` under ``name``; with ``accepts_path`` it also loads matching paths."""
-    _MODELS[name] = loader
-    if accepts_path is not None:
-        _FORMATS.append((name, accepts_path, loader))
+    REGISTRY.register(name, loader, accepts_path)
 
 
 def register_model_format(description: str, accepts_path: Callable[[str], bool], loader: Callable[[str], LoadedModel]) -> None:
     """Register a loader for model files (``accepts_path(path)`` decides) without a name."""
-    _FORMATS.append((description, accepts_path, loader))
+    REGISTRY.register_format(description, accepts_path, loader)
 
 
 def list_models() -> list[str]:
-    return sorted(_MODELS)
+    return REGISTRY.names()
 
 
 def load_model(spec: str) -> LoadedModel:
@@ -60,15 +88,7 @@ def load_model(spec: str) -> LoadedModel:
     from .jobs import load_job_modules
 
     load_job_modules()  # job modules may register models
-    if spec in _MODELS:
-        return _MODELS[spec](spec)
-    if os.path.exists(spec):
-        for _, accepts, loader in _FORMATS:
-            if accepts(spec):
-                return loader(spec)
-        known = ", ".join(d for d, _, _ in _FORMATS)
-        raise UnknownModel(f"no model loader accepts the path {spec!r} (known formats: {known})")
-    raise UnknownModel(f"unknown model {spec!r}; registered models: {', '.join(list_models())} (or a path to a model file)")
+    return REGISTRY.load(spec)
 
 
 def weights_hash(*arrays: np.ndarray, meta: dict | None = None) -> str:
