@@ -48,9 +48,11 @@ def _bits(v: np.ndarray, nbits: int) -> np.ndarray:
 def _check_pair(x, y, R: Ring) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=np.uint64)
     y = np.asarray(y, dtype=np.uint64)
-    if x.shape != y.shape:
-        raise ValueError(f"mul_aa: share shapes differ: {x.shape} vs {y.shape}")
-    return R.reduce(x), R.reduce(y)
+    try:
+        x, y = np.broadcast_arrays(x, y)
+    except ValueError:
+        raise ValueError(f"mul_aa: share shapes differ and do not broadcast: {x.shape} vs {y.shape}") from None
+    return R.reduce(np.ascontiguousarray(x)), R.reduce(np.ascontiguousarray(y))
 
 
 def _gilboa_sum(out: np.ndarray, ell: int, shift0: int = 0) -> np.ndarray:
@@ -62,7 +64,8 @@ def _gilboa_sum(out: np.ndarray, ell: int, shift0: int = 0) -> np.ndarray:
 def mul_aa(mpc, x, y, *, ell: int | None = None, batch: int | None = None) -> np.ndarray:
     """Product of two arithmetic shares (elementwise, any shape).
 
-    Inputs: this party's shares ``x``, ``y`` in Z_{2^ell} (uint64, same shape).
+    Inputs: this party's shares ``x``, ``y`` in Z_{2^ell} (uint64, same or broadcastable shapes;
+    n = elements of the broadcast shape).
     Output: shares of ``x·y mod 2^ell``.
     Rounds: ``ceil(n / (ot_batch // ell))`` exchanges (1 for n ≤ 16384 at ell = 64).
     Traffic per party: ``ell + ell(ell+1)/2`` bits per element, see :func:`mul_aa_cost`.

@@ -72,6 +72,17 @@ def test_mul_ap_local(rng):
     assert np.array_equal(R.to_signed(z), R.to_signed(x) * p)
 
 
+def test_mul_aa_broadcasts(rng):
+    R = Ring(24)
+    x = R.reduce(rng.integers(0, 2**64, size=(5, 1), dtype=np.uint64))
+    y = R.reduce(rng.integers(0, 2**64, size=(5, 6), dtype=np.uint64))
+    x0, x1 = shares(R, x, rng)
+    y0, y1 = shares(R, y, rng)
+    z0, z1, c0, _ = run_mpc(lambda m, a, b: mul_aa(m, a, b, ell=24), (x0, y0), (x1, y1))
+    assert z0.shape == (5, 6) and np.array_equal(R.add(z0, z1), R.mul(x, y))
+    assert c0.bytes_sent == mul_aa_cost(30, 24)["bytes_sent"]
+
+
 def test_mul_shape_mismatch_is_rejected(rng):
     with pytest.raises(ValueError, match="shapes differ"):
         run_mpc(lambda m, a, b: mul_aa(m, a, b, ell=16), (np.zeros(3), np.zeros(4)), (np.zeros(3), np.zeros(4)))
