@@ -31,7 +31,7 @@ def mul_fx(mpc, x, y, *, ell: int | None = None, frac: int | None = None, mode: 
 
     Inputs: shares ``x, y`` (same shape) of fixed-point values with ``frac`` fraction bits.
     Output: shares of ``floor(x·y / 2^frac)`` up to the truncation error of ``mode`` (faithful:
-    −1..0 ulp).  ``bounded`` promises |x·y| < 2^(ell−2) (known-sign truncation).
+    0..+1 ulp, stochastic rounding).  ``bounded`` promises |x·y| < 2^(ell−2) (known-sign truncation).
     Rounds/traffic: :func:`protocols.mul.mul_aa_cost` + :func:`protocols.trunc.trunc_cost`.
     """
     from .mul import mul_aa

@@ -5,10 +5,12 @@ Two modes (``mode=`` or config ``trunc_mode``):
 ``faithful`` (default; Cheetah's truncation with the known-sign trick, DESIGN §4).
   The caller promises |x| < 2^(ell−2) (``bounded=True``).  Party 0 adds 2^(ell−2) so the value
   x' lies in [0, 2^(ell−1)), each party shifts its share, and the wrap bit w of the shares is
-  removed:  out = (x0' >> f) + (x1 >> f) − w·2^(ell−f) − 2^(ell−2−f).  w = msb(x0') ∨ msb(x1) is one
-  arithmetic COT, needed only mod 2^f: **1 + f bits per element, 1 round**.
-  Result: ⌊x / 2^f⌋ − c with c ∈ {0, 1} the carry of the low f bits of the shares, i.e. the error
-  is in {−1, 0} ulp, always (no failure probability).
+  removed:  out = (x0' >> f) + ⌈x1 / 2^f⌉ − w·2^(ell−f) − 2^(ell−2−f).  w = msb(x0') ∨ msb(x1) is
+  one arithmetic COT, needed only mod 2^f: **1 + f bits per element, 1 round**.
+  Result: ⌊x / 2^f⌋ + [x1 mod 2^f ≠ 0] − c with c the carry of the low f bits of the shares: the
+  error against the exact floor is in {0, +1} ulp, always (no failure probability), and since
+  party 0's share is uniform it is *stochastic rounding* of x/2^f (round up with probability
+  ≈ the fractional part): unbiased, so errors do not drift over long chains (Newton).
 
 ``probabilistic`` (SecureML local truncation, no communication).
   Party 0 outputs x0 >> f, party 1 outputs −((−x1) >> f).  If |x| < 2^k the result is
@@ -35,7 +37,7 @@ def trunc_a(mpc, x, f: int | None = None, *, ell: int | None = None, mode: str |
     """Arithmetic right shift of shares by ``f`` bits.
 
     Inputs: shares ``x`` mod 2^ell of a signed value; ``f`` (default: the ring's config frac).
-    Output: shares of ⌊x/2^f⌋ − c, c ∈ {0,1} (faithful) or ⌊x/2^f⌋ + {0,1} with failure
+    Output: shares of ⌊x/2^f⌋ + {0,1} (faithful, stochastic rounding) or ⌊x/2^f⌋ + {0,1} with failure
     probability ≤ 2^(k+1−ell) for |x| < 2^k (probabilistic).
     Rounds: faithful 1 exchange per ``ot_batch`` elements, probabilistic 0.
     Traffic: faithful 1 + f bits per element in total (:func:`trunc_cost`), probabilistic 0.
@@ -62,7 +64,14 @@ def trunc_a(mpc, x, f: int | None = None, *, ell: int | None = None, mode: str |
     bias = np.uint64(1 << (ell - 2))
     xb = R.add(x, bias) if mpc.party == 0 else x
     w = wrap_known_sign(mpc, xb, ell, f, batch=batch).reshape(shape)
-    out = R.sub(xb >> sf, w << np.uint64(ell - f))
+    if mpc.party == 0:
+        hi = xb >> sf
+    else:
+        # party 1 rounds its share up: ⌈x1/2^f⌉ = (x1 >> f) + [x1 mod 2^f ≠ 0].  The sum is then
+        # ⌊x/2^f⌋ + [x1_lo ≠ 0] − carry, which for a uniform x0 is stochastic rounding of x/2^f
+        # (error in {0, +1} ulp, mean ≈ 0) instead of a −1..0 ulp floor bias.
+        hi = (xb >> sf) + ((xb & np.uint64((1 << f) - 1)) != 0).astype(np.uint64)
+    out = R.sub(hi, w << np.uint64(ell - f))
     if mpc.party == 0:
         out = R.sub(out, bias >> sf)
     return out

@@ -78,7 +78,7 @@ def bench_mul_trunc(mpc, n: int, ell: int = 64, frac: int | None = None, check: 
     res, z = _timed(mpc, lambda: mul_fx(mpc, x, y, ell=ell, frac=frac, mode="faithful"), n, ell)
     if check:
         err = R.to_signed(R.sub(_reveal(mpc, z, R), trunc_ideal(R.mul(xv, yv), frac, ell)))
-        res["ok"] = bool(np.all((err == 0) | (err == -1)))
+        res["ok"] = bool(np.all((err == 0) | (err == 1)))
     return res
 
 
@@ -101,7 +101,7 @@ def bench_trunc(mpc, n: int, ell: int = 64, frac: int | None = None, check: bool
     res, z = _timed(mpc, lambda: trunc_a(mpc, x, frac, ell=ell, mode="faithful"), n, ell)
     if check:
         err = R.to_signed(R.sub(_reveal(mpc, z, R), trunc_ideal(xv, frac, ell)))
-        res["ok"] = bool(np.all((err == 0) | (err == -1)))
+        res["ok"] = bool(np.all((err == 0) | (err == 1)))
     return res
 
 
