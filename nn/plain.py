@@ -420,6 +420,8 @@ class PlainBert:
         if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
             raise ValueError(f"token ids must lie in [0, {self.config.vocab_size})")
         mask = np.ones((B, S), dtype=np.int64) if attention_mask is None else np.asarray(attention_mask).reshape(B, S)
+        if B and S and not mask.any(axis=1).all():
+            raise ValueError("every sequence needs at least one unmasked token (attention_mask row of zeros)")
         tt = np.zeros((B, S), dtype=np.int64) if token_type_ids is None else np.asarray(token_type_ids).reshape(B, S)
         if tt.size and (tt.min() < 0 or tt.max() >= self.config.type_vocab_size):
             raise ValueError(f"token type ids must lie in [0, {self.config.type_vocab_size})")

@@ -217,6 +217,8 @@ def test_classify_texts_and_errors(minilm):
         net.encode(np.array([[101, 40000, 102]]))
     with pytest.raises(ValueError, match="max_position_embeddings"):
         net.encode(np.full((1, 513), 100))
+    with pytest.raises(ValueError, match="unmasked"):
+        net.encode(np.array([[101, 102]]), np.array([[0, 0]]))
     no_head = PlainBert(load_model("minilm-l6", head=False).weights)
     with pytest.raises(hf.ModelLoadError, match="no classifier head"):
         no_head.classify(np.zeros((1, 384)))
