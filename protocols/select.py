@@ -25,7 +25,7 @@ def mul_ba(mpc, b, x, *, ell: int | None = None, batch: int | None = None) -> np
     """Shares of b·x for a boolean-shared bit b (uint8 {0,1}) and an arithmetic share x.
 
     ``x.shape`` is ``b.shape`` or ``b.shape + (k,)`` (k values gated by the same bit).
-    Rounds: 1 exchange per ``ot_batch`` bits.  Traffic per party: ceil(n/8) + ceil(n·k·ell/8)
+    Rounds: 1 exchange per ``ot_batch // k`` bits.  Traffic per party: ceil(n/8) + ceil(n·k·ell/8)
     bytes (:func:`mul_ba_cost`).
     """
     ell = get_config().ell if ell is None else ell
@@ -43,7 +43,7 @@ def mul_ba(mpc, b, x, *, ell: int | None = None, batch: int | None = None) -> np
     xf = x.reshape(bf.size, k)
     me = mpc.party
     out = np.zeros_like(xf)
-    for sl in iter_chunks(bf.size, _batch(batch)):
+    for sl in iter_chunks(bf.size, max(1, _batch(batch) // k)):
         bs, xs = bf[sl], xf[sl]
         m = bs.size
         corr = R.mul(xs, (1 - 2 * bs.astype(np.int64)).view(np.uint64)[:, None])  # (1 − 2b_me)·x_me
@@ -76,7 +76,7 @@ def select(mpc, b, x, y, *, ell: int | None = None, batch: int | None = None) ->
 def mul_ba_cost(n: int, ell: int, k: int = 1, batch: int | None = None) -> dict:
     """Per-party cost (both parties send the same)."""
     sent = rounds = 0
-    for sl in iter_chunks(n, _batch(batch)):
+    for sl in iter_chunks(n, max(1, _batch(batch) // k)):
         m = sl.stop - sl.start
         sent += (m + 7) // 8 + packed_nbytes(m, [ell] * k)
         rounds += 1

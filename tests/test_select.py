@@ -45,3 +45,15 @@ def test_select_shape_errors():
         run_mpc(lambda m: select(m, np.zeros(3, np.uint8), np.zeros(3), np.zeros(4), ell=8), (), ())
     with pytest.raises(ValueError):
         run_mpc(lambda m: mul_ba(m, np.zeros(3, np.uint8), np.zeros((4, 2)), ell=8), (), ())
+
+
+def test_mul_ba_batches_by_values(rng):
+    R = Ring(16)
+    b = rng.integers(0, 2, size=9).astype(np.uint8)
+    x = R.reduce(rng.integers(0, 2**64, size=(9, 4), dtype=np.uint64))
+    b0, b1 = bool_shares(b, rng)
+    x0, x1 = shares(R, x, rng)
+    z0, z1, c0, _ = run_mpc(lambda m, bb, a: mul_ba(m, bb, a, ell=16, batch=8), (b0, x0), (b1, x1))
+    assert np.array_equal(R.add(z0, z1), x * b[:, None])
+    cost = mul_ba_cost(9, 16, 4, batch=8)
+    assert c0.rounds == cost["rounds"] == 5 and c0.bytes_sent == cost["bytes_sent"]
