@@ -6,8 +6,8 @@ Everything here consumes the random COTs of :mod:`protocols.ot.cot` (``q`` / ``�
 * :func:`chosen_cot` — the receiver fixes its choice bits ``c``: it sends ``d = c ⊕ b`` (1 bit per
   COT, ``np.packbits``), the sender flips ``q ← q ⊕ d·Δ``.  Then ``t = q ⊕ c·Δ``.
 * :func:`random_ot` — random OT messages ``m0 = H(q)``, ``m1 = H(q ⊕ Δ)``, receiver ``m_b = H(t)``
-  (``H`` = this module's fixed-key-AES correlation-robust hash, 128-bit outputs).  No communication (random choice) or 1 bit per OT
-  (chosen choice).
+  (``H`` = this module's fixed-key-AES correlation-robust hash, 128-bit outputs).  No
+  communication (random choice), or 1 bit per OT for chosen choice bits (:func:`chosen_random_ot`).
 * :func:`acot` — *arithmetic* correlated OT in Z_{2^w}: the sender inputs correlations ``x``, the
   receiver choice bits ``c``; they obtain additive shares ``s_send + s_recv = c·x mod 2^w``.  The
   bit width ``w`` may differ per *field* (a row of OTs), so a Gilboa product sends only the low
@@ -23,8 +23,8 @@ with random COT choice ``b`` the sender sends ``u = H(q) − H(q⊕Δ) + x`` whi
     s_send = d·x − (1 − 2d)·r0          s_recv = (1 − 2d)·r1          (mod 2^w)
 
 Traffic of one ACOT of ``n`` OTs with field widths ``w_f`` (``k`` values each):
-receiver → sender ``ceil(n_total/8)`` bytes; sender → receiver ``packed_nbytes(n, k·widths)``
-(= ``ceil(n·k·Σw_f / 8)`` up to the grouping described in :func:`pack_fields`).
+receiver → sender ``ceil(F·n/8)`` bytes; sender → receiver ``packed_nbytes(n, k·widths)``
+= ``ceil(n·k·Σw_f / 8)`` bytes (bit-exact, :func:`pack_fields`).
 
 Ordering rule (so that silent-OT refills inside ``get`` line up on both ends): in every batch,
 all COTs of the direction party 0 → party 1 are drawn first (party 0's ``sender.get``, party 1's
@@ -37,14 +37,9 @@ from math import gcd
 from typing import Sequence
 
 import numpy as np
-
-from ..channel import ProtocolError
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .cot import crhash  # noqa: F401  (re-exported for callers that want the block hash)
-
-_U64 = np.uint64
-_ONE = np.uint64(1)
+from ..channel import ProtocolError
 
 
 def _mask(w: int) -> np.uint64:
