@@ -223,7 +223,7 @@ def test_random_bert_shapes_and_determinism():
     assert a.config == BERT_SHAPES["minilm-l6"]
     assert a.head is not None and a.head.weight.shape == (384, 2)
     # published parameter counts (encoder + embeddings, without pooler): bert-base ~108.9M
-    base = random_bert("bert-base", seed=0)
+    base = load_model("bert-base-random").weights  # = random_bert("bert-base", seed=0), cached
     assert base.config.hidden_size == 768 and len(base.layers) == 12
     assert base.layers[11].w1.shape == (768, 3072)
     assert abs(base.num_parameters() - 108_891_648) < 1e-3 * 108_891_648
@@ -238,7 +238,7 @@ def test_random_bert_shapes_and_determinism():
 def test_registry_random_models():
     m = load_model("bert-base-random")
     assert m.config.hidden_size == 768 and m.name == "bert-base-random"
-    assert m.hash == load_model("bert-base-random", cache=False).hash
+    assert m is load_model("bert-base-random")
     assert m.hash != load_model("minilm-l6-random").hash
     assert "minilm-l6" in hf.known_models() and "bert-large-random" in hf.known_models()
 
