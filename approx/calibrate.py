@@ -53,7 +53,23 @@ DEFAULT_SHAPES: dict[str, list[list[Piece]]] = {
         [poly(1), poly(2), poly(2), poly(3)],
         [poly(2), poly(2), poly(3), poly(3)],
     ],
+    # initial guesses for Newton iterations (first piece open to -inf: no zero region)
+    "recip": [[poly(1)] * 2, [poly(1)] * 3, [poly(2), poly(1), poly(1)], [poly(1)] * 4],
+    "rsqrt": [[poly(1)] * 3, [poly(1)] * 4, [poly(1)] * 5, [poly(1)] * 6],
 }
+
+# Per-function fitting settings.  recip/rsqrt tables are *initial guesses* for Newton's method, valid
+# on the calibrated range only (stored as the table's domain): fitted on the relative error with
+# log-spaced bins, selected on the worst-case relative error (Newton needs |1 - y0 f^-1| < 1).
+FIT_SETTINGS: dict[str, dict[str, Any]] = {
+    "gelu": {},
+    "exp": {},
+    "recip": dict(open_left=True, relative=True, spacing="log", lams=(0.0, 0.05, 0.3, 1.0), max_err=0.5),
+    "rsqrt": dict(open_left=True, relative=True, spacing="log", lams=(0.0, 0.05, 0.3, 1.0), max_err=0.5),
+}
+# Selection: cheapest shape whose criterion meets the target.
+CRITERION = {"gelu": "mean_abs", "exp": "mean_abs", "recip": "worst_case", "rsqrt": "worst_case"}
+DEFAULT_TARGET = {"recip": 0.4, "rsqrt": 0.4}
 
 # Target mean absolute error = ratio x the baseline's (float) mean absolute error on the same inputs.
 DEFAULT_TARGET_RATIO = {"gelu": 0.6, "exp": 1.0}
@@ -139,17 +155,17 @@ class Calibrated:
     path: Path | None = None
 
 
-def choose(rows: Sequence[dict], target: float | None) -> dict:
-    """Cheapest admissible row (estimated bits) meeting the target mean abs error; without a target
-    or if none meets it: the most accurate."""
+def choose(rows: Sequence[dict], target: float | None, criterion: str = "mean_abs") -> dict:
+    """Cheapest admissible row (estimated bits) whose ``criterion`` ("mean_abs" on the calibration
+    inputs, or "worst_case") meets the target; without a target or if none meets it: the best."""
     ok = [r for r in rows if "error" not in r]
     if not ok:
         raise ValueError("no admissible shape")
     if target is not None:
-        meet = [r for r in ok if r["mean_abs"] <= target]
+        meet = [r for r in ok if r[criterion] <= target]
         if meet:
-            return min(meet, key=lambda r: (r["est_bits"], r["mean_abs"]))
-    return min(ok, key=lambda r: r["mean_abs"])
+            return min(meet, key=lambda r: (r["est_bits"], r[criterion]))
+    return min(ok, key=lambda r: r[criterion])
 
 
 def calibrate_function(function: str, inputs: Mapping[str, np.ndarray], *, shapes=None, target: float | None = None,
@@ -162,14 +178,20 @@ def calibrate_function(function: str, inputs: Mapping[str, np.ndarray], *, shape
     bstats = error_stats(base.evaluate_float, reference(function), x) if base is not None else None
     if target is None and bstats is not None:
         target = (target_ratio if target_ratio is not None else DEFAULT_TARGET_RATIO.get(function, 1.0)) * bstats["mean_abs"]
-    domain = DOMAINS.get(function, (None, None))
-    rows = tradeoff(function, x, shapes, rings=rings, domain_hi=domain[1], **fit_kw)
-    best = choose(rows, target)
+    if target is None:
+        target = DEFAULT_TARGET.get(function)
+    settings = {**FIT_SETTINGS.get(function, {}), **fit_kw}
+    guess = settings.get("open_left", False)
+    domain = (float(x.min()), float(x.max())) if guess else DOMAINS.get(function, (None, None))
+    rows = tradeoff(function, x, shapes, rings=rings, domain_hi=domain[1], **settings)
+    criterion = CRITERION.get(function, "mean_abs")
+    best = choose(rows, target, criterion)
     res: FitResult = best["result"]
     t = res.table
     t.model = model
+    t.domain = domain
     t.calibration = {**(dict(source) if source else {}), "inputs": summarize(inputs, function)}
-    t.fit["selection"] = {"rule": "cheapest est_bits with calibration mean_abs <= target", "target_mean_abs": target,
+    t.fit["selection"] = {"rule": f"cheapest est_bits with {criterion} <= target", "target": target,
                           "baseline": base.describe() if base is not None else None, "baseline_stats": bstats,
                           "secure_cost_ell32": secure_cost(t, 32),
                           "candidates": [{k: v for k, v in r.items() if k != "result"} for r in rows]}
@@ -189,11 +211,13 @@ def calibrate(inputs: Mapping[str, np.ndarray], model: str, *, functions: Sequen
         c.table.version = v
         if eval_inputs is not None:
             xe = pooled(eval_inputs, fn)
-            c.table.errors["held_out"] = error_stats(c.table.evaluate_float, reference(fn), xe)
+            rel = bool(c.table.fit.get("error") == "relative")
+            c.table.errors["held_out"] = error_stats(c.table.evaluate_float, reference(fn), xe, rel)
         d = root / model
         c.path = c.table.save(d / f"{fn}.v{v}.json")
         (d / f"tradeoff.{fn}.v{v}.txt").write_text(
-            f"# {fn}: candidate shapes on {model} calibration inputs (target mean abs {c.target:.3g};"
+            f"# {fn}: candidate shapes on {model} calibration inputs ({c.table.fit.get('error')} error;"
+            f" target {CRITERION.get(fn, 'mean_abs')} <= {c.target:.3g};"
             f" baseline {json.dumps(c.baseline_stats)})\n" + format_tradeoff(c.rows) + "\n")
         if plots:
             from .plots import plot_fit

@@ -91,15 +91,21 @@ class Binned:
     w: np.ndarray       # (B,) weights, sum 1
     y: np.ndarray       # (B,) f(x)
     density: np.ndarray  # (B,) empirical density part (sum 1) before mixing
+    relative: bool = False  # weights divided by f(x)^2: least squares on the relative error
 
     def with_lambda(self, lam: float) -> "Binned":
         w = (1.0 - lam) * self.density + lam / self.x.size
-        return Binned(self.edges, self.x, w / w.sum(), self.y, self.density)
+        if self.relative:
+            w = w / np.maximum(self.y * self.y, 1e-300)
+        return Binned(self.edges, self.x, w / w.sum(), self.y, self.density, self.relative)
 
 
 def bin_samples(samples, func: Callable, lo: float | None = None, hi: float | None = None,
-                bins: int = 4096, lam: float = 0.0) -> Binned:
-    """Histogram of ``samples`` on [lo, hi] (default: their min/max) with weights mixed with uniform."""
+                bins: int = 4096, lam: float = 0.0, spacing: str = "linear", relative: bool = False) -> Binned:
+    """Histogram of ``samples`` on [lo, hi] (default: their min/max) with weights mixed with uniform.
+
+    ``spacing="log"`` uses geometric bins (positive inputs spanning decades, e.g. LayerNorm
+    variances; "uniform" weight is then uniform in log x); ``relative`` fits the relative error."""
     s = np.asarray(samples, dtype=np.float64).reshape(-1)
     s = s[np.isfinite(s)]
     if s.size == 0:
@@ -108,11 +114,16 @@ def bin_samples(samples, func: Callable, lo: float | None = None, hi: float | No
     hi = float(s.max()) if hi is None else float(hi)
     if not hi > lo:
         hi = lo + 1e-6
-    edges = np.linspace(lo, hi, bins + 1)
+    if spacing == "log":
+        if lo <= 0:
+            raise ValueError("log spacing needs positive inputs")
+        edges = np.geomspace(lo, hi, bins + 1)
+    else:
+        edges = np.linspace(lo, hi, bins + 1)
     counts, _ = np.histogram(np.clip(s, lo, hi), bins=edges)
     x = 0.5 * (edges[:-1] + edges[1:])
     dens = counts / counts.sum()
-    b = Binned(edges, x, dens, func(x), dens)
+    b = Binned(edges, x, dens, func(x), dens, relative)
     return b.with_lambda(lam)
 
 
@@ -144,8 +155,8 @@ def ring_limit(piece: Piece, rings: Iterable[tuple[int, int]]) -> float:
             lim = min(lim, 0.95 * 2.0 ** (ell - 1 - frac))
         elif piece.degree >= 2:
             lim = min(lim, 0.95 * max_safe_abs(ell, frac, piece.degree))
-        else:
-            lim = min(lim, 0.95 * 2.0 ** (ell - 1 - 2 * frac))
+        else:  # degree <= 1: no power to compute; c * x at 2f is checked with the fitted coefficients
+            lim = min(lim, 0.95 * 2.0 ** (ell - 1 - frac))
     if piece.integer and lim < math.inf:
         return math.inf  # exact pieces: inputs beyond the ring's range cannot be represented at all
     return lim
@@ -214,7 +225,8 @@ def segment_costs(data: Binned, piece: Piece, cand: np.ndarray) -> np.ndarray:
     return cost
 
 
-def _dp(data: Binned, shape: Sequence[Piece], cand: np.ndarray, rings, domain_hi, min_bp, max_bp):
+def _dp(data: Binned, shape: Sequence[Piece], cand: np.ndarray, rings, domain_hi, min_bp, max_bp,
+        open_left: bool = False):
     """Dynamic programme over candidate bin edges ``cand`` (sorted, containing 0 and B)."""
     ge = data.edges[cand]
     G = cand.size
@@ -238,7 +250,11 @@ def _dp(data: Binned, shape: Sequence[Piece], cand: np.ndarray, rings, domain_hi
             C = np.where((mx < lim) | (lim == math.inf), C, np.inf)
         costs.append(C)
     # D[j]: best cost with the zero region and pieces 0..k-1 placed, piece k starting at cand j.
-    D = np.where(allowed, zero, np.inf)
+    first = allowed.copy()
+    if open_left:  # the first piece extends to -inf: it starts at the bottom edge, no zero region
+        first[:] = False
+        first[0] = True
+    D = np.where(first, zero, np.inf)
     back = []
     for k in range(1, m):
         tot = D[:, None] + costs[k - 1]
@@ -259,7 +275,7 @@ def _dp(data: Binned, shape: Sequence[Piece], cand: np.ndarray, rings, domain_hi
 
 def search_breakpoints(data: Binned, shape: Sequence[Piece], max_candidates: int = 240,
                        rings: Sequence[tuple[int, int]] = (), domain_hi: float | None = None,
-                       min_bp: float | None = None, max_bp: float | None = None) -> list[int]:
+                       min_bp: float | None = None, max_bp: float | None = None, open_left: bool = False) -> list[int]:
     """Optimal breakpoints by dynamic programming, coarse then fine.
 
     Returns the bin-edge indices [e_0, ..., e_{m-1}] where piece k starts (piece k covers edges
@@ -272,33 +288,40 @@ def search_breakpoints(data: Binned, shape: Sequence[Piece], max_candidates: int
     B = data.x.size
     step = max(1, int(math.ceil(B / max_candidates)))
     cand = np.unique(np.r_[np.arange(0, B, step), B])
-    starts, _ = _dp(data, shape, cand, rings, domain_hi, min_bp, max_bp)
+    starts, _ = _dp(data, shape, cand, rings, domain_hi, min_bp, max_bp, open_left)
     if step > 1:
         near = [np.arange(max(0, s - 2 * step), min(B, s + 2 * step + 1)) for s in starts]
         fine = np.unique(np.concatenate([[0, B]] + near))
-        starts, _ = _dp(data, shape, fine, rings, domain_hi, min_bp, max_bp)
+        starts, _ = _dp(data, shape, fine, rings, domain_hi, min_bp, max_bp, open_left)
     return starts
 
 
 # --- errors ----------------------------------------------------------------------------------------
-def error_stats(approx_fn: Callable, func: Callable, samples) -> dict[str, float]:
-    """mean / max / rms absolute error of ``approx_fn`` against ``func`` on ``samples``."""
+def error_stats(approx_fn: Callable, func: Callable, samples, relative: bool = False) -> dict[str, float]:
+    """mean / max / rms absolute (or relative) error of ``approx_fn`` against ``func`` on ``samples``."""
     s = np.asarray(samples, np.float64).reshape(-1)
-    e = np.abs(approx_fn(s) - func(s))
+    f = func(s)
+    e = np.abs(approx_fn(s) - f)
+    if relative:
+        e = e / np.abs(f)
     return {"mean_abs": float(e.mean()), "max_abs": float(e.max()), "rms": float(np.sqrt((e * e).mean())),
             "n": int(s.size)}
 
 
-def worst_case(approx_fn: Callable, func: Callable, lo: float, hi: float, n: int = 400_001) -> dict[str, float]:
+def worst_case(approx_fn: Callable, func: Callable, lo: float, hi: float, n: int = 400_001,
+               relative: bool = False, spacing: str = "linear") -> dict[str, float]:
     """Bound on max |approx - func| over [lo, hi]: the maximum on a grid of spacing h plus half the
     largest change of the error between neighbours (a Lipschitz term that is exact wherever the
     error is monotone between grid points; jumps at breakpoints are seen on both sides)."""
-    x = np.linspace(lo, hi, n)
-    e = approx_fn(x) - func(x)
+    x = np.geomspace(lo, hi, n) if spacing == "log" else np.linspace(lo, hi, n)
+    f = func(x)
+    e = approx_fn(x) - f
+    if relative:
+        e = e / np.abs(f)
     i = int(np.argmax(np.abs(e)))
     lip = float(np.max(np.abs(np.diff(e)))) / 2 if n > 1 else 0.0
     return {"grid_max": float(np.abs(e[i])), "bound": float(np.abs(e[i]) + lip), "argmax": float(x[i]),
-            "lo": float(lo), "hi": float(hi), "grid": int(n)}
+            "lo": float(lo), "hi": float(hi), "grid": int(n), "relative": relative}
 
 
 # --- fitting a shape ---------------------------------------------------------------------------------
@@ -330,7 +353,8 @@ def fit_shape(function: str, samples, shape: Sequence[Piece], *, func: Callable 
               rings: Sequence[tuple[int, int]] = ((32, 13),), bins: int = 4096, max_candidates: int = 240,
               lo: float | None = None, hi: float | None = None, domain_hi: float | None = None,
               full_range: tuple[float, float] | None = None, round_bp: int | None = 6,
-              min_bp: float | None = None, max_bp: float | None = None) -> FitResult:
+              min_bp: float | None = None, max_bp: float | None = None, open_left: bool = False,
+              relative: bool = False, spacing: str = "linear") -> FitResult:
     """Fit ``shape`` to ``function`` where ``samples`` lie; see the module docstring.
 
     Chooses, among ``lams``, the fit with the smallest weighted (empirical) SSE whose worst-case
@@ -340,13 +364,13 @@ def fit_shape(function: str, samples, shape: Sequence[Piece], *, func: Callable 
     """
     func = func or reference(function)
     s = np.asarray(samples, np.float64).reshape(-1)
-    base = bin_samples(s, func, lo, hi, bins)
+    base = bin_samples(s, func, lo, hi, bins, spacing=spacing, relative=relative)
     full = full_range or FULL_RANGE.get(function, (float(base.edges[0]), float(base.edges[-1])))
     tried = []
     best = None
     for lam in lams:
         data = base.with_lambda(lam)
-        starts = search_breakpoints(data, shape, max_candidates, rings, domain_hi, min_bp, max_bp)
+        starts = search_breakpoints(data, shape, max_candidates, rings, domain_hi, min_bp, max_bp, open_left)
         if round_bp is not None:
             # dyadic breakpoints (multiples of 2^-round_bp) are exact in fixed point for frac >= round_bp,
             # so the float table and its fixed-point twin select the same piece for the same input
@@ -361,10 +385,16 @@ def fit_shape(function: str, samples, shape: Sequence[Piece], *, func: Callable 
                 raise ValueError("breakpoints collide after rounding; use a finer round_bp")
         else:
             table = build_table(function, data, shape, starts)
+        if open_left:
+            table.breakpoints[0] = -math.inf
         dens = base  # objective reported on the empirical density (lam = 0)
-        emp_sse = float(np.sum(dens.density * (table.evaluate_float(dens.x) - dens.y) ** 2))
-        wc = worst_case(table.evaluate_float, func, *full)
-        ok_ring = all(piece_fits_ring(table.breakpoints[k],
+        res = table.evaluate_float(dens.x) - dens.y
+        if relative:
+            res = res / dens.y
+        emp_sse = float(np.sum(dens.density * res ** 2))
+        wc = worst_case(table.evaluate_float, func, *full, relative=relative, spacing=spacing)
+        bot = [float(base.edges[0]) if (k == 0 and open_left) else table.breakpoints[k] for k in range(len(shape))]
+        ok_ring = all(piece_fits_ring(bot[k],
                                       table.breakpoints[k + 1] if k + 1 < len(shape) else
                                       (math.inf if domain_hi is None else domain_hi), pc, table.pieces[k], rings)
                       for k, pc in enumerate(shape))
@@ -376,10 +406,11 @@ def fit_shape(function: str, samples, shape: Sequence[Piece], *, func: Callable 
         if best is None or key < best[0]:
             best = (key, table, lam, emp_sse, wc)
     _, table, lam, sse, wc = best
-    stats = error_stats(table.evaluate_float, func, s)
+    stats = error_stats(table.evaluate_float, func, s, relative)
     table.errors = {"calibration": stats, "worst_case": wc}
     table.fit = {"shape": shape_label(shape), "lambda": lam, "lambdas": list(lams), "max_err": max_err,
                  "bins": bins, "candidates": max_candidates, "rings": [list(r) for r in rings],
+                 "error": "relative" if relative else "absolute", "spacing": spacing,
                  "weighting": "(1-lambda) * empirical density + lambda * uniform on the calibrated range",
                  "method": "weighted least squares, breakpoints by dynamic programming on a grid"}
     table.domain = (None, domain_hi)

@@ -24,6 +24,8 @@ def plot_fit(table, samples, path: str | Path, others: Mapping[str, object] | No
     hi = max(fin[-1] + 1.5, float(np.quantile(s, 0.99))) if hi is None else hi
     if table.domain[1] is not None:
         hi = min(hi, float(table.domain[1]))
+    if table.domain[0] is not None:
+        lo = max(lo, float(table.domain[0]))
     f = reference(table.function)
     x = np.linspace(lo, hi, 2000)
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})

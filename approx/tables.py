@@ -51,6 +51,19 @@ TABLES_DIR = Path(__file__).resolve().parent / "tables"
 DEFAULT_FRACS = (13, 18)
 
 
+def _clean(o: Any) -> Any:
+    """JSON-safe metadata: numpy scalars to Python, non-finite floats to "inf"/"-inf"/None."""
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, np.generic):
+        o = o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return None if math.isnan(o) else ("inf" if o > 0 else "-inf")
+    return o
+
+
 def _is_int(c: float) -> bool:
     return float(c).is_integer()
 
@@ -180,9 +193,9 @@ class PiecewisePoly:
             "breakpoints": [None if b == -math.inf else b for b in self.breakpoints],
             "pieces": self.pieces,
             "fixed": {str(f): self.fixed(f).to_json() for f in fracs},
-            "calibration": self.calibration,
-            "errors": self.errors,
-            "fit": self.fit,
+            "calibration": _clean(self.calibration),
+            "errors": _clean(self.errors),
+            "fit": _clean(self.fit),
         }
 
     @classmethod

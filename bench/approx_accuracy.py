@@ -28,7 +28,7 @@ SETTINGS = [("float", None, None, None), ("fx32/13", 32, 13, "floor"), ("fx64/18
             ("fx32/13 prob", 32, 13, "prob")]
 
 
-def errors(method, fn: str, x: np.ndarray) -> dict[str, dict[str, float]]:
+def errors(method, fn: str, x: np.ndarray, relative: bool = False) -> dict[str, dict[str, float]]:
     f = reference(fn)(x)
     out = {}
     for name, ell, frac, trunc in SETTINGS:
@@ -36,7 +36,7 @@ def errors(method, fn: str, x: np.ndarray) -> dict[str, dict[str, float]]:
             y = method.evaluate_float(x)
         else:
             y = decode(method.evaluate_fixed(encode(x, ell, frac), ell, frac, trunc, seed=1), ell, frac)
-        e = np.abs(y - f)
+        e = np.abs(y - f) / (np.abs(f) if relative else 1.0)
         out[name] = {"mean_abs": float(e.mean()), "max_abs": float(e.max())}
     return out
 
@@ -80,6 +80,27 @@ def main(argv=None) -> int:
                                                          "seconds": time.perf_counter() - t0}
             cells = "".join(f"{e['mean_abs']:>11.2e} / {e['max_abs']:<10.2e}" for e in err.values())
             print(f"{name:<34}{c['comparisons']:>4}{c['mul_aa']:>4}{c['trunc']:>4}{c['est_bits'] / 1000:>7.1f}{cells}")
+    guesses = []
+    for fn in ("recip", "rsqrt"):
+        try:
+            guesses.append((fn, load_table(args.model, fn, args.version)))
+        except FileNotFoundError:
+            pass
+    if guesses:
+        print("\nNewton initial guesses (relative error; tables valid on their calibrated domain)")
+        print(hdr)
+    for fn, t in guesses:
+        x = pooled(inputs, fn)
+        lo, hi = t.domain
+        inside = x[(x >= lo) & (x <= hi)] if lo is not None and hi is not None else x
+        err = errors(t, fn, inside, relative=True)
+        c = cost(t)
+        name = f"{fn} v{t.version} {t.fit.get('shape', '')}"
+        report["results"].setdefault(fn, {})[name] = {"errors_relative": err, "cost_ell32": c,
+                                                     "n_inside_domain": int(inside.size), "n": int(x.size)}
+        cells = "".join(f"{e['mean_abs']:>11.2e} / {e['max_abs']:<10.2e}" for e in err.values())
+        print(f"{name:<34}{c['comparisons']:>4}{c['mul_aa']:>4}{c['trunc']:>4}{c['est_bits'] / 1000:>7.1f}{cells}")
+        print(f"   ({inside.size}/{x.size} held-out inputs inside the domain [{lo:.4g}, {hi:.4g}])")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

@@ -134,3 +134,24 @@ def test_error_stats_and_cost():
     assert (c["comparisons"], c["mul_aa"], c["trunc"], c["mux"]) == (3, 1, 3, 3)
     st = error_stats(t.evaluate_float, gelu, np.array([5.0, -5.0]))
     assert st["n"] == 2 and st["max_abs"] < 1e-5
+
+
+def test_newton_guess_open_left_relative_log(rng):
+    """recip initial guess: first piece open to -inf (no zero region), relative error, log bins."""
+    from approx.functions import recip
+
+    s = np.exp(rng.uniform(0, np.log(40), 40000))
+    r = fit_shape("recip", s, [poly(1), poly(1), poly(1)], open_left=True, relative=True, spacing="log",
+                  domain_hi=float(s.max()), max_err=0.5, **{**FAST, "lams": (0.0, 0.3, 1.0)})
+    t = r.table
+    assert t.breakpoints[0] == -math.inf and t.n_comparisons == 2
+    rel = np.abs(t.evaluate_float(s) - recip(s)) * s
+    assert r.stats["max_abs"] == pytest.approx(rel.max()) and rel.max() < 0.5  # Newton converges from here
+    assert r.worst["relative"] and r.worst["bound"] >= rel.max()
+    y = evaluate_fixed_real(t, s, 32, 13, "floor")
+    assert np.max(np.abs(y * s - 1)) < 0.5 + 40 * 3 * 2.0 ** -13
+
+
+def test_log_bins_need_positive_inputs():
+    with pytest.raises(ValueError):
+        bin_samples(np.array([-1.0, 2.0]), exp, spacing="log")

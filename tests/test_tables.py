@@ -86,3 +86,9 @@ def test_versions(tmp_path):
     assert next_version("m", "exp", tmp_path) == 11
     with pytest.raises(FileNotFoundError):
         table_path("m", "gelu", root=tmp_path)
+
+
+def test_metadata_is_json_safe(tmp_path):
+    t = _t(fit={"bps": [-math.inf, 1.0], "v": np.float64(2.5), "n": np.int64(3), "nan": float("nan")})
+    u = PiecewisePoly.load(t.save(tmp_path / "t.json"))
+    assert u.fit == {"bps": ["-inf", 1.0], "v": 2.5, "n": 3, "nan": None}

@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="minilm-l6", help="model name (nn.hf registry) or folder")
     p.add_argument("--texts", type=int, default=400, help="calibration sentences (training split); 1 in 4 is held out")
     p.add_argument("--seed", type=int, default=0, help="seed of the sentence choice and of sub-sampling")
-    p.add_argument("--functions", default="gelu,exp", help="comma-separated functions to fit (gelu, exp)")
+    p.add_argument("--functions", default="gelu,exp,recip,rsqrt",
+                   help="comma-separated functions to fit: gelu, exp, and Newton initial guesses recip, rsqrt")
     p.add_argument("--out", default=None, help="tables root (default: approx/tables in the source tree)")
     p.add_argument("--version", type=int, default=None, help="table version to write (default: next free)")
     p.add_argument("--max-samples", type=int, default=200_000, help="recorded values kept per (kind, layer, site)")
