@@ -27,10 +27,14 @@ def plot_fit(table, samples, path: str | Path, others: Mapping[str, object] | No
     if table.domain[0] is not None:
         lo = max(lo, float(table.domain[0]))
     f = reference(table.function)
-    x = np.linspace(lo, hi, 2000)
+    logx = table.fit.get("spacing") == "log" and lo > 0
+    x = np.geomspace(lo, hi, 2000) if logx else np.linspace(lo, hi, 2000)
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     axh = ax.twinx()
-    axh.hist(s[(s >= lo) & (s <= hi)], bins=200, density=True, color="0.85")
+    sel = s[(s >= lo) & (s <= hi)]
+    axh.hist(sel, bins=np.geomspace(lo, hi, 201) if logx else 200, density=True, color="0.85")
+    if logx:
+        ax2.set_xscale("log")
     axh.set_ylabel("input density")
     ax.set_zorder(axh.get_zorder() + 1)
     ax.patch.set_visible(False)
