@@ -47,21 +47,21 @@ softmax reciprocal (row sums of exp, ≥ 1) and of LayerNorm's rsqrt (variance +
 # ------------------------------------------------------------------------------------------------
 # erf / GELU without scipy
 # ------------------------------------------------------------------------------------------------
-_ERF_H = 1.0 / 128.0   # grid step of the Taylor expansion points
+_ERF_H = 1.0 / 1024.0  # grid step of the Taylor expansion points (12,289 points, 5 tables of 96 KiB)
 _ERF_XMAX = 6.0        # erf(±6) rounds to ±1 in float64 (erfc(6) ≈ 2.2e-17)
-_ERF_K = 7             # Taylor order: |d| ≤ h/2 = 2^-8, remainder < 2^-64 · max|H_7 e^{-x²}|/8! ≪ 1e-16
+_ERF_K = 4             # Taylor order: |d| ≤ h/2 = 2^-11, remainder ≤ d^5/5! · max|erf^(5)| ≈ 3e-18
 
 
 def _erf_table() -> np.ndarray:
     """Taylor coefficients of erf around each grid point x0: table[k, j] = erf^(k)(x0_j) / k!.
 
     erf^(n+1)(x) = 2/√π · (-1)^n · H_n(x) · e^{-x²} with physicists' Hermite polynomials H_n.
-    Built once from ``math.erf`` on ~1.5k grid points.
+    Built once from ``math.erf`` on the 12,289 grid points (a few ms).
     """
     n = int(round(_ERF_XMAX / _ERF_H))
     x0 = np.arange(-n, n + 1, dtype=np.float64) * _ERF_H
     tab = np.empty((_ERF_K + 1, x0.size), dtype=np.float64)
-    tab[0] = [math.erf(v) for v in x0]  # once, at import of the table (1537 points)
+    tab[0] = [math.erf(v) for v in x0]  # once, when the table is first needed
     c = 2.0 / math.sqrt(math.pi) * np.exp(-x0 * x0)
     h_prev, h = np.zeros_like(x0), np.ones_like(x0)  # H_{-1}=0, H_0=1
     for m in range(_ERF_K):  # coefficient k = m+1 uses H_m
@@ -74,8 +74,8 @@ _ERF_TAB: dict[np.dtype, np.ndarray] = {}
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """Vectorised erf (|error| < 2e-16 in float64): Taylor expansion of order 7 around the nearest
-    point of a 1/128 grid on [-6, 6]; outside, ±1 (exact in float64).  Computes in ``x``'s float
+    """Vectorised erf (|error| < 2.3e-16 in float64): Taylor expansion of order 4 around the nearest
+    point of a 1/1024 grid on [-6, 6]; outside, ±1 (exact in float64).  Computes in ``x``'s float
     dtype (float32 or float64)."""
     x = np.asarray(x)
     dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
@@ -89,7 +89,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     d = xc - idx.astype(dt) * dt.type(_ERF_H)
     idx += n
     r = tab[_ERF_K].take(idx)
-    for k in range(_ERF_K - 1, -1, -1):  # Horner in d (loop over the 8 coefficients, not elements)
+    for k in range(_ERF_K - 1, -1, -1):  # Horner in d (loop over the 5 coefficients, not elements)
         r *= d
         r += tab[k].take(idx)
     return r
