@@ -1,0 +1,136 @@
+"""Non-linear functions written once against a :class:`nn.backend.Backend`.
+
+The same code runs in the fixed-point simulator and in the secure two-party run, so the two agree
+step by step (up to the secure truncation's −1..0 ulp and the Newton iterations' last ulp).
+
+* :func:`piecewise` — a distribution-fitted piecewise polynomial from ``approx`` (GELU, exp),
+  evaluated exactly in the order :func:`approx.fixed.evaluate_fixed` specifies: shared powers
+  X_k = trunc_f(X_{k−1}·X); per non-integer piece one public-coefficient combination and one
+  truncation; selection Σ_i [X ≥ B_i]·(T_i − T_{i−1}).  All comparisons of one call run as one
+  batched comparison, all truncations of the pieces as one batched truncation, all multiplexers as
+  one batched ``mul_bit``.
+* :func:`softmax` — max (tree), x − max, exp by table, sum (local), reciprocal (Newton), product.
+* :func:`layer_norm` — mean by a public multiplier, centred values scaled down before squaring so
+  the variance fits the ring, rsqrt (Newton), product, γ (server-private) and β.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from protocols.ring import Ring
+
+from .backend import Backend, add_public
+
+
+def _recip_const(n: int, bits: int) -> int:
+    """round(2^bits / n): a public multiplier for division by n."""
+    return int(round((1 << bits) / n))
+
+
+def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int) -> np.ndarray:
+    R = Ring(ell)
+    F = table.fixed(frac)
+    nonint = [i for i, ok in enumerate(F.integer_pieces) if not ok]
+    D = max([len(F.pieces[i]) - 1 for i in nonint], default=1)
+    D = max(D, max(len(p) - 1 for p in table.pieces), 1)
+    # powers X_1..X_D (sequential rule)
+    pw = [None, R.reduce(x)]
+    for _ in range(2, D + 1):
+        pw.append(be.trunc(be.mul(pw[-1], pw[1], ell), frac, ell))
+
+    def combine(coeffs) -> np.ndarray:
+        acc = np.zeros(x.shape, dtype=np.uint64)
+        for k in range(1, len(coeffs)):
+            if coeffs[k]:
+                acc = R.add(acc, R.mul_public(pw[k], int(coeffs[k])))
+        return acc
+
+    T: list[np.ndarray | None] = [None] * len(table.pieces)
+    if nonint:
+        stacked = np.stack([combine(F.pieces[i]) for i in nonint])
+        tr = be.trunc(stacked, frac, ell)
+        for j, i in enumerate(nonint):
+            T[i] = add_public(be, tr[j], R.from_signed(np.int64(F.pieces[i][0])), ell)
+    for i, ok in enumerate(F.integer_pieces):
+        if ok:
+            ci = F.int_pieces[i]
+            T[i] = add_public(be, combine(ci), R.from_signed(np.int64(ci[0] << frac)), ell)
+    # selection
+    diffs, conds, res = [], [], np.zeros(x.shape, dtype=np.uint64)
+    prev = np.zeros(x.shape, dtype=np.uint64)
+    for i, b in enumerate(F.breakpoints):
+        d = R.sub(T[i], prev)
+        if b is None:
+            res = R.add(res, d)
+        else:
+            diffs.append(d)
+            conds.append(int(b))
+        prev = T[i]
+    if conds:
+        c = R.from_signed(np.array(conds, dtype=np.int64)).reshape((-1,) + (1,) * x.ndim)
+        xs = np.broadcast_to(R.reduce(x), (len(conds),) + x.shape)
+        bits = be.ge(xs, np.broadcast_to(c, xs.shape), ell)
+        sel = be.mul_bit(bits, np.stack(diffs), ell)
+        res = R.add(res, np.sum(sel, axis=0, dtype=np.uint64))
+    return R.reduce(res)
+
+
+def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int) -> np.ndarray:
+    """Softmax along the last axis of s (ring ``ell``, ``frac`` bits)."""
+    R = Ring(ell)
+    n = s.shape[-1]
+    m = be.max(s, axis=-1, ell=ell)
+    z = R.sub(s, m[..., None])
+    e = piecewise(be, exp_table, z, ell, frac)
+    den = np.sum(e, axis=-1, dtype=np.uint64)
+    den = R.reduce(den)
+    # den >= e(0) ~ 1 (the maximum's own term) and <= n
+    r = be.reciprocal(den, 0.5, float(n) + 1.0, ell, frac)
+    p = be.mul(e, np.broadcast_to(r[..., None], e.shape), ell)
+    return be.trunc(p, frac, ell)
+
+
+def div_public(be: Backend, s: np.ndarray, n: int, s_bits: int, out_shift: int, ell: int) -> np.ndarray:
+    """≈ s / (n · 2^out_shift) for values |s| < 2^s_bits, with a public integer n.
+
+    s first loses a = floor(log2 n) bits (less than one unit of the quotient), then is multiplied
+    by c = round(2^m / n) with m as large as the ring allows, and shifted by m − a + out_shift.
+    Relative error of the multiplier ≤ 2^-(m − log2 n + 1).  Two truncations.
+    """
+    R = Ring(ell)
+    a = max(0, n.bit_length() - 1)
+    m = ell - 3 - s_bits + a + a
+    if m - a + out_shift < 0 or m < a:
+        raise ValueError(f"div_public: ring {ell} too small for |s| < 2^{s_bits} / {n}")
+    c = _recip_const(n, m)
+    t = be.trunc(R.reduce(s), a, ell) if a else R.reduce(s)
+    return be.trunc(R.mul_public(t, c), m - a + out_shift, ell)
+
+
+def layer_norm(be: Backend, x: np.ndarray, name: str, eps: float, ell: int, frac: int, *,
+               x_bits: int = 9, var_bits: int = 8, var_range: tuple[float, float] | None = None) -> np.ndarray:
+    """LayerNorm over the last axis with the server's γ (``name + '.g'``) and β (``name + '.b'``).
+
+    Bounds (public, from calibration): |x| < 2^x_bits and the row variance < 2^var_bits.  Ring
+    ``ell`` must hold H·2^(x_bits+frac) (the row sum).  The centred values lose ``v`` fraction bits
+    before squaring, v the least that keeps (2^(x_bits+1+frac−v))² below 2^(ell−2), so Σ d² fits.
+    """
+    R = Ring(ell)
+    H = x.shape[-1]
+    hb = (H - 1).bit_length()
+    s = R.reduce(np.sum(x, axis=-1, dtype=np.uint64))
+    mu = div_public(be, s, H, hb + x_bits + frac, 0, ell)
+    d = R.sub(x, mu[..., None])
+    v = max(0, -((ell - 2 - 2 * (x_bits + 1 + frac)) // 2))
+    if 2 * v > frac:
+        raise ValueError(f"layer_norm: ring {ell} too small for |x| < 2^{x_bits} at {frac} fraction bits")
+    ds = be.trunc(d, v, ell) if v else d
+    sq = be.square(ds, ell)  # 2(frac - v) fraction bits
+    ssum = R.reduce(np.sum(sq, axis=-1, dtype=np.uint64))
+    var = div_public(be, ssum, H, hb + var_bits + 2 * (frac - v), frac - 2 * v, ell)
+    var = add_public(be, var, R.encode(np.float64(max(eps, 2.0**-frac)), frac), ell)
+    lo, hi = var_range if var_range is not None else (max(eps, 2.0**-frac), 2.0**var_bits)
+    r = be.rsqrt(var, lo, hi, ell, frac)
+    n = be.trunc(be.mul(d, np.broadcast_to(r[..., None], d.shape), ell), frac, ell)
+    y = be.trunc(be.mul_server(name + ".g", n, ell), frac, ell)
+    return R.add(y, be.server_const(name + ".b", ell))

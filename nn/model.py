@@ -1,0 +1,266 @@
+"""The BERT encoder as a graph of secure modules (mirroring ``torch.nn``) over a :class:`Backend`.
+
+Modules: :class:`Embedding`, :class:`Linear`, :class:`LayerNorm`, :class:`GELU`,
+:class:`MultiHeadAttention`, :class:`EncoderLayer`, :class:`MeanPool`, :class:`BertEncoder`.  Each
+``forward(be, x)`` runs in lock-step on both parties (secure) or alone (simulator).
+
+Rings (:class:`Rings`): the residual stream, the linear layers (HE) and LayerNorm live in ring L
+(``ell``, ``frac``); GELU and softmax run in the smaller ring A (``ell_nl``, ``frac_nl``), reached by
+a local ring down-conversion and left by a one-COT up-conversion.  Both use the same fraction bits.
+
+Public: the architecture, the shapes and the sequence length (DESIGN.md §1).  Secret: the token
+ids (client) and every activation (shares); the weights stay with the server (HE ciphertexts for
+the client).  Padding is never needed: a sentence runs at its own (public) length.
+
+Cost categories (the per-layer report): Embedding, Linear_qkv, Linear_o, Linear_h1, Linear_h2,
+QKᵀ&PV, Softmax, GELU, LayerNorm, Head.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from protocols.config import get_config
+from protocols.ring import Ring
+
+from .backend import Backend
+from .functional import layer_norm, piecewise, softmax
+
+CATEGORIES = ("Embedding", "Linear_qkv", "Linear_o", "Linear_h1", "Linear_h2", "QKᵀ&PV", "Softmax", "GELU",
+              "LayerNorm", "Head")
+
+
+@dataclass(frozen=True)
+class Rings:
+    ell: int  # ring L
+    frac: int
+    ell_nl: int  # ring A
+    frac_nl: int
+
+    @classmethod
+    def from_config(cls) -> "Rings":
+        c = get_config()
+        if c.frac != c.frac_nl:
+            raise ValueError(f"the model needs frac == frac_nl (got {c.frac} and {c.frac_nl})")
+        return cls(c.ell, c.frac, c.ell_nl, c.frac_nl)
+
+
+# ----------------------------------------------------------------------------------------------
+# server-side weight preparation (fixed point)
+# ----------------------------------------------------------------------------------------------
+def fixed_weights(weights, frac: int) -> dict[str, np.ndarray]:
+    """The server's fixed-point integers (int64) by name, from an ``nn.hf.BertWeights``.
+
+    Linear ``name`` holds W (in, out) at ``frac`` bits and ``name + '.b2f'`` its bias at 2·frac bits
+    (added before the truncation).  Q's weights and bias carry attention's 1/√d.  LayerNorm
+    ``name + '.g'`` / ``'.b'`` at ``frac`` bits.  ``emb.word`` (V, H), ``emb.pos`` (P, H) =
+    position + token-type-0 embeddings.
+    """
+    cfg = weights.config
+    s = float(1 << frac)
+    enc = lambda a, sc=s: np.rint(np.asarray(a, dtype=np.float64) * sc).astype(np.int64)  # noqa: E731
+    out: dict[str, np.ndarray] = {
+        "emb.word": enc(weights.word_emb),
+        "emb.pos": enc(np.asarray(weights.pos_emb, np.float64) + np.asarray(weights.type_emb, np.float64)[0]),
+        "emb.ln.g": enc(weights.emb_ln_g),
+        "emb.ln.b": enc(weights.emb_ln_b),
+    }
+    scale = 1.0 / math.sqrt(cfg.head_dim)
+    for i, lw in enumerate(weights.layers):
+        p = f"L{i}."
+        wqkv = np.concatenate([np.asarray(lw.wq, np.float64) * scale, lw.wk, lw.wv], axis=1)
+        bqkv = np.concatenate([np.asarray(lw.bq, np.float64) * scale, lw.bk, lw.bv])
+        for name, w, b in (("qkv", wqkv, bqkv), ("o", lw.wo, lw.bo), ("h1", lw.w1, lw.b1), ("h2", lw.w2, lw.b2)):
+            out[p + name] = enc(w)
+            out[p + name + ".b2f"] = enc(b, s * s)
+        out[p + "ln1.g"], out[p + "ln1.b"] = enc(lw.ln1_g), enc(lw.ln1_b)
+        out[p + "ln2.g"], out[p + "ln2.b"] = enc(lw.ln2_g), enc(lw.ln2_b)
+    if weights.head is not None:
+        out["head"] = enc(weights.head.weight)
+        out["head.b2f"] = enc(weights.head.bias, s * s)
+    return out
+
+
+def linear_names(weights_or_cfg, with_head: bool = True) -> list[str]:
+    """Names of the matrices the HE layer serves (for setup)."""
+    cfg = getattr(weights_or_cfg, "config", weights_or_cfg)
+    names = [f"L{i}.{n}" for i in range(cfg.num_hidden_layers) for n in ("qkv", "o", "h1", "h2")]
+    return names + (["head"] if with_head else [])
+
+
+# ----------------------------------------------------------------------------------------------
+# modules
+# ----------------------------------------------------------------------------------------------
+class Module:
+    category = ""
+
+    def __call__(self, be: Backend, *args, **kw):
+        if self.category:
+            with be.scope(self.category):
+                return self.forward(be, *args, **kw)
+        return self.forward(be, *args, **kw)
+
+    def forward(self, be: Backend, *args, **kw):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Linear(Module):
+    """y = x W + b for the server's matrix ``name``; output truncated to ``frac`` bits (ring L)."""
+
+    def __init__(self, name: str, category: str, rings: Rings):
+        self.name, self.category, self.r = name, category, rings
+
+    def forward(self, be, x):
+        return be.linear(self.name, x, self.r.ell, self.r.frac)
+
+
+#: Public bounds per LayerNorm site (log2 of max |input|, log2 of max variance), from MiniLM's
+#: calibration (max |x|: 2.9 after the embedding, 11 after attention, 224 after the FFN; max
+#: variance 130) with margin.  Override with config knobs ``ln_bounds_<site>=(x_bits, var_bits)``.
+LN_BOUNDS = {"emb": (3, 4), "ln1": (6, 8), "ln2": (9, 10)}
+
+
+class LayerNorm(Module):
+    category = "LayerNorm"
+
+    def __init__(self, name: str, eps: float, rings: Rings, site: str):
+        self.name, self.eps, self.r = name, eps, rings
+        self.x_bits, self.var_bits = get_config().get(f"ln_bounds_{site}", LN_BOUNDS[site])
+
+    def forward(self, be, x):
+        return layer_norm(be, x, self.name, self.eps, self.r.ell, self.r.frac, x_bits=self.x_bits,
+                          var_bits=self.var_bits)
+
+
+class GELU(Module):
+    """Piecewise-polynomial GELU in ring A (table from ``approx``)."""
+
+    category = "GELU"
+
+    def __init__(self, table, rings: Rings):
+        self.table, self.r = table, rings
+
+    def forward(self, be, x):
+        r = self.r
+        xa = be.ring_down(x, r.ell, r.ell_nl) if r.ell_nl != r.ell else x
+        y = piecewise(be, self.table, xa, r.ell_nl, r.frac_nl)
+        return be.ring_up(y, r.ell_nl, r.ell) if r.ell_nl != r.ell else y
+
+
+class Softmax(Module):
+    category = "Softmax"
+
+    def __init__(self, exp_table, rings: Rings):
+        self.table, self.r = exp_table, rings
+
+    def forward(self, be, s):
+        r = self.r
+        sa = be.ring_down(s, r.ell, r.ell_nl) if r.ell_nl != r.ell else s
+        p = softmax(be, sa, self.table, r.ell_nl, r.frac_nl)
+        return be.ring_up(p, r.ell_nl, r.ell) if r.ell_nl != r.ell else p
+
+
+class Embedding(Module):
+    """Word embedding of the client's ids (HE selection) + position/type rows (server, local)."""
+
+    category = "Embedding"
+
+    def __init__(self, rings: Rings):
+        self.r = rings
+
+    def forward(self, be, ids, seq_len: int):
+        R = Ring(self.r.ell)
+        x = be.embed(ids, "emb.word", self.r.ell)
+        pos = be.server_const("emb.pos", self.r.ell)
+        if pos.shape[0] != seq_len:
+            pos = pos[:seq_len]
+        return R.add(x, pos)
+
+
+class MultiHeadAttention(Module):
+    def __init__(self, i: int, cfg, rings: Rings, exp_table):
+        self.i, self.cfg, self.r = i, cfg, rings
+        self.qkv = Linear(f"L{i}.qkv", "Linear_qkv", rings)
+        self.o = Linear(f"L{i}.o", "Linear_o", rings)
+        self.softmax = Softmax(exp_table, rings)
+
+    def forward(self, be, x):
+        T, H = x.shape
+        nh, hd = self.cfg.num_attention_heads, self.cfg.head_dim
+        qkv = self.qkv(be, x).reshape(T, 3, nh, hd)
+        q = np.ascontiguousarray(qkv[:, 0].transpose(1, 0, 2))  # (nh, T, hd), already × 1/√d
+        kT = np.ascontiguousarray(qkv[:, 1].transpose(1, 2, 0))  # (nh, hd, T)
+        v = np.ascontiguousarray(qkv[:, 2].transpose(1, 0, 2))  # (nh, T, hd)
+        with be.scope("QKᵀ&PV"):
+            s = be.matmul(q, kT, self.r.ell, self.r.frac)  # (nh, T, T)
+        p = self.softmax(be, s)
+        with be.scope("QKᵀ&PV"):
+            ctx = be.matmul(p, v, self.r.ell, self.r.frac)  # (nh, T, hd)
+        ctx = np.ascontiguousarray(ctx.transpose(1, 0, 2).reshape(T, H))
+        return self.o(be, ctx)
+
+
+class EncoderLayer(Module):
+    def __init__(self, i: int, cfg, rings: Rings, tables: dict):
+        self.r = rings
+        self.attn = MultiHeadAttention(i, cfg, rings, tables["exp"])
+        self.ln1 = LayerNorm(f"L{i}.ln1", cfg.layer_norm_eps, rings, "ln1")
+        self.h1 = Linear(f"L{i}.h1", "Linear_h1", rings)
+        self.gelu = GELU(tables["gelu"], rings)
+        self.h2 = Linear(f"L{i}.h2", "Linear_h2", rings)
+        self.ln2 = LayerNorm(f"L{i}.ln2", cfg.layer_norm_eps, rings, "ln2")
+
+    def forward(self, be, x):
+        R = Ring(self.r.ell)
+        x = self.ln1(be, R.add(x, self.attn(be, x)))
+        h = self.h2(be, self.gelu(be, self.h1(be, x)))
+        return self.ln2(be, R.add(x, h))
+
+
+class MeanPool(Module):
+    """Mean over tokens: local sum, public multiplier 2^m/T, one truncation."""
+
+    category = "Head"
+
+    def __init__(self, rings: Rings, mbits: int = 12):
+        self.r, self.mbits = rings, mbits
+
+    def forward(self, be, x):
+        R = Ring(self.r.ell)
+        T = x.shape[0]
+        s = R.reduce(np.sum(x, axis=0, dtype=np.uint64))
+        return be.trunc(R.mul_public(s, int(round((1 << self.mbits) / T))), self.mbits, self.r.ell)
+
+
+class BertEncoder(Module):
+    """Embedding → LayerNorm → N × EncoderLayer → mean pooling (→ classifier head)."""
+
+    def __init__(self, cfg, tables: dict, rings: Rings | None = None, with_head: bool = True):
+        self.cfg = cfg
+        self.r = rings or Rings.from_config()
+        self.emb = Embedding(self.r)
+        self.emb_ln = LayerNorm("emb.ln", cfg.layer_norm_eps, self.r, "emb")
+        self.layers = [EncoderLayer(i, cfg, self.r, tables) for i in range(cfg.num_hidden_layers)]
+        self.pool = MeanPool(self.r)
+        self.head = Linear("head", "Head", self.r) if with_head else None
+
+    def forward(self, be, ids, seq_len: int, *, embed_only: bool = False, layers: int | None = None):
+        """Returns this party's value of the pooled embedding (embed_only) or the logits."""
+        x = self.emb_ln(be, self.emb(be, ids, seq_len))
+        todo = self.layers[:layers]
+        for k, layer in enumerate(todo):
+            x = layer(be, x)
+            be.progress(k + 1, len(todo), "layers")
+        pooled = self.pool(be, x)
+        if embed_only or self.head is None:
+            return pooled
+        return self.head(be, pooled[None, :])[0]
+
+
+def load_tables(model_name: str = "minilm-l6") -> dict:
+    """The approximation tables the secure model evaluates (``approx/tables/<model>/``)."""
+    from approx import load_table
+
+    return {"gelu": load_table(model_name, "gelu"), "exp": load_table(model_name, "exp")}

@@ -1,0 +1,129 @@
+"""The secure backend: the model graph's operations as two-party protocols.
+
+Party 0 (server) holds the fixed-point weights; party 1 (client) holds the token ids.  Values are
+additive shares.  Linear algebra goes to the HE layer (``protocols.he``: Nimbus' client-side outer
+product for x·W, HE cross terms for share × share products, ciphertext selection for the
+embedding); everything else to the OT-based kernels in ``protocols``.
+
+Per operation (ring ``ell``): ``mul`` → ``mul_aa``; ``square`` → ``square_a``; ``mul_server`` →
+``mul_av`` (γ private to the server); ``trunc`` → ``trunc_a`` (faithful, known sign);
+``ge`` → ``drelu_a`` of x − c; ``mul_bit`` → ``mul_ba``; ``max`` → ``max_a``; ``reciprocal`` /
+``rsqrt`` → Newton (``protocols.newton``); ``ring_up`` → one COT per element.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from protocols.context import MPC
+from protocols.convert import ring_down, ring_up
+from protocols.mul import mul_aa, square_a
+from protocols.mul_private import mul_av
+from protocols.newton import reciprocal_a, rsqrt_a
+from protocols.ring import Ring
+from protocols.select import mul_ba
+from protocols.trunc import trunc_a
+
+from .backend import Backend
+
+
+class SecureBackend(Backend):
+    """``mpc``: the session's protocol context; ``linear_engine``: the HE layer's per-party object
+    (see :mod:`nn.he_adapter`); ``weights``: the server's fixed-point weights (None on the client)."""
+
+    def __init__(self, mpc: MPC, linear_engine: Any, weights: dict[str, np.ndarray] | None = None,
+                 progress: Callable[[int, int, str], None] | None = None):
+        super().__init__()
+        self.mpc = mpc
+        self.party = mpc.party
+        self.he = linear_engine
+        self.weights = weights
+        self._progress = progress
+        if self.party == 0 and weights is None:
+            raise ValueError("the server's backend needs the weights")
+        if self.party == 1 and weights is not None:
+            raise ValueError("the client must not hold the weights")
+
+    def _counters(self) -> tuple[int, int, int]:
+        t = self.mpc.ch.total
+        return (t.bytes_sent, t.bytes_recv, t.rounds)
+
+    def progress(self, done: int, total: int, what: str) -> None:
+        if self._progress is not None:
+            self._progress(done, total, what)
+
+    # --- linear algebra (HE) -----------------------------------------------------------------
+    def _server_add(self, y: np.ndarray, name: str, ell: int) -> np.ndarray:
+        if self.party == 0 and name in self.weights:
+            R = Ring(ell)
+            return R.add(y, R.from_signed(np.broadcast_to(self.weights[name], y.shape)))
+        return y
+
+    def linear(self, name: str, x: np.ndarray, ell: int, frac: int) -> np.ndarray:
+        y = self.he.mmul_ap(name, x, ell=ell)
+        y = self._server_add(y, name + ".b2f", ell)
+        return self.trunc(y, frac, ell)
+
+    def matmul(self, a: np.ndarray, b: np.ndarray, ell: int, frac: int) -> np.ndarray:
+        return self.trunc(self.he.mmul_aa(a, b, ell=ell), frac, ell)
+
+    def embed(self, ids, name: str, ell: int) -> np.ndarray:
+        return self.he.embed(name, ids if self.party == 1 else None, ell=ell)
+
+    def server_const(self, name: str, ell: int) -> np.ndarray:
+        if self.party == 0:
+            return Ring(ell).from_signed(self.weights[name])
+        shape = self.he.public_shape(name)
+        return np.zeros(shape, dtype=np.uint64)
+
+    # --- elementwise (OT) --------------------------------------------------------------------
+    def mul(self, x, y, ell: int) -> np.ndarray:
+        return mul_aa(self.mpc, x, y, ell=ell)
+
+    def square(self, x, ell: int) -> np.ndarray:
+        return square_a(self.mpc, x, ell=ell)
+
+    def mul_server(self, name: str, x, ell: int) -> np.ndarray:
+        w = self.weights[name] if self.party == 0 else None
+        return mul_av(self.mpc, x, w, owner=0, ell=ell)
+
+    def trunc(self, x, s: int, ell: int) -> np.ndarray:
+        return trunc_a(self.mpc, x, s, ell=ell, mode="faithful")
+
+    def ge(self, x, c, ell: int) -> np.ndarray:
+        from protocols.compare import drelu_a
+
+        R = Ring(ell)
+        d = R.sub(x, c) if self.party == 0 else R.reduce(x)
+        return drelu_a(self.mpc, d, ell=ell)
+
+    def mul_bit(self, b, x, ell: int) -> np.ndarray:
+        return mul_ba(self.mpc, b, x, ell=ell)
+
+    def max(self, x, axis: int, ell: int) -> np.ndarray:
+        from protocols.max import max_a
+
+        return max_a(self.mpc, x, axis=axis, ell=ell)
+
+    def reciprocal(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
+        return reciprocal_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
+
+    def rsqrt(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
+        return rsqrt_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
+
+    def ring_down(self, x, ell_from: int, ell_to: int) -> np.ndarray:
+        return ring_down(x, ell_to)
+
+    def ring_up(self, x, ell_from: int, ell_to: int) -> np.ndarray:
+        return ring_up(self.mpc, x, ell_from, ell_to)
+
+    # --- output ------------------------------------------------------------------------------
+    def reveal(self, x, ell: int) -> np.ndarray | None:
+        """The server sends its share; only the client learns the value."""
+        R = Ring(ell)
+        if self.party == 0:
+            self.mpc.ch.send(R.reduce(x))
+            return None
+        other = self.mpc.ch.recv_array(np.uint64, x.shape)
+        return R.add(x, other)
