@@ -103,6 +103,8 @@ def div_public(be: Backend, s: np.ndarray, n: int, s_bits: int, out_shift: int, 
     if m - a + out_shift < 0 or m < a:
         raise ValueError(f"div_public: ring {ell} too small for |s| < 2^{s_bits} / {n}")
     c = _recip_const(n, m)
+    if c < (1 << 10):
+        raise ValueError(f"div_public: ring {ell} too small for |s| < 2^{s_bits} / {n} with 10 bits of precision")
     t = be.trunc(R.reduce(s), a, ell) if a else R.reduce(s)
     return be.trunc(R.mul_public(t, c), m - a + out_shift, ell)
 

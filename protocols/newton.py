@@ -89,6 +89,29 @@ def iterations_needed(kind: str, lo: float, hi: float, frac: int) -> int:
     raise ValueError(f"{kind} on [{lo}, {hi}] does not converge within {_MAX_ITERS} iterations")
 
 
+def iterations_for_error(kind: str, rel_err: float, frac: int) -> int:
+    """Newton iterations from a guess with relative error ≤ rel_err until < 2^−(frac+1)."""
+    target = 2.0 ** -(frac + 1)
+    d = float(rel_err)
+    if kind == "recip":
+        if not 0 <= d < 1:
+            raise ValueError("reciprocal: the initial guess needs relative error < 1")
+        e = [d, -d]
+        step = lambda t: t * t  # noqa: E731
+        rel = lambda t: abs(t)  # noqa: E731
+    else:
+        if not 0 <= d < math.sqrt(3) - 1:
+            raise ValueError("rsqrt: the initial guess needs relative error < sqrt(3) - 1 (x·y0² < 3)")
+        e = [1 - (1 - d) ** 2, 1 - (1 + d) ** 2]
+        step = lambda t: 0.75 * t * t + 0.25 * t**3  # noqa: E731
+        rel = lambda t: abs(1 - math.sqrt(1 - t))  # noqa: E731
+    for k in range(_MAX_ITERS + 1):
+        if max(rel(t) for t in e) < target:
+            return k
+        e = [step(t) for t in e]
+    raise ValueError(f"{kind}: no convergence within {_MAX_ITERS} iterations")
+
+
 def _check_ring(kind: str, lo: float, hi: float, ell: int, frac: int) -> None:
     # largest product magnitude (in units of 2^-2frac) over the iteration, with margin 2 for the
     # first steps: recip: x·y ≤ 2, y·(2−xy) ≤ 2/lo, b·x step; rsqrt: y² ≤ 1/lo, x·y² ≤ 3,
@@ -142,31 +165,46 @@ def _range(kind: str, lo, hi) -> tuple[float, float]:
     return float(dlo if lo is None else lo), float(dhi if hi is None else hi)
 
 
-def _iters(kind: str, iters, lo, hi, frac) -> int:
+def _iters(kind: str, iters, lo, hi, frac, y0_err=None) -> int:
     if iters is not None:
         return int(iters)
+    if y0_err is not None:
+        return iterations_for_error(kind, y0_err, frac)
     cfg = get_config()
     base = cfg.recip_iters if kind == "recip" else cfg.rsqrt_iters
     return max(base, iterations_needed(kind, lo, hi, frac))
 
 
+def _guess(mpc, kind, x, y0, y0_err, lo, hi, iters, ell, frac, fi) -> np.ndarray:
+    R = Ring(ell)
+    if y0 is None:
+        a, b, _ = affine_guess(kind, lo, hi)
+        return _initial(mpc, x, a, b, hi, ell, fi)
+    if y0_err is None and iters is None:
+        raise ValueError(f"{kind}: with a caller's guess y0 pass its relative error y0_err (or iters)")
+    return R.mul_public(R.reduce(np.asarray(y0, dtype=np.uint64)), 1 << (fi - frac))
+
+
 def reciprocal_a(mpc, x, *, lo: float | None = None, hi: float | None = None, iters: int | None = None,
+                 y0=None, y0_err: float | None = None,
                  ell: int | None = None, frac: int | None = None) -> np.ndarray:
     """Shares of 1/x for fixed-point shares x with lo ≤ x ≤ hi (promised by the caller).
 
-    Inputs: shares of x (frac fraction bits).  Output: shares of 1/x (frac fraction bits).
+    Inputs: shares of x (frac fraction bits); optionally the caller's initial guess ``y0``
+    (shares, frac bits, e.g. a piecewise table from ``approx/`` evaluated with comparisons) and
+    its worst relative error ``y0_err`` (sets the iteration count).
+    Output: shares of 1/x (frac fraction bits).
     Accuracy: relative error of the iteration < 2^−(frac+1) plus a few ulps of rounding.
     Rounds ≤ 2 + 4·iters; traffic :func:`reciprocal_cost`.
     """
     ell, frac = ring_defaults(ell, frac)
     lo, hi = _range("recip", lo, hi)
     _check_ring("recip", lo, hi, ell, frac)
-    k = _iters("recip", iters, lo, hi, frac)
+    k = _iters("recip", iters, lo, hi, frac, y0_err if y0 is not None else None)
     R = Ring(ell)
     fi = internal_frac("recip", lo, hi, ell, frac)
     x = R.mul_public(R.reduce(np.asarray(x, dtype=np.uint64)), 1 << (fi - frac))
-    a, b, _ = affine_guess("recip", lo, hi)
-    y = _initial(mpc, x, a, b, hi, ell, fi)
+    y = _guess(mpc, "recip", x, y0, y0_err, lo, hi, iters, ell, frac, fi)
     two = R.encode(np.float64(2.0), fi)
     for _ in range(k):
         t = mul_fx(mpc, x, y, ell=ell, frac=fi, mode="faithful")
@@ -176,20 +214,22 @@ def reciprocal_a(mpc, x, *, lo: float | None = None, hi: float | None = None, it
 
 
 def rsqrt_a(mpc, x, *, lo: float | None = None, hi: float | None = None, iters: int | None = None,
+            y0=None, y0_err: float | None = None,
             ell: int | None = None, frac: int | None = None) -> np.ndarray:
     """Shares of 1/√x for fixed-point shares x with lo ≤ x ≤ hi (promised by the caller).
 
+    ``y0`` / ``y0_err``: optional caller's initial guess and its relative error, as for
+    :func:`reciprocal_a` (y0_err < √3 − 1 so that x·y0² < 3).
     Rounds ≤ 2 + 6·iters; traffic :func:`rsqrt_cost`.
     """
     ell, frac = ring_defaults(ell, frac)
     lo, hi = _range("rsqrt", lo, hi)
     _check_ring("rsqrt", lo, hi, ell, frac)
-    k = _iters("rsqrt", iters, lo, hi, frac)
+    k = _iters("rsqrt", iters, lo, hi, frac, y0_err if y0 is not None else None)
     R = Ring(ell)
     fi = internal_frac("rsqrt", lo, hi, ell, frac)
     x = R.mul_public(R.reduce(np.asarray(x, dtype=np.uint64)), 1 << (fi - frac))
-    a, b, _ = affine_guess("rsqrt", lo, hi)
-    y = _initial(mpc, x, a, b, hi, ell, fi)
+    y = _guess(mpc, "rsqrt", x, y0, y0_err, lo, hi, iters, ell, frac, fi)
     three = R.encode(np.float64(3.0), fi)
     for _ in range(k):
         y2 = square_fx(mpc, y, ell=ell, frac=fi, mode="faithful")
@@ -215,18 +255,19 @@ def _sum(*ds: dict) -> dict:
     return {k: sum(d[k] for d in ds) for k in ("bytes_sent", "rounds")}
 
 
-def _init_cost(kind, lo, hi, n, ell, frac, party, batch) -> dict:
-    """Initial guess (b·x truncation) + final truncation from the internal precision."""
+def _init_cost(kind, lo, hi, n, ell, frac, party, batch, guess=True) -> dict:
+    """Initial guess (b·x truncation, unless the caller gives y0) + final truncation."""
     _, b, _ = affine_guess(kind, lo, hi)
     fi = internal_frac(kind, lo, hi, ell, frac)
-    return _sum(trunc_cost(n, ell, _init_shift(b, hi, ell, fi), party=party, batch=batch),
-                trunc_cost(n, ell, fi - frac, party=party, batch=batch))
+    g = trunc_cost(n, ell, _init_shift(b, hi, ell, fi) if guess else 0, party=party, batch=batch)
+    return _sum(g, trunc_cost(n, ell, fi - frac, party=party, batch=batch))
 
 
 def reciprocal_cost(n: int, ell: int, frac: int, iters: int, lo: float, hi: float, party: int = 0,
-                    batch: int | None = None) -> dict:
-    """Per-party payload bytes and rounds of :func:`reciprocal_a` with ``iters`` iterations."""
-    out = _init_cost("recip", lo, hi, n, ell, frac, party, batch)
+                    batch: int | None = None, guess: bool = True) -> dict:
+    """Per-party payload bytes and rounds of :func:`reciprocal_a` with ``iters`` iterations
+    (``guess=False``: the caller passed y0)."""
+    out = _init_cost("recip", lo, hi, n, ell, frac, party, batch, guess)
     frac = internal_frac("recip", lo, hi, ell, frac)
     step = _sum(mul_aa_cost(n, ell, batch), trunc_cost(n, ell, frac, party=party, batch=batch))
     for _ in range(iters):
@@ -235,9 +276,10 @@ def reciprocal_cost(n: int, ell: int, frac: int, iters: int, lo: float, hi: floa
 
 
 def rsqrt_cost(n: int, ell: int, frac: int, iters: int, lo: float, hi: float, party: int = 0,
-               batch: int | None = None) -> dict:
-    """Per-party payload bytes and rounds of :func:`rsqrt_a` with ``iters`` iterations."""
-    out = _init_cost("rsqrt", lo, hi, n, ell, frac, party, batch)
+               batch: int | None = None, guess: bool = True) -> dict:
+    """Per-party payload bytes and rounds of :func:`rsqrt_a` with ``iters`` iterations
+    (``guess=False``: the caller passed y0)."""
+    out = _init_cost("rsqrt", lo, hi, n, ell, frac, party, batch, guess)
     frac = internal_frac("rsqrt", lo, hi, ell, frac)
     sq = _sum(square_a_cost(n, ell, party, batch), trunc_cost(n, ell, frac, party=party, batch=batch))
     mu = _sum(mul_aa_cost(n, ell, batch), trunc_cost(n, ell, frac, party=party, batch=batch))

@@ -3,7 +3,7 @@ import pytest
 
 from protocols.config import override
 from protocols.newton import (
-    affine_guess, internal_frac, iterations_needed, reciprocal_a, reciprocal_cost, reciprocal_ideal,
+    affine_guess, internal_frac, iterations_for_error, iterations_needed, reciprocal_a, reciprocal_cost, reciprocal_ideal,
     rsqrt_a, rsqrt_cost, rsqrt_ideal,
 )
 from protocols.ring import Ring
@@ -74,3 +74,32 @@ def test_ring_too_small_is_refused():
     with pytest.raises(ValueError, match="overflows"):
         run_mpc(lambda m, a: rsqrt_a(m, a, lo=2**-10, hi=2**12, ell=32, frac=13), (np.zeros(2),), (np.zeros(2),))
     assert internal_frac("recip", 1, 128, 64, 18) > 18
+
+
+@pytest.mark.parametrize("kind", ["recip", "rsqrt"])
+def test_callers_initial_guess(kind, rng):
+    # a guess with up to 30 % relative error (like a piecewise table from approx/): few iterations
+    ell, f, lo, hi = 64, 18, 0.003, 130.0
+    R = Ring(ell)
+    x, v = _inputs(R, lo, hi, f, rng, 40)
+    want = reciprocal_ideal(v) if kind == "recip" else rsqrt_ideal(v)
+    g = want * (1 + rng.uniform(-0.3, 0.3, size=v.size))
+    x0, x1 = shares(R, x, rng)
+    g0, g1 = shares(R, R.encode(g, f), rng)
+    fn = reciprocal_a if kind == "recip" else rsqrt_a
+    if kind == "recip":
+        lo, hi = 0.5, 130.0
+        x, v = _inputs(R, lo, hi, f, rng, 40)
+        want = reciprocal_ideal(v)
+        g = want * (1 + rng.uniform(-0.3, 0.3, size=v.size))
+        x0, x1 = shares(R, x, rng)
+        g0, g1 = shares(R, R.encode(g, f), rng)
+    z0, z1, c0, _ = run_mpc(lambda m, a, y: fn(m, a, lo=lo, hi=hi, ell=ell, frac=f, y0=y, y0_err=0.3), (x0, g0), (x1, g1))
+    got = R.decode(R.add(z0, z1), f)
+    assert np.all(np.abs(got - want) <= 4 * 2.0**-f + 2.0 ** -(f + 1) * want)
+    it = iterations_for_error(kind, 0.3, f)
+    assert it <= 5
+    cost_fn = reciprocal_cost if kind == "recip" else rsqrt_cost
+    assert c0.bytes_sent == cost_fn(x.size, ell, f, it, lo, hi, party=0, guess=False)["bytes_sent"]
+    with pytest.raises(ValueError, match="y0_err"):
+        run_mpc(lambda m, a, y: fn(m, a, lo=lo, hi=hi, ell=ell, frac=f, y0=y), (x0, g0), (x1, g1))
