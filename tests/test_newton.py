@@ -79,7 +79,8 @@ def test_ring_too_small_is_refused():
 @pytest.mark.parametrize("kind", ["recip", "rsqrt"])
 def test_callers_initial_guess(kind, rng):
     # a guess with up to 30 % relative error (like a piecewise table from approx/): few iterations
-    ell, f, lo, hi = 64, 18, 0.003, 130.0
+    ell, f = 64, 18
+    lo, hi = (0.5, 130.0) if kind == "recip" else (0.003, 130.0)  # MiniLM's LayerNorm variances
     R = Ring(ell)
     x, v = _inputs(R, lo, hi, f, rng, 40)
     want = reciprocal_ideal(v) if kind == "recip" else rsqrt_ideal(v)
@@ -87,13 +88,6 @@ def test_callers_initial_guess(kind, rng):
     x0, x1 = shares(R, x, rng)
     g0, g1 = shares(R, R.encode(g, f), rng)
     fn = reciprocal_a if kind == "recip" else rsqrt_a
-    if kind == "recip":
-        lo, hi = 0.5, 130.0
-        x, v = _inputs(R, lo, hi, f, rng, 40)
-        want = reciprocal_ideal(v)
-        g = want * (1 + rng.uniform(-0.3, 0.3, size=v.size))
-        x0, x1 = shares(R, x, rng)
-        g0, g1 = shares(R, R.encode(g, f), rng)
     z0, z1, c0, _ = run_mpc(lambda m, a, y: fn(m, a, lo=lo, hi=hi, ell=ell, frac=f, y0=y, y0_err=0.3), (x0, g0), (x1, g1))
     got = R.decode(R.add(z0, z1), f)
     assert np.all(np.abs(got - want) <= 4 * 2.0**-f + 2.0 ** -(f + 1) * want)
