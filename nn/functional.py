@@ -93,18 +93,19 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int) -> np.nd
 def div_public(be: Backend, s: np.ndarray, n: int, s_bits: int, out_shift: int, ell: int) -> np.ndarray:
     """≈ s / (n · 2^out_shift) for values |s| < 2^s_bits, with a public integer n.
 
-    s first loses a = floor(log2 n) bits (less than one unit of the quotient), then is multiplied
-    by c = round(2^m / n) with m as large as the ring allows, and shifted by m − a + out_shift.
-    Relative error of the multiplier ≤ 2^-(m − log2 n + 1).  Two truncations.
+    s first loses ``a`` low bits, then is multiplied by c = round(2^m / n) ∈ [2^12, 2^13) and
+    shifted by m − a + out_shift.  ``a`` is the least that keeps the product inside the ring
+    (and at least floor(log2 n), which costs less than one unit of the quotient).  Error: the
+    multiplier's relative 2^-13 plus 2^(a − out_shift)/n output units; raises if that exceeds 4
+    units.  Two truncations.
     """
     R = Ring(ell)
-    a = max(0, n.bit_length() - 1)
-    m = ell - 3 - s_bits + a + a
-    if m - a + out_shift < 0 or m < a:
-        raise ValueError(f"div_public: ring {ell} too small for |s| < 2^{s_bits} / {n}")
+    lg = n.bit_length()
+    m = lg + 12
     c = _recip_const(n, m)
-    if c < (1 << 10):
-        raise ValueError(f"div_public: ring {ell} too small for |s| < 2^{s_bits} / {n} with 10 bits of precision")
+    a = max(lg - 1, s_bits + 15 - ell)
+    if m - a + out_shift < 0 or (1 << max(0, a - out_shift)) > 4 * n:
+        raise ValueError(f"div_public: ring {ell} too small for |s| < 2^{s_bits} / {n} (shift {out_shift})")
     t = be.trunc(R.reduce(s), a, ell) if a else R.reduce(s)
     return be.trunc(R.mul_public(t, c), m - a + out_shift, ell)
 

@@ -63,6 +63,6 @@ def test_div_public(rng):
     s = rng.integers(-(2**30), 2**30, size=1000)
     be = SimBackend({}, ell, frac)
     got = R.to_signed(div_public(be, R.from_signed(s), 384, 31, 0, ell))
-    assert np.all(np.abs(got - s / 384) <= 2 + np.abs(s / 384) * 2.0**-13)
+    assert np.all(np.abs(got - s / 384) <= 3 + np.abs(s / 384) * 2.0**-12)
     with pytest.raises(ValueError, match="too small"):
-        div_public(be, R.from_signed(s), 384, 40, 0, ell)
+        div_public(be, R.from_signed(s), 384, 45, 0, ell)
