@@ -36,7 +36,9 @@ class Config:
     cmp_digit_bits: int = 4
     """Digit size of the millionaires' comparison (1-of-2^m OT per digit)."""
     trunc_mode: str = "faithful"
-    """'faithful' (exact floor up to the wrap bit) or 'probabilistic' (±1 ulp error)."""
+    """'faithful' (wrap bit exact, 1 COT: ⌊x/2^f⌋ + {0,1}, never fails) or 'probabilistic' (local,
+    no traffic: ⌊x/2^f⌋ + {0,1} except with probability ≤ 2^(k+1−ell) for |x| < 2^k); see
+    protocols/trunc.py."""
 
     ot_batch: int = 1 << 20
     """COTs drawn per exchange inside arithmetic kernels (mul_aa uses ell per element): bounds the
