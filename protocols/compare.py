@@ -1,0 +1,307 @@
+"""Comparison on secret shares: millionaires' core, MSB / DReLU, wrap bit, x < c, x < y.
+
+Cheetah's comparison (DESIGN.md §4, SPU ``nonlinear/compare_prot``):
+
+* **Millionaires' core** :func:`cmp`: party 0 holds v0, party 1 holds v1 (both < 2^nbits, private);
+  output XOR shares of [v0 > v1].  Split both values into digits of m = ``cmp_digit_bits`` bits
+  (the top digit takes the remainder).  For every digit party 0 is the sender of a 1-of-2^m OT
+  whose table holds, for every possible digit j of party 1, the two bits ([x_i > j] ⊕ r_gt,
+  [x_i = j] ⊕ r_eq) masked with party 0's random output shares; party 1 selects with its digit.
+  The lowest digit needs only the "greater" bit (its "equal" bit is never used).
+  An AND tree combines adjacent digits, low digit ``lo``, high digit ``hi``:
+      gt = gt_hi ⊕ eq_hi·gt_lo,   eq = eq_hi·eq_lo,
+  both with one *correlated* bit triple (eq_hi is the shared input).  Nodes on the low spine of
+  the tree (those containing digit 0) never need their eq, so they use a plain AND.
+  All 1-of-N OTs share one round trip; every tree level is one round.
+
+* :func:`msb_a` (arithmetic shares x = x0 + x1 mod 2^ℓ): with x_p' = x_p mod 2^(ℓ-1),
+  msb(x) = msb(x0) ⊕ msb(x1) ⊕ [x0' + x1' ≥ 2^(ℓ-1)] and the carry is the millionaires'
+  [x0' > 2^(ℓ-1) - 1 - x1'] on ℓ-1 bits.  :func:`drelu_a` = 1 ⊕ msb.
+
+* :func:`wrap_a`: [x0 + x1 ≥ 2^ℓ] (unsigned shares) = [x0 > 2^ℓ - 1 - x1], ℓ-bit millionaires'.
+
+* :func:`lt_ap` (x < public c) and :func:`lt_aa` (x < y) are msb(x - c) / msb(x - y): exact when
+  the difference does not overflow, i.e. |x - c| < 2^(ℓ-1) in the signed view (always true when
+  both lie in [-2^(ℓ-2), 2^(ℓ-2))).  ``lt_ap(..., exact=True)`` is exact over the whole ring at
+  twice the comparison traffic plus one AND round: for c ≥ 0, x < c ⟺ msb(x) ∨ msb(x - c);
+  for c < 0, x < c ⟺ msb(x) ∧ msb(x - c).
+
+Cost (see :func:`cmp_cost` for the exact byte formula that the tests assert):
+rounds = 1 + ceil(log2 D) with D = ceil(nbits / m); COTs = nbits (OTs) + 2·(D - 1) (triples);
+bits per comparison ≈ nbits (choices) + 2^m·(2D - 1) (tables) + 2·(3(D - 1) - #spine) (ANDs).
+At ℓ = 64, m = 4 (msb: 63 bits, D = 16): 63 + 480 + 82 = 625 bits + 93 COTs.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .bits import and_bb, and_bb_batch, corr_bit_triples, not_b
+from .config import get_config
+from .ot.ot_n import NOTReceiver, NOTSender, pack_values, unpack_values
+from .ring import Ring
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .context import MPC
+
+
+# ----------------------------------------------------------------------------------------------
+# layout and analytic cost
+# ----------------------------------------------------------------------------------------------
+def _digits(nbits: int, m: int) -> list[int]:
+    """Digit widths from the least significant digit up."""
+    D = -(-nbits // m)
+    return [m] * (D - 1) + [nbits - m * (D - 1)]
+
+
+def _groups(nbits: int, m: int) -> list[tuple[int, int, int, int]]:
+    """OT groups (first digit, number of digits, width, entry bits): digit 0 (1-bit entries),
+    middle digits and the top digit (2-bit entries)."""
+    w = _digits(nbits, m)
+    D = len(w)
+    g = [(0, 1, w[0], 1)]
+    if D >= 3:
+        g.append((1, D - 2, m, 2))
+    if D >= 2:
+        g.append((D - 1, 1, w[-1], 2))
+    return g
+
+
+def _levels(D: int) -> list[int]:
+    """Number of pairs p at each level of the AND tree (k nodes -> k//2 pairs, odd node passes)."""
+    out = []
+    k = D
+    while k > 1:
+        out.append(k // 2)
+        k = k - k // 2
+    return out
+
+
+def cmp_cost(n: int, nbits: int, m: int | None = None) -> dict:
+    """Analytic cost of :func:`cmp` on n elements: payload bytes party 0 → 1 and 1 → 0, rounds
+    (both parties), and COTs consumed (0→1 direction, 1→0 direction)."""
+    m = m or get_config().cmp_digit_bits
+    if nbits == 0:
+        return {"bytes_0to1": 0, "bytes_1to0": 0, "rounds": 0, "cots_0to1": 0, "cots_1to0": 0}
+    choice = sum((n * nd * w + 7) // 8 for _, nd, w, _ in _groups(nbits, m))
+    tables = sum((n * nd * (1 << w) * e + 7) // 8 for _, nd, w, e in _groups(nbits, m))
+    levels = _levels(len(_digits(nbits, m)))
+    ands = sum((n * (2 + 3 * (p - 1)) + 7) // 8 for p in levels)
+    ntrip = n * sum(levels)
+    return {
+        "bytes_0to1": tables + ands,
+        "bytes_1to0": choice + ands,
+        "rounds": 1 + len(levels),
+        "cots_0to1": n * nbits + ntrip,
+        "cots_1to0": ntrip,
+    }
+
+
+def msb_cost(n: int, ell: int | None = None, m: int | None = None) -> dict:
+    """Analytic cost of :func:`msb_a` (= :func:`cmp` on ell - 1 bits)."""
+    ell = ell or get_config().ell
+    return cmp_cost(n, ell - 1, m)
+
+
+# ----------------------------------------------------------------------------------------------
+# millionaires' core
+# ----------------------------------------------------------------------------------------------
+def cmp(mpc: "MPC", v: np.ndarray, *, nbits: int, digit_bits: int | None = None) -> np.ndarray:
+    """Millionaires' comparison: boolean shares of [v_party0 > v_party1].
+
+    Inputs: ``v`` this party's private uint64 values (any shape, < 2^nbits, 1 ≤ nbits ≤ 64),
+    same shape on both sides.  Output: uint8 XOR shares, same shape.
+    Rounds: 1 + ceil(log2 D), D = ceil(nbits/m).  Traffic: :func:`cmp_cost`.
+    """
+    m = digit_bits or get_config().cmp_digit_bits
+    v = np.asarray(v, dtype=np.uint64)
+    shape = v.shape
+    v = v.reshape(-1)
+    n = v.size
+    if nbits == 0:
+        return np.zeros(shape, np.uint8)
+    if not 1 <= nbits <= 64:
+        raise ValueError(f"cmp: nbits={nbits} outside 1..64")
+    if nbits < 64 and np.any(v >> np.uint64(nbits)):
+        raise ValueError(f"cmp: inputs must be < 2^{nbits}")
+    widths = _digits(nbits, m)
+    D = len(widths)
+    groups = _groups(nbits, m)
+    levels = _levels(D)
+    me = mpc.party
+
+    # digits, (D, n) int64, long axis contiguous
+    shifts = np.cumsum([0] + widths[:-1])
+    dig = np.empty((D, n), dtype=np.uint8)
+    for i, (s, w) in enumerate(zip(shifts, widths)):
+        dig[i] = (v >> np.uint64(s)) & np.uint64((1 << w) - 1)
+
+    # take every COT of this call first, in the same order on both sides
+    if me == 0:
+        ots = [NOTSender(mpc, n * nd, w) for _, nd, w, _ in groups]
+    else:
+        ots = [NOTReceiver(mpc, n * nd, w) for _, nd, w, _ in groups]
+    np_ = n * len(levels)
+    nc = n * sum(p - 1 for p in levels)
+    plain = corr_bit_triples(mpc, np_, 1)
+    corr = corr_bit_triples(mpc, nc, 2)
+
+    gt = np.empty((D, n), dtype=np.uint8)
+    eq = np.zeros((D, n), dtype=np.uint8)  # row 0 is never used
+    if me == 1:
+        ds = [ot.derandomise(dig[d0 : d0 + nd].reshape(-1)) for ot, (d0, nd, w, _) in zip(ots, groups)]
+        mpc.ch.send(*[pack_values(d.astype(np.uint64), w) for d, (_, _, w, _) in zip(ds, groups)])
+        packed = mpc.ch.recv(*[(np.uint8, ((n * nd * (1 << w) * e + 7) // 8,)) for _, nd, w, e in groups])
+        for ot, pk, (d0, nd, w, e) in zip(ots, packed, groups):
+            got = ot.unmask(pk, e).astype(np.uint8).reshape(nd, n)
+            gt[d0 : d0 + nd] = got & np.uint8(1)
+            if e == 2:
+                eq[d0 : d0 + nd] = got >> np.uint8(1)
+    else:
+        packed = mpc.ch.recv(*[(np.uint8, ((n * nd * w + 7) // 8,)) for _, nd, w, _ in groups])
+        out = []
+        for ot, pk, (d0, nd, w, e) in zip(ots, packed, groups):
+            d = unpack_values(pk, n * nd, w).astype(np.uint8)
+            x = dig[d0 : d0 + nd].reshape(-1)
+            r_gt = mpc.prg.bits(n * nd)
+            gt[d0 : d0 + nd] = r_gt.reshape(nd, n)
+            if e == 2:
+                r_eq = mpc.prg.bits(n * nd)
+                eq[d0 : d0 + nd] = r_eq.reshape(nd, n)
+
+                def table(lo, hi, j, x=x, r_gt=r_gt, r_eq=r_eq):
+                    xs = x[lo:hi, None]
+                    t = np.greater(xs, j).view(np.uint8) ^ r_gt[lo:hi, None]
+                    t |= (np.equal(xs, j).view(np.uint8) ^ r_eq[lo:hi, None]) << np.uint8(1)
+                    return t
+            else:
+
+                def table(lo, hi, j, x=x, r_gt=r_gt):
+                    return np.greater(x[lo:hi, None], j).view(np.uint8) ^ r_gt[lo:hi, None]
+
+            out.append(ot.mask_table(table, d, e))
+        mpc.ch.send(*out)
+
+    # AND tree, one round per level
+    pp = pc = 0
+    k = D
+    for p in levels:
+        tp = tuple(t[pp : pp + n] for t in plain)
+        tc = tuple(t[pc : pc + n * (p - 1)] for t in corr)
+        pp += n
+        pc += n * (p - 1)
+        items = [(eq[1], gt[0][:, None])]
+        trip = [tp]
+        if p > 1:
+            hi = slice(3, 2 * p, 2)
+            lo = slice(2, 2 * p, 2)
+            Y = np.stack([gt[lo].reshape(-1), eq[lo].reshape(-1)], axis=1)
+            items.append((eq[hi].reshape(-1), Y))
+            trip.append(tc)
+        z = and_bb_batch(mpc, items, trip)
+        k2 = k - p
+        ngt = np.empty((k2, n), np.uint8)
+        neq = np.zeros((k2, n), np.uint8)
+        ngt[0] = gt[1] ^ z[0][:, 0]
+        if p > 1:
+            zc = z[1].reshape(p - 1, n, 2)
+            ngt[1:p] = gt[3 : 2 * p : 2] ^ zc[:, :, 0]
+            neq[1:p] = zc[:, :, 1]
+        if k % 2:
+            ngt[p] = gt[k - 1]
+            neq[p] = eq[k - 1]
+        gt, eq, k = ngt, neq, k2
+    return gt[0].reshape(shape).copy()
+
+
+def cmp_ideal(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
+    """Plaintext twin of :func:`cmp`."""
+    return (np.asarray(v0, np.uint64) > np.asarray(v1, np.uint64)).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------
+# MSB, DReLU, wrap, less-than
+# ----------------------------------------------------------------------------------------------
+def msb_a(mpc: "MPC", x: np.ndarray, *, ell: int | None = None) -> np.ndarray:
+    """Boolean shares of the most significant bit of x = x0 + x1 mod 2^ℓ (1 = negative).
+
+    Inputs: arithmetic shares (uint64 < 2^ℓ).  Output: uint8 XOR shares, same shape.
+    Rounds and traffic: :func:`cmp` on ℓ - 1 bits (:func:`msb_cost`); at ℓ = 64, m = 4:
+    5 rounds, 625 bits + 93 COTs per element.
+    """
+    ell = ell or get_config().ell
+    x = np.asarray(x, dtype=np.uint64)
+    low_mask = np.uint64((1 << (ell - 1)) - 1)
+    low = x & low_mask
+    v = low if mpc.party == 0 else low_mask - low
+    carry = cmp(mpc, v, nbits=ell - 1)
+    return (carry ^ ((x >> np.uint64(ell - 1)) & np.uint64(1)).astype(np.uint8)).astype(np.uint8)
+
+
+def drelu_a(mpc: "MPC", x: np.ndarray, *, ell: int | None = None) -> np.ndarray:
+    """Boolean shares of [x ≥ 0] (signed view) = 1 ⊕ msb(x).  Cost of :func:`msb_a`."""
+    return not_b(mpc, msb_a(mpc, x, ell=ell))
+
+
+def wrap_a(mpc: "MPC", x: np.ndarray, *, ell: int | None = None) -> np.ndarray:
+    """Boolean shares of the wrap bit [x0 + x1 ≥ 2^ℓ] of unsigned shares (for truncation).
+
+    Cost: :func:`cmp` on ℓ bits."""
+    ell = ell or get_config().ell
+    x = np.asarray(x, dtype=np.uint64)
+    mask = Ring(ell).mask
+    v = x if mpc.party == 0 else mask - x
+    return cmp(mpc, v, nbits=ell)
+
+
+def _sub_public(mpc: "MPC", x: np.ndarray, c, ell: int) -> np.ndarray:
+    r = Ring(ell)
+    if mpc.party == 0:
+        return r.sub(x, r.from_signed(np.asarray(c, dtype=np.int64)))
+    return np.broadcast_to(np.asarray(x, np.uint64), np.broadcast(np.asarray(x), np.asarray(c)).shape).copy()
+
+
+def lt_ap(mpc: "MPC", x: np.ndarray, c, *, ell: int | None = None, exact: bool = False) -> np.ndarray:
+    """Boolean shares of [x < c] for shared x and public c (signed view, int or int array).
+
+    Default: msb(x - c), exact when |x - c| < 2^(ℓ-1) (cost of :func:`msb_a`).
+    ``exact=True``: exact for all x, c in the ring: one batched msb of (x, x - c) (same rounds,
+    twice the traffic) plus one AND round.
+    """
+    ell = ell or get_config().ell
+    x = np.asarray(x, dtype=np.uint64)
+    if not exact:
+        return msb_a(mpc, _sub_public(mpc, x, c, ell), ell=ell)
+    d = _sub_public(mpc, x, c, ell)
+    xb = np.broadcast_to(x, d.shape)
+    both = msb_a(mpc, np.stack([xb, d]), ell=ell)
+    m1, m2 = both[0], both[1]
+    a = and_bb(mpc, m1, m2)
+    cpos = np.broadcast_to(np.asarray(c, dtype=np.int64) >= 0, d.shape)
+    # c >= 0: m1 ∨ m2 = m1 ⊕ m2 ⊕ m1·m2 ;  c < 0: m1 ∧ m2
+    return np.where(cpos, m1 ^ m2 ^ a, a).astype(np.uint8)
+
+
+def lt_aa(mpc: "MPC", x: np.ndarray, y: np.ndarray, *, ell: int | None = None) -> np.ndarray:
+    """Boolean shares of [x < y] for shared x, y: msb(x - y).
+
+    Ring-range caveat: exact only when |x - y| < 2^(ℓ-1) in the signed view (e.g. both in
+    [-2^(ℓ-2), 2^(ℓ-2))); otherwise the difference wraps.  Cost of :func:`msb_a`."""
+    ell = ell or get_config().ell
+    return msb_a(mpc, Ring(ell).sub(x, y), ell=ell)
+
+
+# plaintext twins
+def msb_ideal(x: np.ndarray, ell: int) -> np.ndarray:
+    return ((np.asarray(x, np.uint64) >> np.uint64(ell - 1)) & np.uint64(1)).astype(np.uint8)
+
+
+def wrap_ideal(x0: np.ndarray, x1: np.ndarray, ell: int) -> np.ndarray:
+    s = np.asarray(x0, np.uint64).astype(object) + np.asarray(x1, np.uint64).astype(object)
+    return (s >= (1 << ell)).astype(np.uint8)
+
+
+def lt_ideal(x: np.ndarray, c, ell: int) -> np.ndarray:
+    r = Ring(ell)
+    return (r.to_signed(x) < np.asarray(c, dtype=np.int64)).astype(np.uint8)
