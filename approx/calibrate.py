@@ -62,11 +62,14 @@ DEFAULT_SHAPES: dict[str, list[list[Piece]]] = {
 # on the calibrated range only (stored as the table's domain): fitted on the relative error with
 # log-spaced bins, selected on the worst-case relative error (Newton needs |1 - y0 f^-1| < 1).
 FIT_SETTINGS: dict[str, dict[str, Any]] = {
-    "gelu": {},
-    "exp": {},
+    "gelu": dict(max_err=0.05),
+    "exp": dict(max_err=0.01),
     "recip": dict(open_left=True, relative=True, spacing="log", lams=(0.0, 0.05, 0.3, 1.0), max_err=0.5),
     "rsqrt": dict(open_left=True, relative=True, spacing="log", lams=(0.0, 0.05, 0.3, 1.0), max_err=0.5),
 }
+# The fitting range always covers this core interval (besides the calibrated range), so that the
+# uniform part of the weights (lambda) keeps the worst case bounded where calibration saw no data.
+CORE_RANGE = {"gelu": (-8.0, 8.0), "exp": (-16.0, 0.0)}
 # Selection: cheapest shape whose criterion meets the target.
 CRITERION = {"gelu": "mean_abs", "exp": "mean_abs", "recip": "worst_case", "rsqrt": "worst_case"}
 DEFAULT_TARGET = {"recip": 0.4, "rsqrt": 0.4}
@@ -182,6 +185,9 @@ def calibrate_function(function: str, inputs: Mapping[str, np.ndarray], *, shape
         target = DEFAULT_TARGET.get(function)
     settings = {**FIT_SETTINGS.get(function, {}), **fit_kw}
     guess = settings.get("open_left", False)
+    if function in CORE_RANGE and "lo" not in settings and "hi" not in settings:
+        settings["lo"] = min(float(x.min()), CORE_RANGE[function][0])
+        settings["hi"] = max(float(x.max()), CORE_RANGE[function][1])
     domain = (float(x.min()), float(x.max())) if guess else DOMAINS.get(function, (None, None))
     rows = tradeoff(function, x, shapes, rings=rings, domain_hi=domain[1], **settings)
     criterion = CRITERION.get(function, "mean_abs")

@@ -372,17 +372,23 @@ def fit_shape(function: str, samples, shape: Sequence[Piece], *, func: Callable 
         data = base.with_lambda(lam)
         starts = search_breakpoints(data, shape, max_candidates, rings, domain_hi, min_bp, max_bp, open_left)
         if round_bp is not None:
-            # dyadic breakpoints (multiples of 2^-round_bp) are exact in fixed point for frac >= round_bp,
-            # so the float table and its fixed-point twin select the same piece for the same input
-            q = 2.0 ** round_bp
-            bp = np.round(data.edges[starts] * q) / q
+            # dyadic breakpoints (multiples of 2^-r) are exact in fixed point for frac >= r, so the
+            # float table and its fixed-point twin select the same piece for the same input; r grows
+            # from round_bp up to the smallest ring frac if coarse rounding would merge breakpoints
+            fracs = [fr for _, fr in rings] or [max(round_bp, 13)]
+            raw = data.edges[starts]
+            for r in range(round_bp, max(round_bp, min(fracs)) + 1):
+                q = 2.0 ** r
+                bp = np.round(raw * q) / q
+                if np.all(np.diff(bp) > 0):
+                    break
+            else:
+                raise ValueError("breakpoints collide after rounding to the ring's precision")
             starts = [int(np.clip(np.searchsorted(data.edges, v), 0, data.x.size - 1)) for v in bp]
             for k in range(1, len(starts)):  # keep strictly increasing after rounding
                 starts[k] = max(starts[k], starts[k - 1] + 1)
             table = build_table(function, data, shape, starts)
-            table.breakpoints = [float(np.round(b * q) / q) for b in table.breakpoints]
-            if any(not a < b for a, b in zip(table.breakpoints, table.breakpoints[1:])):
-                raise ValueError("breakpoints collide after rounding; use a finer round_bp")
+            table.breakpoints = [float(v) for v in bp]
         else:
             table = build_table(function, data, shape, starts)
         if open_left:

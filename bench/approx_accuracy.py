@@ -55,7 +55,7 @@ def main(argv=None) -> int:
 
     tabs = {fn: load_table(args.model, fn, args.version) for fn in ("gelu", "exp")}
     v = tabs["gelu"].version
-    spath = Path(args.samples) if args.samples else TABLES_DIR / args.model / f"samples-heldout.v{v}.npz"
+    spath = Path(args.samples) if args.samples else TABLES_DIR / args.model / "samples-heldout.npz"
     inputs = load_samples(spath)
     methods = {
         "gelu": [(f"ours v{tabs['gelu'].version} {tabs['gelu'].fit.get('shape', '')}", tabs["gelu"]),

@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--version", type=int, default=None, help="table version to write (default: next free)")
     p.add_argument("--max-samples", type=int, default=200_000, help="recorded values kept per (kind, layer, site)")
     p.add_argument("--save-samples", type=int, default=8000,
-                   help="held-out values per key saved to samples-heldout.v<N>.npz for benchmarks (0: do not save)")
+                   help="held-out values per key saved to samples-heldout.npz for benchmarks (0: do not save)")
     p.add_argument("--rings", default="32:13", help="ell:frac settings the tables must run in without overflow")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--batch", type=int, default=32, help="sentences per forward batch")
@@ -79,7 +79,7 @@ def run(args) -> int:
              rec_ev.tokens, time.time() - t0)
     rings = tuple(tuple(int(v) for v in r.split(":")) for r in args.rings.split(",") if r)
     source = {"model": model.name, "model_hash": model.hash, "data": "vaderSentiment 3.3.2 movie reviews, train split",
-              "texts": len(fit_texts), "held_out_texts": len(held), "tokens": rec.tokens, "seed": args.seed,
+              "texts": len(fit_texts), "held_out_texts": len(held), "held_out_samples": "samples-heldout.npz", "tokens": rec.tokens, "seed": args.seed,
               "recorder": "nn.plain.Recorder (float64), per layer; tables pool all layers",
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     root = Path(args.out) if args.out else TABLES_DIR
@@ -88,7 +88,7 @@ def run(args) -> int:
     res = calibrate(inputs, model.name, functions=functions, out_dir=root, version=version, source=source,
                     plots=not args.no_plots, eval_inputs=ev, rings=rings)
     if args.save_samples:
-        save_samples(root / model.name / f"samples-heldout.v{version}.npz", ev, args.save_samples, args.seed)
+        save_samples(root / model.name / "samples-heldout.npz", ev, args.save_samples, args.seed)
     for fn, c in res.items():
         t = c.table
         print(f"{fn}: {t.describe()}  -> {c.path}")
