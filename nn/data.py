@@ -71,7 +71,7 @@ def fetch_vader_sdist(cache: str | os.PathLike | None = None, *, download: bool 
     d.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=d) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-               "--disable-pip-version-check", "-q", f"vaderSentiment=={VADER_VERSION}", "-d", tmp]
+               "--disable-pip-version-check", "--retries", "2", "-q", f"vaderSentiment=={VADER_VERSION}", "-d", tmp]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except (OSError, subprocess.TimeoutExpired) as e:
