@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .channel import ProtocolError
-from .ot.ot_n import hash_rows as crhash
-from .ot.ot_n import next_tweak
+from .ot.extensions import random_ot
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import MPC
@@ -64,26 +62,20 @@ def share_bits(x: np.ndarray, prg=None) -> tuple[np.ndarray, np.ndarray]:
 # random OT with k-bit messages, and triples
 # ----------------------------------------------------------------------------------------------
 def _rot_bits(mpc: "MPC", n: int, k: int, sender: int):
-    """n random OTs with k-bit messages, party ``sender`` → the other (no communication).
+    """n random OTs with k-bit messages (k ≤ 64), party ``sender`` → the other, no communication
+    (``extensions.random_ot``: m0 = H(q), m1 = H(q ⊕ Δ), receiver m_c = H(t)).
 
     Sender returns (m0, m1) as (n, k) uint8 bits; receiver returns (c (n,) uint8, m_c (n, k)).
     """
-    tw = next_tweak(mpc, n)
     shifts = np.arange(k, dtype=np.uint64)
+    one = np.uint64(1)
     if mpc.party == sender:
-        q = mpc.ot.sender.get(n) if n else np.zeros((0, 2), np.uint64)
-        d = mpc.ot.sender.delta
-        h0 = crhash(q, tw)[:, 0]
-        h1 = crhash(q ^ d[None, :], tw)[:, 0]
-        m0 = ((h0[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
-        m1 = ((h1[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
+        h0, h1 = random_ot(mpc, sender, n)
+        m0 = ((h0[:, 0, None] >> shifts) & one).astype(np.uint8)
+        m1 = ((h1[:, 0, None] >> shifts) & one).astype(np.uint8)
         return m0, m1
-    if n:
-        c, t = mpc.ot.receiver.get(n)
-    else:
-        c, t = np.zeros(0, np.uint8), np.zeros((0, 2), np.uint64)
-    h = crhash(t, tw)[:, 0]
-    return np.asarray(c, np.uint8), ((h[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
+    c, h = random_ot(mpc, sender, n)
+    return np.asarray(c, np.uint8), ((h[:, 0, None] >> shifts) & one).astype(np.uint8)
 
 
 def corr_bit_triples(mpc: "MPC", n: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .bits import and_bb, and_bb_batch, corr_bit_triples, not_b
+from .channel import iter_chunks
 from .config import get_config
 from .ot.ot_n import NOTReceiver, NOTSender, pack_values, unpack_values
 from .ring import Ring
@@ -78,10 +79,19 @@ def _levels(D: int) -> list[int]:
     return out
 
 
-def cmp_cost(n: int, nbits: int, m: int | None = None) -> dict:
+def cmp_cost(n: int, nbits: int, m: int | None = None, batch: int | None = None) -> dict:
     """Analytic cost of :func:`cmp` on n elements: payload bytes party 0 → 1 and 1 → 0, rounds
-    (both parties), and COTs consumed (0→1 direction, 1→0 direction)."""
+    (party 1; party 0 counts one fewer when its previous step ended with a receive), and COTs
+    consumed (0→1 direction, 1→0 direction).  Passes of ``cmp_batch`` elements add up."""
     m = m or get_config().cmp_digit_bits
+    batch = batch or get_config().cmp_batch
+    if n > batch:
+        full, rest = divmod(n, batch)
+        one = cmp_cost(batch, nbits, m, batch)
+        out = {k: v * full for k, v in one.items()}
+        if rest:
+            out = {k: v + w for (k, v), w in zip(out.items(), cmp_cost(rest, nbits, m, batch).values())}
+        return out
     if nbits == 0:
         return {"bytes_0to1": 0, "bytes_1to0": 0, "rounds": 0, "cots_0to1": 0, "cots_1to0": 0}
     choice = sum((n * nd * w + 7) // 8 for _, nd, w, _ in _groups(nbits, m))
@@ -112,19 +122,29 @@ def cmp(mpc: "MPC", v: np.ndarray, *, nbits: int, digit_bits: int | None = None)
 
     Inputs: ``v`` this party's private uint64 values (any shape, < 2^nbits, 1 ≤ nbits ≤ 64),
     same shape on both sides.  Output: uint8 XOR shares, same shape.
-    Rounds: 1 + ceil(log2 D), D = ceil(nbits/m).  Traffic: :func:`cmp_cost`.
+    Rounds: 1 + ceil(log2 D), D = ceil(nbits/m), per pass of ``cmp_batch`` elements (config).
+    Traffic: :func:`cmp_cost`.
     """
     m = digit_bits or get_config().cmp_digit_bits
     v = np.asarray(v, dtype=np.uint64)
     shape = v.shape
     v = v.reshape(-1)
-    n = v.size
     if nbits == 0:
         return np.zeros(shape, np.uint8)
     if not 1 <= nbits <= 64:
         raise ValueError(f"cmp: nbits={nbits} outside 1..64")
     if nbits < 64 and np.any(v >> np.uint64(nbits)):
         raise ValueError(f"cmp: inputs must be < 2^{nbits}")
+    batch = max(1, get_config().cmp_batch)
+    out = np.empty(v.size, np.uint8)
+    for sl in iter_chunks(v.size, batch):
+        out[sl] = _cmp_pass(mpc, v[sl], nbits, m)
+    return out.reshape(shape)
+
+
+def _cmp_pass(mpc: "MPC", v: np.ndarray, nbits: int, m: int) -> np.ndarray:
+    """One pass of :func:`cmp` on a flat batch (all OTs in one round trip, one round per level)."""
+    n = v.size
     widths = _digits(nbits, m)
     D = len(widths)
     groups = _groups(nbits, m)
@@ -212,7 +232,7 @@ def cmp(mpc: "MPC", v: np.ndarray, *, nbits: int, digit_bits: int | None = None)
             ngt[p] = gt[k - 1]
             neq[p] = eq[k - 1]
         gt, eq, k = ngt, neq, k2
-    return gt[0].reshape(shape).copy()
+    return gt[0]
 
 
 def cmp_ideal(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
