@@ -51,6 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--version", type=int, default=None, help="table version (default: newest)")
     ap.add_argument("--samples", default=None, help="npz of recorded inputs (default: the tables' held-out samples)")
     ap.add_argument("--json", default=None, help="also write the numbers here")
+    ap.add_argument("--tradeoff", action="store_true", help="also print the degree/segment trade-off of the fit")
+    ap.add_argument("--per-layer", action="store_true", help="also print mean abs error per layer (float, fx32/13)")
     args = ap.parse_args(argv)
 
     tabs = {fn: load_table(args.model, fn, args.version) for fn in ("gelu", "exp")}
@@ -80,6 +82,28 @@ def main(argv=None) -> int:
                                                          "seconds": time.perf_counter() - t0}
             cells = "".join(f"{e['mean_abs']:>11.2e} / {e['max_abs']:<10.2e}" for e in err.values())
             print(f"{name:<34}{c['comparisons']:>4}{c['mul_aa']:>4}{c['trunc']:>4}{c['est_bits'] / 1000:>7.1f}{cells}")
+    if args.tradeoff:
+        from approx.fit import format_tradeoff
+
+        for fn, t in tabs.items():
+            cands = t.fit.get("selection", {}).get("candidates", [])
+            print(f"\n{fn} trade-off on the calibration inputs (chosen: {t.fit.get('shape')}; "
+                  f"rule: {t.fit.get('selection', {}).get('rule')} = {t.fit.get('selection', {}).get('target'):.3g})")
+            print(format_tradeoff(cands))
+    if args.per_layer:
+        from approx.calibrate import KIND_OF
+
+        print("\nper layer: mean abs error, float | fx32/13")
+        for fn, ms in methods.items():
+            keys = sorted((k for k in inputs if k.split("/")[0] == KIND_OF[fn]), key=lambda k: int(k.split("/")[1]))
+            print(f"{fn:<6}" + "".join(f"{'L' + k.split('/')[1]:>22}" for k in keys))
+            for name, m in ms:
+                cells = []
+                for k in keys:
+                    xl = np.asarray(inputs[k], np.float64)
+                    e = errors(m, fn, xl)
+                    cells.append(f"{e['float']['mean_abs']:>10.2e} | {e['fx32/13']['mean_abs']:<9.2e}")
+                print(f"  {name[:30]:<30}\n      " + "".join(f"{c:>22}" for c in cells))
     guesses = []
     for fn in ("recip", "rsqrt"):
         try:
