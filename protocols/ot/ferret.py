@@ -1,0 +1,474 @@
+"""Ferret-style silent correlated OT (semi-honest, primal regular-noise LPN), global Δ.
+
+One *iteration* turns M = k + t·b base COTs into n = t·2^b fresh COTs with the same Δ:
+
+1. **MPCOT from t GGM trees (regular noise).**  Base slice ``base[k : k + t·b]`` (disjoint from
+   the LPN slice ``base[:k]``) holds one COT per (level, tree).  The sender expands t random roots
+   with G(x) = (AES_0(x) ⊕ x, AES_1(x) ⊕ x) (two fixed-key AES-128 permutations) level by level,
+   *all trees at once* in a level-major array (2^l, t) whose node j has children j and j + 2^l.
+   Per level l and tree τ it computes K0 / K1 = XOR of all left / right children and sends
+   c_s = K_s ⊕ H(q ⊕ s·Δ) (s = 0, 1; H = :func:`crhash` with a per-iteration tweak), then one
+   leaf-correction block c = Δ ⊕ XOR of all leaves.  The receiver's choice bit b_{l,τ} of that base
+   COT (= LSB of its block, see "normalisation") selects K_{b}: it learns the XOR of the children
+   on side b and hence every node except those on the path α_τ with α-bit 1 − b.  It recomputes all
+   leaves but leaf α_τ, and sets leaf α_τ = c ⊕ XOR(other leaves) = w_α ⊕ Δ.  Result: sender w,
+   receiver v with v ⊕ w = e·Δ, e the regular weight-t noise vector (one 1 in each tree's bin).
+2. **LPN expansion** (primal, local linear code): for every output row i, 10 indices into the
+   k-block LPN base drawn by AES-CTR from a fresh public seed (one per iteration, derived from a
+   seed both parties fixed at setup); sender z_i = w_i ⊕ ⊕_j q_{idx_ij}, receiver
+   y_i = v_i ⊕ ⊕_j t_{idx_ij}, so y ⊕ z = (e + A·u)·Δ with u the base choice bits.
+3. **Normalisation** (local, free): the sender replaces z by z ⊕ LSB(z)·Δ, so every sender block
+   has LSB 0 and the receiver's choice bit is simply LSB(y) (Δ has LSB 1).  The new choice bit
+   e_i ⊕ ⟨A_i, u⟩ ⊕ LSB(z_i) is uniform and hidden from the sender because of the LPN noise.
+4. **Re-bootstrapping**: the first M outputs become the next iteration's base; the other n − M
+   are served by ``get``.
+
+Bootstrap: IKNP (base OT + ``pre.k + pre.t·pre.b`` IKNP COTs) → one iteration with the ``pre``
+parameters → its first ``main.M`` outputs are the main base (the surplus is served too).
+
+Parameter sets (``Config.extra['ferret_params']``, default ``"b13"``):
+
+======  =========  =======  =====  ==  ==========  ==========  =================================
+name    n          k        t      b   M=k+t·b     out = n−M   claimed security
+======  =========  =======  =====  ==  ==========  ==========  =================================
+b13     10,485,760 452,000  1,280  13  468,640     10,017,120  128-bit (emp-ot ``ferret_b13``)
+ pre    470,016    32,768   918    9   41,030      470,016*    128-bit (emp-ot bootstrap set)
+b11     10,180,608 124,000  4,971  11  178,681     10,001,927  128-bit (emp-ot ``ferret_b11``)
+ pre    178,944    17,384   699    8   22,976      178,944*    128-bit (emp-ot bootstrap set)
+toy     16,384     1,500    32     9   1,788       14,596      NONE (tests only)
+ pre    4,096      600      16     8   728         4,096*      NONE
+======  =========  =======  =====  ==  ==========  ==========  =================================
+
+(* the whole pre output is used: main.M as the main base, the rest served.)  Source of the
+security claim: these (n, k, t) triples are emp-ot's defaults, which the Ferret paper (Yang, Weng,
+Lan, Zhang, Wang, CCS 2020, §6 and Table 2-3) analyses against Gaussian-elimination-based,
+information-set-decoding and low-weight-parity-check attacks on *regular* primal LPN, giving
+≥ 128-bit computational security for semi-honest Ferret.  We did not run our own estimator: the
+claim is theirs, for the same code family (10 random indices per column from a public seed —
+emp-ot's ``LpnF2`` with d = 10) and regular noise.
+
+Cost of one iteration (payload, exact; one message sender → receiver, no other traffic):
+    16 · t · (2b + 1) bytes   (b13: 552,960 B → 0.4416 bit per served COT;
+                              b11: 1,829,328 B → 1.463 bit;  toy: 9,728 B).
+Setup per direction (bootstrap): base OT 128 (R → S 32 B, S → R 4,224 B) + IKNP 16·⌈pre.M/64⌉·64
+(R → S) + one pre iteration 16·pre.t·(2·pre.b+1) (S → R) + 16 B each way for the LPN seed (once
+per pair).  See :func:`ferret_setup_cost` / :func:`ferret_iteration_cost`.
+Rounds: a refill is one one-way message (the receiver waits once); the receiver computes its LPN
+part *before* waiting so both parties work in parallel.
+
+The plaintext twin is :func:`protocols.ot.iknp.ideal_cot` (random (q, b, t = q ⊕ b·Δ)); the
+GGM/LPN steps have their own ideal checks in ``tests/test_ferret.py``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from ..channel import ProtocolError
+from ..config import get_config
+from ..prg import PRG, common_prg
+from .cot import COTReceiver, COTSender, OTPair, crhash
+from .iknp import IKNPReceiver, IKNPSender, iknp_get_cost, iknp_receiver_setup, iknp_sender_setup, iknp_setup_cost
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..channel import Channel
+
+LPN_D = 10  # indices per output row
+_GGM_CHUNK = 1 << 15  # blocks per AES call in the tree expansion (512 KiB)
+_LPN_CHUNK = 1 << 14  # output rows per LPN gather step
+
+
+@dataclass(frozen=True)
+class LpnParams:
+    n: int
+    k: int
+    t: int
+    b: int
+
+    @property
+    def m(self) -> int:
+        """Base COTs consumed per iteration."""
+        return self.k + self.t * self.b
+
+    def validate(self) -> None:
+        if self.n != self.t << self.b:
+            raise ValueError(f"LPN parameters: n={self.n} must equal t·2^b = {self.t << self.b}")
+        if self.m >= self.n or self.b < 1 or self.k < 1:
+            raise ValueError(f"LPN parameters {self} do not expand")
+
+
+@dataclass(frozen=True)
+class FerretParams:
+    name: str
+    pre: LpnParams
+    main: LpnParams
+    secure: bool
+
+    def validate(self) -> None:
+        self.pre.validate()
+        self.main.validate()
+        if self.pre.n < self.main.m:
+            raise ValueError("bootstrap iteration must yield at least the main base")
+
+
+PARAMS: dict[str, FerretParams] = {
+    "b13": FerretParams("b13", LpnParams(470_016, 32_768, 918, 9), LpnParams(10_485_760, 452_000, 1_280, 13), True),
+    "b11": FerretParams("b11", LpnParams(178_944, 17_384, 699, 8), LpnParams(10_180_608, 124_000, 4_971, 11), True),
+    # tiny and NOT secure: unit tests of the machinery only
+    "toy": FerretParams("toy", LpnParams(4_096, 600, 16, 8), LpnParams(16_384, 1_500, 32, 9), False),
+}
+
+
+def get_params(name: str | None = None) -> FerretParams:
+    name = name or get_config().get("ferret_params", "b13")
+    try:
+        p = PARAMS[name]
+    except KeyError:
+        raise ValueError(f"unknown Ferret parameter set {name!r}; choose one of {', '.join(PARAMS)}") from None
+    p.validate()
+    return p
+
+
+def ferret_iteration_cost(p: LpnParams) -> int:
+    """Payload bytes of one iteration (sender → receiver)."""
+    return 16 * p.t * (2 * p.b + 1)
+
+
+def ferret_setup_cost(params: FerretParams) -> dict[str, int]:
+    """Payload bytes of one direction's bootstrap: ``sender_sent`` (COT sender → receiver) and
+    ``receiver_sent``; plus ``seed`` = 16 bytes each way per pair (common LPN seed)."""
+    s = iknp_setup_cost()
+    ik = iknp_get_cost(params.pre.m)
+    return {
+        "sender_sent": s["sender_sent"] + ferret_iteration_cost(params.pre),
+        "receiver_sent": s["receiver_sent"] + ik["receiver_sent"],
+        "seed": 16,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# fixed-key AES and workspace
+# ----------------------------------------------------------------------------------------------
+_KEY0 = b"party-ggm-left-0"  # fixed public keys of the two AES permutations of G
+_KEY1 = b"party-ggm-right1"
+
+
+def _aes_ecb(key: bytes):
+    return Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+
+
+def _garbage(key: bytes) -> np.ndarray:
+    """G_s(0) = AES_s(0) ⊕ 0: the children of an all-zero node."""
+    return np.frombuffer(_aes_ecb(key).update(bytes(16)), dtype=np.uint64).copy()
+
+
+_G0 = _garbage(_KEY0)
+_G1 = _garbage(_KEY1)
+
+
+class _Workspace:
+    """Per-party scratch buffers (the sender and receiver of one party run in one thread)."""
+
+    def __init__(self):
+        self.enc = (_aes_ecb(_KEY0), _aes_ecb(_KEY1))
+        self.tmp = bytearray(_GGM_CHUNK * 16 + 16)
+        self.tmp_np = np.frombuffer(self.tmp, dtype=np.uint64)
+        self.levels: dict[int, np.ndarray] = {}
+
+    def level_buf(self, which: int, blocks: int) -> np.ndarray:
+        a = self.levels.get(which)
+        if a is None or a.shape[0] < blocks:
+            a = np.empty((blocks, 2), dtype=np.uint64)
+            self.levels[which] = a
+        return a[:blocks]
+
+
+# ----------------------------------------------------------------------------------------------
+# GGM expansion, all trees at once
+# ----------------------------------------------------------------------------------------------
+def _expand_level(ws: _Workspace, src: np.ndarray, dst: np.ndarray, t: int, xor_into: bool) -> tuple[np.ndarray, np.ndarray]:
+    """src: (rows·t, 2) level l (level-major); dst: (2·rows·t, 2) level l+1 with children of node
+    j at rows j and j + rows.  If ``xor_into`` the children are XORed into dst instead of written.
+    Returns (S0, S1): per-tree XOR of all left / right children, each (t, 2)."""
+    nsrc = src.shape[0]
+    rows = nsrc // t
+    cr = max(1, _GGM_CHUNK // t)  # source rows per chunk
+    sums = [np.zeros((t, 2), dtype=np.uint64), np.zeros((t, 2), dtype=np.uint64)]
+    tmp_all = ws.tmp_np
+    for r0 in range(0, rows, cr):
+        r1 = min(rows, r0 + cr)
+        a, b = r0 * t, r1 * t
+        s = src[a:b]
+        sv = memoryview(s).cast("B")
+        tmp = tmp_all[: 2 * (b - a)].reshape(b - a, 2)
+        for side in (0, 1):
+            off = side * nsrc
+            d = dst[off + a : off + b]
+            ws.enc[side].update_into(sv, ws.tmp)
+            np.bitwise_xor(tmp, s, out=tmp)
+            if xor_into:
+                d ^= tmp
+            else:
+                d[...] = tmp
+            sums[side] ^= np.bitwise_xor.reduce(tmp.reshape(r1 - r0, t, 2), axis=0)
+    return sums[0], sums[1]
+
+
+def ggm_sender(ws: _Workspace, roots: np.ndarray, b: int, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expand t roots to depth b; leaves written to out ((2^b·t, 2), level-major).
+    Returns K0, K1: (b, t, 2) per-level XOR sums of left / right children."""
+    t = roots.shape[0]
+    k0 = np.empty((b, t, 2), dtype=np.uint64)
+    k1 = np.empty((b, t, 2), dtype=np.uint64)
+    level = roots
+    for lv in range(b):
+        nxt = 2 * level.shape[0]
+        dst = out if lv == b - 1 else ws.level_buf((b - 2 - lv) % 2, nxt)
+        k0[lv], k1[lv] = _expand_level(ws, level, dst, t, xor_into=False)
+        level = dst
+    return k0, k1
+
+
+def ggm_receiver(ws: _Workspace, ksel: np.ndarray, choice: np.ndarray, leafcorr: np.ndarray, b: int, out: np.ndarray) -> np.ndarray:
+    """Receiver's expansion.  ksel (b, t, 2): K_{choice} per level and tree; choice (b, t) bits
+    (the side whose sum is known; the path goes the other way).  XORs all leaves into out, with
+    leaf α_τ = leafcorr ⊕ XOR(other leaves).  Returns the leaf position (flat index) per tree."""
+    t = ksel.shape[1]
+    ar = np.arange(t)
+    level = np.zeros((t, 2), dtype=np.uint64)
+    path = np.zeros(t, dtype=np.int64)  # row of the path node at the current level
+    for lv in range(b):
+        rows = level.shape[0] // t
+        last = lv == b - 1
+        dst = out if last else ws.level_buf((b - 2 - lv) % 2, 2 * rows * t)
+        s0, s1 = _expand_level(ws, level, dst, t, xor_into=last)
+        # remove the children of the (all-zero) path node from the sums
+        s0 ^= _G0
+        s1 ^= _G1
+        c = choice[lv].astype(np.int64)
+        known = np.where(c[:, None] == 1, s1, s0)
+        off = ksel[lv] ^ known  # the off-path child of the path node
+        pos_known = (c * rows + path) * t + ar
+        new_path = (1 - c) * rows + path
+        pos_path = new_path * t + ar
+        if last:
+            # out holds (LPN part) ⊕ garbage at both children: remove garbage, add real values
+            g_known = np.where(c[:, None] == 1, _G1, _G0)
+            g_path = np.where(c[:, None] == 1, _G0, _G1)
+            leaf = leafcorr ^ s0 ^ s1 ^ off
+            out[pos_known] ^= g_known ^ off
+            out[pos_path] ^= g_path ^ leaf
+        else:
+            dst[pos_known] = off
+            dst[pos_path] = 0
+        path = new_path
+        level = dst
+    return path * t + ar
+
+
+# ----------------------------------------------------------------------------------------------
+# LPN
+# ----------------------------------------------------------------------------------------------
+def lpn_xor(out: np.ndarray, base: np.ndarray, seed: bytes, normalize_delta: np.ndarray | None = None) -> None:
+    """out[i] ^= XOR_{j<10} base[idx[i, j]], idx uniform in [0, k) from AES-CTR(seed).
+
+    With ``normalize_delta`` (sender), each row is then mapped z → z ⊕ LSB(z)·Δ."""
+    k = base.shape[0]
+    base = np.ascontiguousarray(base)
+    bv = base.view("V16").reshape(k)
+    prg = PRG(seed)
+    n = out.shape[0]
+    r = np.empty((LPN_D, _LPN_CHUNK), dtype=np.uint32)
+    kk = np.uint64(k)
+    sh = np.uint64(32)
+    if normalize_delta is not None:
+        dl = np.asarray(normalize_delta, dtype=np.uint64)
+    for a in range(0, n, _LPN_CHUNK):
+        b = min(n, a + _LPN_CHUNK)
+        m = b - a
+        rr = r[:, :m] if m == _LPN_CHUNK else np.empty((LPN_D, m), dtype=np.uint32)
+        prg.bytes_into(rr)
+        idx = ((rr.astype(np.uint64) * kk) >> sh).view(np.int64)
+        g = np.take(bv, idx).view(np.uint64).reshape(LPN_D, m, 2)
+        o = out[a:b]
+        o ^= np.bitwise_xor.reduce(g, axis=0)
+        if normalize_delta is not None:
+            mask = np.negative(o[:, 0] & np.uint64(1))
+            o ^= mask[:, None] & dl[None, :]
+
+
+def lpn_indices(seed: bytes, n: int, k: int) -> np.ndarray:
+    """Plaintext twin of the index generation: (n, 10) int64 (for tests)."""
+    prg = PRG(seed)
+    out = np.empty((n, LPN_D), dtype=np.int64)
+    for a in range(0, n, _LPN_CHUNK):
+        b = min(n, a + _LPN_CHUNK)
+        rr = np.empty((LPN_D, b - a), dtype=np.uint32)
+        prg.bytes_into(rr)
+        out[a:b] = ((rr.astype(np.uint64) * np.uint64(k)) >> np.uint64(32)).view(np.int64).T
+    return out
+
+
+def _normalize_sender(q: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    mask = np.negative(q[:, 0] & np.uint64(1))
+    return q ^ (mask[:, None] & delta[None, :])
+
+
+# ----------------------------------------------------------------------------------------------
+# one iteration
+# ----------------------------------------------------------------------------------------------
+def sender_iteration(ch: "Channel", ws: _Workspace, p: LpnParams, base: np.ndarray, delta: np.ndarray,
+                     roots: np.ndarray, seed: bytes, tweak: int, out: np.ndarray) -> None:
+    """Sender side: base (M, 2) normalised (LSB 0); fills out (n, 2) with normalised COTs."""
+    if base.shape != (p.m, 2) or out.shape != (p.n, 2):
+        raise ValueError("sender_iteration: wrong base/out shapes")
+    qg = base[p.k : p.m]  # (b·t, 2), level-major
+    k0, k1 = ggm_sender(ws, roots, p.b, out)
+    h0 = crhash(qg, tweak).reshape(p.b, p.t, 2)
+    h1 = crhash(qg ^ delta[None, :], tweak).reshape(p.b, p.t, 2)
+    leafcorr = k0[-1] ^ k1[-1] ^ delta[None, :]
+    ch.send(np.stack([k0 ^ h0, k1 ^ h1]), leafcorr)
+    lpn_xor(out, base[: p.k], seed, normalize_delta=delta)
+
+
+def receiver_iteration(ch: "Channel", ws: _Workspace, p: LpnParams, base: np.ndarray, seed: bytes,
+                       tweak: int, out: np.ndarray) -> None:
+    """Receiver side: base (M, 2) with choice bits = LSB; fills out (n, 2), choice = LSB(out)."""
+    if base.shape != (p.m, 2) or out.shape != (p.n, 2):
+        raise ValueError("receiver_iteration: wrong base/out shapes")
+    out[...] = 0
+    lpn_xor(out, base[: p.k], seed)  # independent of the sender's message: done while it works
+    tg = base[p.k : p.m]
+    choice = (tg[:, 0] & np.uint64(1)).astype(np.uint8).reshape(p.b, p.t)
+    cs, leafcorr = ch.recv((np.uint64, (2, p.b, p.t, 2)), (np.uint64, (p.t, 2)))
+    h = crhash(tg, tweak).reshape(p.b, p.t, 2)
+    ksel = np.where(choice[:, :, None] == 1, cs[1], cs[0]) ^ h
+    ggm_receiver(ws, ksel, choice, leafcorr, p.b, out)
+
+
+# ----------------------------------------------------------------------------------------------
+# the COT objects
+# ----------------------------------------------------------------------------------------------
+class _Buffered:
+    def _init_buffer(self, params: FerretParams, seed: bytes) -> None:
+        self.params = params
+        self._seeds = PRG(seed)  # public, common to both ends of this direction
+        self._iter = 0
+        self._buf: np.ndarray | None = None
+        self._pos = 0
+        self._end = 0
+        self._spare: np.ndarray | None = None
+        self.produced = 0
+        self.iterations = 0
+
+    def _next_seed(self) -> tuple[bytes, int]:
+        self._iter += 1
+        return self._seeds.random_bytes(16), self._iter << 32
+
+    def _take(self, n: int) -> np.ndarray:
+        out = np.empty((n, 2), dtype=np.uint64)
+        got = 0
+        while got < n:
+            if self._pos == self._end:
+                self._refill()
+            m = min(n - got, self._end - self._pos)
+            out[got : got + m] = self._buf[self._pos : self._pos + m]
+            self._pos += m
+            got += m
+        return out
+
+
+class FerretSender(COTSender, _Buffered):
+    def __init__(self, ch: "Channel", ws: _Workspace, boot: IKNPSender, params: FerretParams, seed: bytes):
+        self.ch = ch
+        self.ws = ws
+        self.delta = boot.delta.copy()
+        self._init_buffer(params, seed)
+        self._rng = PRG()  # secret: GGM roots
+        pre = params.pre
+        base = _normalize_sender(boot.get(pre.m), self.delta)
+        out = np.empty((pre.n, 2), dtype=np.uint64)
+        self._iterate(pre, base, out)
+        self._base = out[: params.main.m].copy()
+        self._buf, self._pos, self._end = out, params.main.m, pre.n
+
+    def _iterate(self, p: LpnParams, base: np.ndarray, out: np.ndarray) -> None:
+        seed, tweak = self._next_seed()
+        sender_iteration(self.ch, self.ws, p, base, self.delta, self._rng.blocks(p.t), seed, tweak, out)
+        self.iterations += 1
+        self.produced += p.n
+
+    def _refill(self) -> None:
+        p = self.params.main
+        if self._buf is None or self._buf.shape[0] != p.n:
+            self._buf = np.empty((p.n, 2), dtype=np.uint64)
+        self._iterate(p, self._base, self._buf)
+        self._base[...] = self._buf[: p.m]
+        self._pos, self._end = p.m, p.n
+
+    def get(self, n: int) -> np.ndarray:
+        return self._take(n)
+
+
+class FerretReceiver(COTReceiver, _Buffered):
+    def __init__(self, ch: "Channel", ws: _Workspace, boot: IKNPReceiver, params: FerretParams, seed: bytes):
+        self.ch = ch
+        self.ws = ws
+        self._init_buffer(params, seed)
+        pre = params.pre
+        _, base = boot.get(pre.m)  # choice bit of the normalised base = LSB(t)
+        out = np.empty((pre.n, 2), dtype=np.uint64)
+        self._iterate(pre, base, out)
+        self._base = out[: params.main.m].copy()
+        self._buf, self._pos, self._end = out, params.main.m, pre.n
+
+    def _iterate(self, p: LpnParams, base: np.ndarray, out: np.ndarray) -> None:
+        seed, tweak = self._next_seed()
+        receiver_iteration(self.ch, self.ws, p, base, seed, tweak, out)
+        self.iterations += 1
+        self.produced += p.n
+
+    def _refill(self) -> None:
+        p = self.params.main
+        if self._buf is None or self._buf.shape[0] != p.n:
+            self._buf = np.empty((p.n, 2), dtype=np.uint64)
+        self._iterate(p, self._base, self._buf)
+        self._base[...] = self._buf[: p.m]
+        self._pos, self._end = p.m, p.n
+
+    def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        t = self._take(n)
+        return (t[:, 0] & np.uint64(1)).astype(np.uint8), t
+
+
+def make_ferret_pair(ch: "Channel", params: str | FerretParams | None = None) -> OTPair:
+    """Ferret COT in both directions (party 0 as sender first, then party 1), bootstrapped from
+    IKNP; each direction runs its bootstrap iteration here, main iterations happen inside ``get``.
+    """
+    if not isinstance(params, FerretParams):
+        params = get_params(params)
+    params.validate()
+    common = common_prg(ch)  # public LPN seeds for both directions
+    seeds = [common.random_bytes(16), common.random_bytes(16)]
+    ws = _Workspace()
+    if ch.party == 0:
+        s_boot = iknp_sender_setup(ch)
+        r_boot = iknp_receiver_setup(ch)
+        sender = FerretSender(ch, ws, s_boot, params, seeds[0])
+        receiver = FerretReceiver(ch, ws, r_boot, params, seeds[1])
+    else:
+        r_boot = iknp_receiver_setup(ch)
+        s_boot = iknp_sender_setup(ch)
+        receiver = FerretReceiver(ch, ws, r_boot, params, seeds[0])
+        sender = FerretSender(ch, ws, s_boot, params, seeds[1])
+    return OTPair(sender, receiver)
+
+
+__all__ = [
+    "LpnParams", "FerretParams", "PARAMS", "get_params", "FerretSender", "FerretReceiver",
+    "make_ferret_pair", "ferret_iteration_cost", "ferret_setup_cost", "ggm_sender", "ggm_receiver",
+    "lpn_xor", "lpn_indices", "sender_iteration", "receiver_iteration", "ProtocolError",
+]
