@@ -62,5 +62,17 @@ def test_ring_down_local(rng):
 def test_ring_up_refusals():
     with pytest.raises(ValueError):
         run_mpc(lambda m, a: ring_up(m, a, 32, 16), (np.zeros(2),), (np.zeros(2),))
-    with pytest.raises(NotImplementedError):
-        run_mpc(lambda m, a: ring_up(m, a, 16, 32, bounded=False), (np.zeros(2),), (np.zeros(2),))
+
+
+@pytest.mark.parametrize("ell_from,ell_to", [(32, 64), (13, 14), (8, 40)])
+def test_ring_up_unbounded(ell_from, ell_to, rng):
+    Rf, Rt = Ring(ell_from), Ring(ell_to)
+    h = 1 << (ell_from - 1)
+    v = np.concatenate([rng.integers(-h, h, size=300), [0, 1, -1, h - 1, -h, -h + 1]])
+    x = Rf.from_signed(v)
+    x0, x1 = shares(Rf, x, rng)
+    z0, z1, c0, c1 = run_mpc(lambda m, a: ring_up(m, a, ell_from, ell_to, bounded=False), (x0,), (x1,))
+    assert np.array_equal(Rt.to_signed(Rt.add(z0, z1)), v)
+    for p, c in ((0, c0), (1, c1)):
+        cost = ring_up_cost(v.size, ell_from, ell_to, p, bounded=False)
+        assert c.bytes_sent == cost["bytes_sent"] and c.rounds == cost["rounds"]

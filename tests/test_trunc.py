@@ -83,8 +83,25 @@ def test_probabilistic_failure_rate_matches_bound(rng):
     assert np.all(np.abs(np.abs(err[bad]) - (1 << 12)) <= 1)  # off by 2^(ell-f) ± 1
 
 
-def test_bad_mode_and_unbounded_are_refused(rng):
+def test_bad_mode_is_refused(rng):
     with pytest.raises(ValueError, match="mode"):
         run_mpc(lambda m, a: trunc_a(m, a, 3, ell=16, mode="nearest"), (np.zeros(2),), (np.zeros(2),))
-    with pytest.raises(NotImplementedError):
-        run_mpc(lambda m, a: trunc_a(m, a, 3, ell=16, bounded=False), (np.zeros(2),), (np.zeros(2),))
+
+
+@pytest.mark.parametrize("ell,f", [(64, 18), (32, 13), (12, 1)])
+@pytest.mark.parametrize("mode,bounded", [("faithful", False), ("exact", True), ("exact", False)])
+def test_unbounded_and_exact(ell, f, mode, bounded, rng):
+    R = Ring(ell)
+    if bounded:
+        x = _bounded_inputs(R, rng, 200)
+    else:
+        h = 1 << (ell - 1)
+        v = np.concatenate([rng.integers(-h, h, size=200, dtype=np.int64), [0, 1, -1, h - 1, -h, -h + 1, h - 2]])
+        x = R.from_signed(v)
+    x0, x1 = shares(R, x, rng)
+    z0, z1, c0, c1 = run_mpc(lambda m, a: trunc_a(m, a, f, ell=ell, mode=mode, bounded=bounded), (x0,), (x1,))
+    err = R.to_signed(R.sub(R.add(z0, z1), trunc_ideal(x, f, ell)))
+    assert set(np.unique(err)) <= ({0} if mode == "exact" else {0, 1})
+    for p, c in ((0, c0), (1, c1)):
+        cost = trunc_cost(x.size, ell, f, mode=mode, party=p, bounded=bounded)
+        assert c.bytes_sent == cost["bytes_sent"] and c.rounds == cost["rounds"]
