@@ -150,7 +150,7 @@ def evaluate_fixed(table, x_ring, ell: int, frac: int, trunc: str | None = None,
 
     1. Encodings: ``F = table.fixed(frac)``; B_i = round(b_i 2^f), C_ik = round(c_ik 2^f) (half to
        even, as ``numpy.rint``); all arithmetic mod 2^ell.
-    2. Powers, shared by all pieces, for k = 2..D (D = highest degree of a non-integer piece):
+    2. Powers, shared by all pieces, for k = 2..D (D = highest degree of any piece):
        X_k = trunc_f(X_a * X_b) with (a, b) from :func:`power_plan` (``power_rule``; default
        X_k = trunc_f(X_{k-1} * X)).  X_1 = X, X_0 = 2^f.
     3. Each piece i:
