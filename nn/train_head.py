@@ -92,7 +92,11 @@ def train(split: Split, model: Model, *, log=print, check_f64: bool = False) -> 
     ntr, nva = len(split.train), len(split.val)
     xtr, xva, xte = emb[:ntr], emb[ntr:ntr + nva], emb[ntr + nva:]
     ytr, yva, yte = split.train.labels, split.val.labels, split.test.labels
-    mu, sd = xtr.mean(axis=0), xtr.std(axis=0) + 1e-8
+    mu, sd = xtr.mean(axis=0), xtr.std(axis=0)
+    # MiniLM's pooled embedding has (near-)constant dimensions (std ~1e-33 and ~1e-9): dividing by
+    # such a std folds weights of 1e6 and more into the shipped head, which amplifies any rounding
+    # of those features (fixed point!) into the logits.  Floor the scale at 1 % of the median.
+    sd = np.maximum(sd, 0.01 * float(np.median(sd)))
     z = lambda a: (a - mu) / sd  # noqa: E731
     results = []
     for lam in LAMBDAS:
