@@ -5,13 +5,18 @@ fixed point with ``frac`` fractional bits, exactly as the shares reconstruct in 
 Every multiplication is a ring multiplication (mod 2^ell, so overflow wraps exactly as it would on
 shares) and every truncation follows one rule, :func:`trunc`:
 
-* ``"floor"`` (default; ``Config.trunc_mode == "faithful"``): floor(v / 2^s) of the *signed* value
-  v, i.e. an arithmetic right shift.  This is what a faithful ``trunc_a`` reconstructs to.
-* ``"prob"`` (``Config.trunc_mode == "probabilistic"``): floor(v / 2^s) + e with e in {0, 1} and
-  P(e = 1) = (v mod 2^s) / 2^s — the ±1-ulp, unbiased result of truncating two random additive shares
-  locally (SecureML / Cheetah style: floor(a/2^s) - floor(b/2^s) with a - b = v and a uniform).  The
-  simulator draws e from a seeded numpy generator (``seed=``); the secure result differs from the
-  floor rule in the last bit only.
+* ``"floor"``: floor(v / 2^s) of the *signed* value v, i.e. an arithmetic right shift — the
+  bit-exact reference (``trunc_a(mode="exact")`` in ``protocols/trunc.py``, and the rule of the
+  plaintext simulator ``nn.backend.SimBackend``).
+* ``"prob"``: floor(v / 2^s) + e with e in {0, 1} and P(e = 1) = (v mod 2^s) / 2^s — the ±1-ulp,
+  unbiased (stochastic-rounding) result of truncating random additive shares: SecureML's local
+  shift floor(a/2^s) - floor(b/2^s) with a - b = v and a uniform, and Cheetah's faithful truncation
+  (``protocols/trunc.py``: both ``trunc_mode="faithful"`` and ``"probabilistic"`` return
+  floor + {0, 1}, rounding up with probability ~ the fractional part).  The simulator draws e from
+  a seeded numpy generator (``seed=``): same distribution as the secure run, not the same bits.
+
+``trunc=None`` takes the rule from ``get_config().trunc_mode``: "faithful"/"probabilistic" ->
+"prob", "exact" -> "floor".  Pass ``trunc="floor"`` for a bit-exact comparison with the simulator.
 
 This module is plain numpy (no protocol imports) so ``approx`` stays below ``protocols``/``nn``.
 """
@@ -85,12 +90,12 @@ def trunc_mode_from_config() -> str:
         from protocols.config import get_config
     except ImportError:  # pragma: no cover
         return "floor"
-    return "prob" if get_config().trunc_mode == "probabilistic" else "floor"
+    return "floor" if get_config().trunc_mode == "exact" else "prob"
 
 
 def _resolve(trunc_mode: str | None, seed) -> tuple[str, np.random.Generator | None]:
     mode = trunc_mode_from_config() if trunc_mode is None else trunc_mode
-    aliases = {"faithful": "floor", "probabilistic": "prob"}
+    aliases = {"exact": "floor", "faithful": "prob", "probabilistic": "prob"}
     mode = aliases.get(mode, mode)
     if mode not in ("floor", "prob"):
         raise ValueError(f"unknown truncation mode {trunc_mode!r}")
@@ -144,7 +149,8 @@ def evaluate_fixed(table, x_ring, ell: int, frac: int, trunc: str | None = None,
 
     Inputs: ``x_ring`` — ring elements (uint64, or signed int64 integers) encoding x with ``frac``
     fractional bits in Z_{2^ell}.  Output: ring elements (uint64) encoding the result with ``frac``
-    bits.  ``trunc``: ``"floor"`` | ``"prob"`` (None: from ``get_config().trunc_mode``).
+    bits.  ``trunc``: ``"floor"`` | ``"prob"`` (None: from ``get_config().trunc_mode``, see the
+    module docstring; the secure protocol's default truncation corresponds to ``"prob"``).
 
     Exact order of operations (``method="power"``, the default; the secure layer matches this):
 

@@ -4,8 +4,9 @@
 
 Per function (GELU; exp after max subtraction): mean and max absolute error on MiniLM's real
 recorded inputs (the held-out calibration sentences saved by ``party calibrate``, all layers
-pooled), in float64 and in the fixed-point simulator (ell=32/f=13 and ell=64/f=18, floor
-truncation; plus probabilistic truncation at ell=32), next to the secure cost of each method.
+pooled), in float64 and in the fixed-point simulator at ell=32/f=13 and ell=64/f=18, with exact
+(floor) truncation and with the stochastic-rounding truncation the secure protocol's default mode
+produces, next to the secure cost of each method.
 """
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ from approx.fixed import decode, encode
 from approx.functions import reference
 from approx.tables import TABLES_DIR, load_table
 
-SETTINGS = [("float", None, None, None), ("fx32/13", 32, 13, "floor"), ("fx64/18", 64, 18, "floor"),
-            ("fx32/13 prob", 32, 13, "prob")]
+# floor = exact truncation (bit-exact twin of the simulator); stoch = floor + {0,1} with P(+1) = the
+# fractional part, which is what protocols/trunc.py's default (faithful) truncation returns.
+SETTINGS = [("float", None, None, None), ("fx32/13 floor", 32, 13, "floor"), ("fx64/18 floor", 64, 18, "floor"),
+            ("fx32/13 stoch", 32, 13, "prob"), ("fx64/18 stoch", 64, 18, "prob")]
 
 
 def errors(method, fn: str, x: np.ndarray, relative: bool = False) -> dict[str, dict[str, float]]:
@@ -102,7 +105,7 @@ def main(argv=None) -> int:
                 for k in keys:
                     xl = np.asarray(inputs[k], np.float64)
                     e = errors(m, fn, xl)
-                    cells.append(f"{e['float']['mean_abs']:>10.2e} | {e['fx32/13']['mean_abs']:<9.2e}")
+                    cells.append(f"{e['float']['mean_abs']:>10.2e} | {e['fx32/13 floor']['mean_abs']:<9.2e}")
                 print(f"  {name[:30]:<30}\n      " + "".join(f"{c:>22}" for c in cells))
     guesses = []
     for fn in ("recip", "rsqrt"):

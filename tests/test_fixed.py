@@ -182,14 +182,22 @@ def test_horner_close_to_float(rng):
 
 
 def test_trunc_mode_from_config(rng):
+    """Config 'faithful' (default) and 'probabilistic' both truncate to floor + {0,1} in protocols/
+    (stochastic rounding) -> the 'prob' rule; the names 'exact'/'faithful' are accepted aliases."""
     t = gelu_like()
     X = fx.encode(rng.uniform(-3, 3, 2000), 32, 13)
-    floor = t.evaluate_fixed(X, 32, 13)  # default config: faithful -> floor
-    assert np.array_equal(floor, t.evaluate_fixed(X, 32, 13, "floor"))
+    floor = t.evaluate_fixed(X, 32, 13, "floor")
+    assert np.array_equal(floor, t.evaluate_fixed(X, 32, 13, "exact"))
+    dflt = t.evaluate_fixed(X, 32, 13, seed=2)
+    assert np.array_equal(dflt, t.evaluate_fixed(X, 32, 13, "prob", seed=2))
+    assert np.array_equal(dflt, t.evaluate_fixed(X, 32, 13, "faithful", seed=2))
     with override(trunc_mode="probabilistic"):
         prob = t.evaluate_fixed(X, 32, 13, seed=2)
+    assert np.array_equal(prob, dflt)
     d = fx.to_signed(fx.reduce(prob - floor, 32), 32)
     assert np.any(d != 0) and np.max(np.abs(d)) <= 2
+    with pytest.raises(ValueError):
+        t.evaluate_fixed(X, 32, 13, "round")
 
 
 def test_shapes_preserved_and_chunking(rng):
