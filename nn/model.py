@@ -41,10 +41,25 @@ class Rings:
 
     @classmethod
     def from_config(cls) -> "Rings":
+        """The rings of the configuration in force (see :func:`model_config`)."""
         c = get_config()
         if c.frac != c.frac_nl:
             raise ValueError(f"the model needs frac == frac_nl (got {c.frac} and {c.frac_nl})")
         return cls(c.ell, c.frac, c.ell_nl, c.frac_nl)
+
+
+#: Ring L (linear layers, residual stream, LayerNorm) and ring A (GELU, softmax) of the secure
+#: BERT: 13 fraction bits throughout.  ell = 40 holds MiniLM's residual stream (|x| < 2^9) with
+#: room for the x·W products at 2·13 bits; the HE plaintext modulus is 2^40.
+MODEL_RINGS = dict(ell=40, frac=13, ell_nl=32, frac_nl=13)
+
+
+def model_config(base=None):
+    """The :class:`~protocols.config.Config` a secure BERT session runs under (both parties)."""
+    import dataclasses
+
+    base = base or get_config()
+    return dataclasses.replace(base, **MODEL_RINGS)
 
 
 # ----------------------------------------------------------------------------------------------
