@@ -79,6 +79,7 @@ if TYPE_CHECKING:  # pragma: no cover
 LPN_D = 10  # indices per output row
 _GGM_CHUNK = 1 << 15  # blocks per AES call in the tree expansion (512 KiB)
 _LPN_CHUNK = 1 << 14  # output rows per LPN gather step
+_SEGMENT_ROWS = 1 << 19  # outputs per lazily produced segment of an iteration (8 MiB of blocks)
 
 
 @dataclass(frozen=True)
@@ -272,44 +273,74 @@ def ggm_receiver(ws: _Workspace, ksel: np.ndarray, choice: np.ndarray, leafcorr:
 # ----------------------------------------------------------------------------------------------
 # LPN
 # ----------------------------------------------------------------------------------------------
-def lpn_xor(out: np.ndarray, base: np.ndarray, seed: bytes, normalize_delta: np.ndarray | None = None) -> None:
-    """out[i] ^= XOR_{j<10} base[idx[i, j]], idx uniform in [0, k) from AES-CTR(seed).
+class _LpnStream:
+    """AES-CTR keystream of the LPN indices, seekable by output row (40 bytes per row)."""
 
-    With ``normalize_delta`` (sender), each row is then mapped z → z ⊕ LSB(z)·Δ."""
+    def __init__(self, seed: bytes, row0: int):
+        if (row0 * LPN_D * 4) % 16:
+            raise ValueError("LPN stream must start at an even row")
+        ctr = (row0 * LPN_D * 4 // 16).to_bytes(16, "big")
+        self._enc = Cipher(algorithms.AES(seed), modes.CTR(ctr)).encryptor()
+        self._zeros = bytes(_LPN_CHUNK * LPN_D * 4)
+        self._buf = bytearray(_LPN_CHUNK * LPN_D * 4 + 16)
+        self._np = np.frombuffer(self._buf, dtype=np.uint32)
+
+    def next_indices(self, m: int, k: int, out64: np.ndarray) -> np.ndarray:
+        """Indices of the next m rows as (10, m) int64 (row-major in the stream: row i's 10
+        indices are consecutive)."""
+        nb = m * LPN_D * 4
+        self._enc.update_into(memoryview(self._zeros)[:nb], self._buf)
+        r = self._np[: m * LPN_D].reshape(m, LPN_D).T
+        idx = out64[:, :m]
+        np.copyto(idx, r, casting="unsafe")
+        idx *= np.uint64(k)
+        idx >>= np.uint64(32)
+        return idx.view(np.int64)
+
+
+def lpn_apply(out: np.ndarray, base: np.ndarray, seed: bytes, row0: int = 0, assign: bool = False,
+              normalize_delta: np.ndarray | None = None) -> None:
+    """Rows row0 .. row0+len(out) of the LPN code: out[i] (^)= XOR_{j<10} base[idx[i, j]] with idx
+    uniform in [0, k) (64-bit multiply-shift of 32-bit AES-CTR words; bias < k/2^32) from the
+    public ``seed``.  With ``normalize_delta`` (sender) each row is then mapped z → z ⊕ LSB(z)·Δ."""
     k = base.shape[0]
     base = np.ascontiguousarray(base)
     bv = base.view("V16").reshape(k)
-    prg = PRG(seed)
+    st = _LpnStream(seed, row0)
     n = out.shape[0]
-    r = np.empty((LPN_D, _LPN_CHUNK), dtype=np.uint32)
-    kk = np.uint64(k)
-    sh = np.uint64(32)
+    idx64 = np.empty((LPN_D, _LPN_CHUNK), dtype=np.uint64)
+    gat = np.empty((LPN_D, _LPN_CHUNK), dtype="V16")
+    acc = np.empty((_LPN_CHUNK, 2), dtype=np.uint64)
     if normalize_delta is not None:
         dl = np.asarray(normalize_delta, dtype=np.uint64)
+        mask = np.empty(_LPN_CHUNK, dtype=np.uint64)
     for a in range(0, n, _LPN_CHUNK):
         b = min(n, a + _LPN_CHUNK)
         m = b - a
-        rr = r[:, :m] if m == _LPN_CHUNK else np.empty((LPN_D, m), dtype=np.uint32)
-        prg.bytes_into(rr)
-        idx = ((rr.astype(np.uint64) * kk) >> sh).view(np.int64)
-        g = np.take(bv, idx).view(np.uint64).reshape(LPN_D, m, 2)
+        idx = st.next_indices(m, k, idx64)
+        g = gat[:, :m]
+        np.take(bv, idx, out=g)
+        gu = g.view(np.uint64).reshape(LPN_D, m, 2)
         o = out[a:b]
-        o ^= np.bitwise_xor.reduce(g, axis=0)
+        if assign:
+            np.bitwise_xor.reduce(gu, axis=0, out=o)
+        else:
+            s = acc[:m]
+            np.bitwise_xor.reduce(gu, axis=0, out=s)
+            o ^= s
         if normalize_delta is not None:
-            mask = np.negative(o[:, 0] & np.uint64(1))
-            o ^= mask[:, None] & dl[None, :]
+            mk = mask[:m]
+            np.bitwise_and(o[:, 0], np.uint64(1), out=mk)
+            np.negative(mk, out=mk)
+            o ^= mk[:, None] & dl[None, :]
 
 
 def lpn_indices(seed: bytes, n: int, k: int) -> np.ndarray:
-    """Plaintext twin of the index generation: (n, 10) int64 (for tests)."""
-    prg = PRG(seed)
-    out = np.empty((n, LPN_D), dtype=np.int64)
-    for a in range(0, n, _LPN_CHUNK):
-        b = min(n, a + _LPN_CHUNK)
-        rr = np.empty((LPN_D, b - a), dtype=np.uint32)
-        prg.bytes_into(rr)
-        out[a:b] = ((rr.astype(np.uint64) * np.uint64(k)) >> np.uint64(32)).view(np.int64).T
-    return out
+    """Plaintext twin of the index generation: (n, 10) int64, straight from the definition
+    (32-bit little-endian AES-CTR words, row-major, idx = (w·k) >> 32)."""
+    enc = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor()
+    w = np.frombuffer(enc.update(bytes(n * LPN_D * 4)), dtype="<u4").astype(np.uint64)
+    return ((w * np.uint64(k)) >> np.uint64(32)).astype(np.int64).reshape(n, LPN_D)
 
 
 def _normalize_sender(q: np.ndarray, delta: np.ndarray) -> np.ndarray:
@@ -318,33 +349,43 @@ def _normalize_sender(q: np.ndarray, delta: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# one iteration
+# one segment (a group of trees) of an iteration
 # ----------------------------------------------------------------------------------------------
-def sender_iteration(ch: "Channel", ws: _Workspace, p: LpnParams, base: np.ndarray, delta: np.ndarray,
-                     roots: np.ndarray, seed: bytes, tweak: int, out: np.ndarray) -> None:
-    """Sender side: base (M, 2) normalised (LSB 0); fills out (n, 2) with normalised COTs."""
-    if base.shape != (p.m, 2) or out.shape != (p.n, 2):
-        raise ValueError("sender_iteration: wrong base/out shapes")
-    qg = base[p.k : p.m]  # (b·t, 2), level-major
+def segment_trees(p: LpnParams) -> int:
+    """Trees per segment: about 2^19 outputs (8 MiB of blocks) per segment."""
+    return max(1, min(p.t, _SEGMENT_ROWS >> p.b))
+
+
+def sender_segment(ch: "Channel", ws: _Workspace, p: LpnParams, base: np.ndarray, delta: np.ndarray,
+                   trees: slice, roots: np.ndarray, seed: bytes, tweak: int, out: np.ndarray) -> None:
+    """Sender: trees ``trees`` of one iteration over ``base`` ((M, 2), normalised: LSB 0).
+    Fills out ((G·2^b, 2), output rows τ0·2^b ...) with normalised COTs.
+    Sends one message: (2, b, G, 2) level sums ⊕ pads and (G, 2) leaf corrections: 16·G·(2b+1) B."""
+    g = trees.stop - trees.start
+    if base.shape != (p.m, 2) or out.shape != (g << p.b, 2) or roots.shape != (g, 2):
+        raise ValueError("sender_segment: wrong shapes")
+    qg = base[p.k : p.m].reshape(p.b, p.t, 2)[:, trees]
     k0, k1 = ggm_sender(ws, roots, p.b, out)
-    h0 = crhash(qg, tweak).reshape(p.b, p.t, 2)
-    h1 = crhash(qg ^ delta[None, :], tweak).reshape(p.b, p.t, 2)
+    tw = tweak + trees.start * p.b
+    h0 = crhash(qg.reshape(-1, 2), tw).reshape(p.b, g, 2)
+    h1 = crhash((qg ^ delta).reshape(-1, 2), tw).reshape(p.b, g, 2)
     leafcorr = k0[-1] ^ k1[-1] ^ delta[None, :]
     ch.send(np.stack([k0 ^ h0, k1 ^ h1]), leafcorr)
-    lpn_xor(out, base[: p.k], seed, normalize_delta=delta)
+    lpn_apply(out, base[: p.k], seed, row0=trees.start << p.b, normalize_delta=delta)
 
 
-def receiver_iteration(ch: "Channel", ws: _Workspace, p: LpnParams, base: np.ndarray, seed: bytes,
-                       tweak: int, out: np.ndarray) -> None:
-    """Receiver side: base (M, 2) with choice bits = LSB; fills out (n, 2), choice = LSB(out)."""
-    if base.shape != (p.m, 2) or out.shape != (p.n, 2):
-        raise ValueError("receiver_iteration: wrong base/out shapes")
-    out[...] = 0
-    lpn_xor(out, base[: p.k], seed)  # independent of the sender's message: done while it works
-    tg = base[p.k : p.m]
-    choice = (tg[:, 0] & np.uint64(1)).astype(np.uint8).reshape(p.b, p.t)
-    cs, leafcorr = ch.recv((np.uint64, (2, p.b, p.t, 2)), (np.uint64, (p.t, 2)))
-    h = crhash(tg, tweak).reshape(p.b, p.t, 2)
+def receiver_segment(ch: "Channel", ws: _Workspace, p: LpnParams, base: np.ndarray, trees: slice,
+                     seed: bytes, tweak: int, out: np.ndarray) -> None:
+    """Receiver: same segment; out gets t-blocks whose LSB is the choice bit."""
+    g = trees.stop - trees.start
+    if base.shape != (p.m, 2) or out.shape != (g << p.b, 2):
+        raise ValueError("receiver_segment: wrong shapes")
+    # the LPN part does not depend on the sender's message: compute it while the sender works
+    lpn_apply(out, base[: p.k], seed, row0=trees.start << p.b, assign=True)
+    tg = base[p.k : p.m].reshape(p.b, p.t, 2)[:, trees]
+    choice = (tg[:, :, 0] & np.uint64(1)).astype(np.uint8)
+    cs, leafcorr = ch.recv((np.uint64, (2, p.b, g, 2)), (np.uint64, (g, 2)))
+    h = crhash(tg.reshape(-1, 2), tweak + trees.start * p.b).reshape(p.b, g, 2)
     ksel = np.where(choice[:, :, None] == 1, cs[1], cs[0]) ^ h
     ggm_receiver(ws, ksel, choice, leafcorr, p.b, out)
 
@@ -352,28 +393,67 @@ def receiver_iteration(ch: "Channel", ws: _Workspace, p: LpnParams, base: np.nda
 # ----------------------------------------------------------------------------------------------
 # the COT objects
 # ----------------------------------------------------------------------------------------------
-class _Buffered:
-    def _init_buffer(self, params: FerretParams, seed: bytes) -> None:
+class _FerretBase:
+    """Iteration state machine shared by both roles.
+
+    An iteration over ``_cur_base`` (params ``_cur_p``) is produced lazily, one segment of trees
+    per refill.  Its first ``main.m`` output rows are stored as ``_next_base`` (never served); the
+    rest are served.  When all trees are done the next base becomes current (parameters ``main``).
+    """
+
+    def _init_state(self, ch: "Channel", ws: _Workspace, params: FerretParams, seed: bytes, base: np.ndarray) -> None:
+        self.ch = ch
+        self.ws = ws
         self.params = params
         self._seeds = PRG(seed)  # public, common to both ends of this direction
         self._iter = 0
-        self._buf: np.ndarray | None = None
-        self._pos = 0
-        self._end = 0
-        self._spare: np.ndarray | None = None
-        self.produced = 0
+        self._cur_p = params.pre
+        self._cur_base = base
+        self._next_base = np.empty((params.main.m, 2), dtype=np.uint64)
+        self._start_iteration()
+        self._buf = np.empty((0, 2), dtype=np.uint64)
+        self._pos = self._end = 0
+        self.produced = 0  # COT rows computed (served + kept as base)
         self.iterations = 0
 
-    def _next_seed(self) -> tuple[bytes, int]:
+    def _start_iteration(self) -> None:
         self._iter += 1
-        return self._seeds.random_bytes(16), self._iter << 32
+        self._seed = self._seeds.random_bytes(16)
+        self._tweak = self._iter << 32
+        self._next_tree = 0
+
+    def _refill(self) -> None:
+        p = self._cur_p
+        if self._next_tree == p.t:
+            self.iterations += 1
+            self._cur_p = p = self.params.main
+            self._cur_base, self._next_base = self._next_base, (
+                self._cur_base if self._cur_base.shape == (p.m, 2) else np.empty((p.m, 2), dtype=np.uint64)
+            )
+            self._start_iteration()
+        g = min(segment_trees(p), p.t - self._next_tree)
+        trees = slice(self._next_tree, self._next_tree + g)
+        rows = g << p.b
+        if self._buf.shape[0] != rows:
+            self._buf = np.empty((rows, 2), dtype=np.uint64)
+        self._segment(p, trees, self._buf)
+        self._next_tree += g
+        self.produced += rows
+        r0 = trees.start << p.b
+        keep = max(0, min(rows, self.params.main.m - r0))
+        if keep:
+            self._next_base[r0 : r0 + keep] = self._buf[:keep]
+        self._pos, self._end = keep, rows
 
     def _take(self, n: int) -> np.ndarray:
+        if n < 0:
+            raise ValueError("n must be >= 0")
         out = np.empty((n, 2), dtype=np.uint64)
         got = 0
         while got < n:
             if self._pos == self._end:
                 self._refill()
+                continue
             m = min(n - got, self._end - self._pos)
             out[got : got + m] = self._buf[self._pos : self._pos + m]
             self._pos += m
@@ -381,63 +461,32 @@ class _Buffered:
         return out
 
 
-class FerretSender(COTSender, _Buffered):
+class FerretSender(COTSender, _FerretBase):
+    """Ferret COT sender: ``get(n) -> q`` ((n, 2) uint64, LSB 0), ``delta`` (LSB 1)."""
+
     def __init__(self, ch: "Channel", ws: _Workspace, boot: IKNPSender, params: FerretParams, seed: bytes):
-        self.ch = ch
-        self.ws = ws
         self.delta = boot.delta.copy()
-        self._init_buffer(params, seed)
         self._rng = PRG()  # secret: GGM roots
-        pre = params.pre
-        base = _normalize_sender(boot.get(pre.m), self.delta)
-        out = np.empty((pre.n, 2), dtype=np.uint64)
-        self._iterate(pre, base, out)
-        self._base = out[: params.main.m].copy()
-        self._buf, self._pos, self._end = out, params.main.m, pre.n
+        base = _normalize_sender(boot.get(params.pre.m), self.delta)
+        self._init_state(ch, ws, params, seed, base)
 
-    def _iterate(self, p: LpnParams, base: np.ndarray, out: np.ndarray) -> None:
-        seed, tweak = self._next_seed()
-        sender_iteration(self.ch, self.ws, p, base, self.delta, self._rng.blocks(p.t), seed, tweak, out)
-        self.iterations += 1
-        self.produced += p.n
-
-    def _refill(self) -> None:
-        p = self.params.main
-        if self._buf is None or self._buf.shape[0] != p.n:
-            self._buf = np.empty((p.n, 2), dtype=np.uint64)
-        self._iterate(p, self._base, self._buf)
-        self._base[...] = self._buf[: p.m]
-        self._pos, self._end = p.m, p.n
+    def _segment(self, p: LpnParams, trees: slice, out: np.ndarray) -> None:
+        roots = self._rng.blocks(trees.stop - trees.start)
+        sender_segment(self.ch, self.ws, p, self._cur_base, self.delta, trees, roots, self._seed, self._tweak, out)
 
     def get(self, n: int) -> np.ndarray:
         return self._take(n)
 
 
-class FerretReceiver(COTReceiver, _Buffered):
+class FerretReceiver(COTReceiver, _FerretBase):
+    """Ferret COT receiver: ``get(n) -> (b, t)`` with b = LSB(t)."""
+
     def __init__(self, ch: "Channel", ws: _Workspace, boot: IKNPReceiver, params: FerretParams, seed: bytes):
-        self.ch = ch
-        self.ws = ws
-        self._init_buffer(params, seed)
-        pre = params.pre
-        _, base = boot.get(pre.m)  # choice bit of the normalised base = LSB(t)
-        out = np.empty((pre.n, 2), dtype=np.uint64)
-        self._iterate(pre, base, out)
-        self._base = out[: params.main.m].copy()
-        self._buf, self._pos, self._end = out, params.main.m, pre.n
+        _, base = boot.get(params.pre.m)  # choice bit of the normalised base = LSB(t)
+        self._init_state(ch, ws, params, seed, base)
 
-    def _iterate(self, p: LpnParams, base: np.ndarray, out: np.ndarray) -> None:
-        seed, tweak = self._next_seed()
-        receiver_iteration(self.ch, self.ws, p, base, seed, tweak, out)
-        self.iterations += 1
-        self.produced += p.n
-
-    def _refill(self) -> None:
-        p = self.params.main
-        if self._buf is None or self._buf.shape[0] != p.n:
-            self._buf = np.empty((p.n, 2), dtype=np.uint64)
-        self._iterate(p, self._base, self._buf)
-        self._base[...] = self._buf[: p.m]
-        self._pos, self._end = p.m, p.n
+    def _segment(self, p: LpnParams, trees: slice, out: np.ndarray) -> None:
+        receiver_segment(self.ch, self.ws, p, self._cur_base, trees, self._seed, self._tweak, out)
 
     def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         t = self._take(n)
@@ -446,8 +495,7 @@ class FerretReceiver(COTReceiver, _Buffered):
 
 def make_ferret_pair(ch: "Channel", params: str | FerretParams | None = None) -> OTPair:
     """Ferret COT in both directions (party 0 as sender first, then party 1), bootstrapped from
-    IKNP; each direction runs its bootstrap iteration here, main iterations happen inside ``get``.
-    """
+    IKNP here; all Ferret iterations (the bootstrap one included) run lazily inside ``get``."""
     if not isinstance(params, FerretParams):
         params = get_params(params)
     params.validate()
@@ -467,8 +515,29 @@ def make_ferret_pair(ch: "Channel", params: str | FerretParams | None = None) ->
     return OTPair(sender, receiver)
 
 
+def traffic_for(params: FerretParams, n_served: int) -> dict[str, int]:
+    """Exact payload bytes of one direction for setup + serving ``n_served`` COTs from a fresh
+    pair: ``sender_sent``, ``receiver_sent`` (the LPN-seed exchange of make_ferret_pair, 16 B
+    each way per pair, is not included).  Walks the same segment schedule as the objects."""
+    setup = iknp_setup_cost()
+    s_sent = setup["sender_sent"]
+    r_sent = setup["receiver_sent"] + iknp_get_cost(params.pre.m)["receiver_sent"]
+    p, nxt, avail = params.pre, 0, 0
+    while avail < n_served:
+        if nxt == p.t:
+            p, nxt = params.main, 0
+        g = min(segment_trees(p), p.t - nxt)
+        r0 = nxt << p.b
+        rows = g << p.b
+        avail += rows - max(0, min(rows, params.main.m - r0))
+        s_sent += 16 * g * (2 * p.b + 1)
+        nxt += g
+    return {"sender_sent": s_sent, "receiver_sent": r_sent}
+
+
 __all__ = [
     "LpnParams", "FerretParams", "PARAMS", "get_params", "FerretSender", "FerretReceiver",
-    "make_ferret_pair", "ferret_iteration_cost", "ferret_setup_cost", "ggm_sender", "ggm_receiver",
-    "lpn_xor", "lpn_indices", "sender_iteration", "receiver_iteration", "ProtocolError",
+    "make_ferret_pair", "ferret_iteration_cost", "ferret_setup_cost", "traffic_for", "ggm_sender",
+    "ggm_receiver", "lpn_apply", "lpn_indices", "sender_segment", "receiver_segment",
+    "segment_trees", "ProtocolError",
 ]
