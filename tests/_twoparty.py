@@ -7,6 +7,7 @@ import numpy as np
 
 from protocols.channel import run_two_party
 from protocols.context import MPC
+from protocols.ot.extensions import COT_SCOPE
 
 
 def ot_kind() -> str:
@@ -19,16 +20,39 @@ def ot_kind() -> str:
         return "insecure-dealer"
 
 
+def engine() -> str:
+    """The COT engine kernel tests run on (``PARTY_TEST_OT``, default the insecure dealer)."""
+    import os
+
+    return os.environ.get("PARTY_TEST_OT") or "insecure-dealer"
+
+
+def exact_costs() -> bool:
+    """Whether measured kernel bytes can be compared with the analytic costs: with a real engine,
+    OT-extension traffic drawn outside ``extensions`` (e.g. inside compare) is not separable."""
+    return engine() == "insecure-dealer"
+
+
 def run_mpc(fn, args0, args1, kind: str | None = None):
-    """fn(mpc, *args_i) on party i.  Returns (out0, out1, cost0, cost1)."""
-    kind = kind or "insecure-dealer"
+    """fn(mpc, *args_i) on party i.  Returns (out0, out1, cost0, cost1).
+
+    The COT engine: ``kind``, else the environment's ``PARTY_TEST_OT`` (e.g. ``iknp`` to run the
+    whole kernel suite on a real engine), else the insecure dealer (fast unit tests)."""
+    kind = kind or engine()
 
     def make(args):
         def g(ch):
             mpc = MPC.setup(ch, ot_kind=kind)
             start = ch.snapshot()
+            first = len(ch.records)
             out = fn(mpc, *args)
-            return out, ch.cost_since(start)
+            cost = ch.cost_since(start)
+            # the kernel's own cost: without the COT engine's traffic (scoped by extensions)
+            for r in ch.records[first:]:
+                if r.name.split("/")[-1] == COT_SCOPE:
+                    for k in ("bytes_sent", "bytes_recv", "msgs_sent", "msgs_recv", "rounds"):
+                        setattr(cost, k, getattr(cost, k) - getattr(r.cost, k))
+            return out, cost
 
         return g
 

@@ -6,7 +6,7 @@ from protocols.convert import (
 )
 from protocols.ring import Ring
 
-from _twoparty import bool_shares, run_mpc, shares
+from _twoparty import exact_costs, bool_shares, run_mpc, shares
 
 
 @pytest.mark.parametrize("ell", [64, 32, 2])
@@ -75,4 +75,5 @@ def test_ring_up_unbounded(ell_from, ell_to, rng):
     assert np.array_equal(Rt.to_signed(Rt.add(z0, z1)), v)
     for p, c in ((0, c0), (1, c1)):
         cost = ring_up_cost(v.size, ell_from, ell_to, p, bounded=False)
-        assert c.bytes_sent == cost["bytes_sent"] and c.rounds == cost["rounds"]
+        if exact_costs():  # compare's own COT draws are not scoped out on a real engine
+            assert c.bytes_sent == cost["bytes_sent"] and c.rounds == cost["rounds"]

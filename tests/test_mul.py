@@ -131,7 +131,10 @@ def test_kernels_two_processes_over_grpc(rng):
     try:
         port = int(proc.stdout.readline())
         client = PartyClient(f"127.0.0.1:{port}", insecure_plaintext=True)
-        params = {"seed": 7, "ell": 64, "n": 500, "frac": 18}
+        import importlib.util
+
+        kind = "iknp" if importlib.util.find_spec("protocols.ot.iknp") else "insecure-dealer"
+        params = {"seed": 7, "ell": 64, "n": 500, "frac": 18, "ot": kind}
         q = client.run("test-arith-kernels", params=params, timeout=120)
         client.close()
     finally:

@@ -164,6 +164,21 @@ def unpack_fields(buf: np.ndarray, n: int, widths: Sequence[int]) -> np.ndarray:
     return res if ng * g == n else res[:, :n]
 
 
+COT_SCOPE = "cot"
+"""Cost-scope name around every COT draw, so callers can tell the OT engine's traffic (IKNP
+extension, Ferret refills) from the kernels' own payload (``ch.records`` entries ending in it)."""
+
+
+def _cot_send(mpc, n: int) -> np.ndarray:
+    with mpc.ch.scope(COT_SCOPE):
+        return mpc.ot.sender.get(n)
+
+
+def _cot_recv(mpc, n: int):
+    with mpc.ch.scope(COT_SCOPE):
+        return mpc.ot.receiver.get(n)
+
+
 def _tweak(mpc, direction: int, n: int) -> int:
     """Running hash-tweak counter per direction (both ends advance it identically)."""
     ctr = mpc.__dict__.setdefault("_ext_tweak", [0, 0])
@@ -224,13 +239,13 @@ def chosen_cot(mpc, sender: int, c: np.ndarray | None = None, n: int | None = No
     if mpc.party == sender:
         if n is None:
             raise ValueError("chosen_cot: the sender passes n")
-        q = mpc.ot.sender.get(n) if n else np.zeros((0, 2), np.uint64)
+        q = _cot_send(mpc, n) if n else np.zeros((0, 2), np.uint64)
         d = unpack_bits(mpc.ch.recv_array(np.uint8, ((n + 7) // 8,)), n)
         q = q ^ (mpc.ot.sender.delta[None, :] * d[:, None].astype(np.uint64))
         return q, mpc.ot.sender.delta
     c = np.asarray(c, dtype=np.uint8).reshape(-1)
     n = c.size
-    b, t = mpc.ot.receiver.get(n) if n else (np.zeros(0, np.uint8), np.zeros((0, 2), np.uint64))
+    b, t = _cot_recv(mpc, n) if n else (np.zeros(0, np.uint8), np.zeros((0, 2), np.uint64))
     mpc.ch.send(pack_bits(c ^ b))
     return t
 
@@ -244,9 +259,9 @@ def random_ot(mpc, sender: int, n: int):
     """
     tw = _tweak(mpc, sender, n)
     if mpc.party == sender:
-        q = mpc.ot.sender.get(n) if n else np.zeros((0, 2), np.uint64)
+        q = _cot_send(mpc, n) if n else np.zeros((0, 2), np.uint64)
         return _hash_words(q, 2, tw), _hash_words(q, 2, tw, mpc.ot.sender.delta)
-    b, t = mpc.ot.receiver.get(n) if n else (np.zeros(0, np.uint8), np.zeros((0, 2), np.uint64))
+    b, t = _cot_recv(mpc, n) if n else (np.zeros(0, np.uint8), np.zeros((0, 2), np.uint64))
     return b, _hash_words(t, 2, tw)
 
 
@@ -323,9 +338,9 @@ def acot(mpc, jobs: Sequence[ACOT]) -> list[np.ndarray]:
         if not total:
             continue
         if me == direction:
-            q_all = mpc.ot.sender.get(total)
+            q_all = _cot_send(mpc, total)
         else:
-            b_all, t_all = mpc.ot.receiver.get(total)
+            b_all, t_all = _cot_recv(mpc, total)
         pos = 0
         for i in idx:
             m = jobs[i].count
