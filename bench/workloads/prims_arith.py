@@ -4,9 +4,11 @@ Each ``bench_*(mpc, n, ell, ...)`` runs on *both* parties (same arguments), draw
 inputs from the shared PRG (public-coin test data: party 0's share is a common random value r,
 party 1's is v − r), times one kernel invocation on n elements, and returns this party's figures::
 
-    {"time_s", "bytes_sent", "bytes_recv", "rounds", "msgs", "n", "ell", "bytes_per_elem"}
+    {"time_s", "bytes_sent", "bytes_recv", "rounds", "msgs", "n", "ell", "bytes_per_elem",
+     "cot_bytes_per_elem"}
 
-(payload bytes; ``bytes_per_elem`` = (sent + recv) / n, i.e. both directions).  The ``check``
+(payload bytes; ``bytes_per_elem`` = (sent + recv) / n, i.e. both directions, including the COT
+engine's own traffic, which ``cot_bytes_per_elem`` reports separately).  The ``check``
 flag reveals the output to both parties afterwards (outside the timed part) and compares with
 the plaintext twin.
 
@@ -27,6 +29,7 @@ from protocols.convert import b2a
 from protocols.fixed import mul_fx, ring_defaults
 from protocols.mul import mul_aa
 from protocols.newton import reciprocal_a, rsqrt_a
+from protocols.ot.extensions import COT_SCOPE
 from protocols.ring import Ring
 from protocols.select import select
 from protocols.trunc import trunc_a, trunc_ideal
@@ -57,14 +60,19 @@ def _reveal(mpc, z: np.ndarray, R: Ring) -> np.ndarray:
 
 def _timed(mpc, fn, n: int, ell: int) -> tuple[dict, object]:
     start = mpc.ch.snapshot()
+    first = len(mpc.ch.records)
     t0 = time.perf_counter()
     out = fn()
     t = time.perf_counter() - t0
     c = mpc.ch.cost_since(start)
+    # traffic of the COT engine itself (IKNP extension / Ferret refills), scoped by extensions
+    cot = sum(r.cost.bytes_sent + r.cost.bytes_recv for r in mpc.ch.records[first:]
+              if r.name.split("/")[-1] == COT_SCOPE)
     return {
         "time_s": t, "bytes_sent": c.bytes_sent, "bytes_recv": c.bytes_recv, "rounds": c.rounds,
         "msgs": c.msgs_sent + c.msgs_recv, "n": n, "ell": ell,
         "bytes_per_elem": (c.bytes_sent + c.bytes_recv) / max(n, 1),
+        "cot_bytes_per_elem": cot / max(n, 1),
     }, out
 
 
