@@ -59,6 +59,17 @@ class Config:
     exp_squarings: int = 8
     """n in exp(x) ~ (1 + x/2^n)^(2^n) (BumbleBee/SPU-style baseline)."""
 
+    # --- homomorphic linear layers (protocols/he) -----------------------------------------------
+    he_n: int = 8192
+    """RLWE ring dimension N of the COP / baseline ciphertexts (power of two)."""
+    he_stat_bits: int = 40
+    """Statistical security of noise flooding (bits), on top of the union bound below."""
+    he_union_bits: int = 20
+    """log2 of the largest number of ciphertext coefficients one query may return (union bound)."""
+    he_max_terms: int = 32768
+    """Largest number of scalar x ciphertext terms summed into one returned coefficient
+    (tokens per packed ciphertext x inner dimension); sizes the modulus for the noise bound."""
+
     # --- free-form approximation knobs (table names, degrees) ---------------------------------
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
 

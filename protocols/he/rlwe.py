@@ -1,0 +1,452 @@
+"""RLWE (BFV-style, exact scale Delta = P) in numpy: keys, seeded encryption, exact products with
+ternary polynomials, the client's multiply-accumulate as BLAS matrix products, packing, modulus
+switching, flooding, decryption and a compact wire format.
+
+Representation: a batch of polynomials mod Q = 2^ell * P is a pair ``(t, r)``:
+``t`` uint64 ``(..., N)`` holds the residue mod 2^ell, ``r`` int64 ``(L, ..., N)`` the residues
+mod each prime in [0, p).  See :mod:`protocols.he.params` for why Q is a multiple of t.
+
+Secret key s: uniform ternary (as SEAL).  Errors: centred binomial with eta = 21 (sigma 3.24,
+|e| <= 21).  The uniform ``a`` of every ciphertext is expanded from a 16-byte seed with AES-CTR
+(:class:`protocols.prg.PRG`), so only ``b`` travels and is stored ("seeded ciphertexts").
+
+Polynomial products here are always (arbitrary residues) x (small polynomial: ternary s or u, or
+an error): the residues are split into balanced digits (<= 2^21), multiplied by a float64 FFT of
+length N after the negacyclic twist psi^i, rounded (|coefficient| <= N * 2^21 = 2^34, far inside
+float64 precision; the rounding distance is checked) and recombined mod each limb.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..channel import ProtocolError
+from ..prg import PRG
+from .params import DIGIT_BITS, ETA, MAX_INNER, MAX_INNER_T, HEParams
+
+U64 = np.uint64
+_DMASK = (1 << DIGIT_BITS) - 1
+_DHALF = 1 << (DIGIT_BITS - 1)
+A_CHUNK_ROWS = 64  # rows of ``a`` expanded from one derived seed (unit of streaming/resume)
+
+
+def _mask(ell: int) -> np.uint64:
+    return U64((1 << ell) - 1) if ell < 64 else U64(0xFFFFFFFFFFFFFFFF)
+
+
+def lift_signed(x: np.ndarray, ell: int) -> np.ndarray:
+    """Centred lift of x mod 2^ell to int64 in [-2^(ell-1), 2^(ell-1))."""
+    x = np.asarray(x, dtype=U64)
+    if ell == 64:
+        return x.view(np.int64)
+    x = x & _mask(ell)
+    neg = (x >> U64(ell - 1)) & U64(1)
+    return (x - (neg << U64(ell))).view(np.int64)
+
+
+def centred(r: np.ndarray, p: int) -> np.ndarray:
+    """Residues in [0, p) -> (-p/2, p/2] as float64 (exact: |value| < 2^20)."""
+    f = r.astype(np.float64)
+    f[r > p // 2] -= p
+    return f
+
+
+def digits(x: np.ndarray, k: int) -> list[np.ndarray]:
+    """Balanced base-2^22 digits (float64, |d| <= 2^21) with sum d_i 2^(22 i) = x mod 2^(22 k)."""
+    u = np.array(x, dtype=U64, copy=True)
+    out = []
+    for _ in range(k):
+        d = ((u + U64(_DHALF)) & U64(_DMASK)).view(np.int64) - _DHALF
+        out.append(d.astype(np.float64))
+        u = (u - d.view(U64)) >> U64(DIGIT_BITS)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# sampling
+# ----------------------------------------------------------------------------------------------
+def sample_cbd(prg: PRG, shape) -> np.ndarray:
+    """Centred binomial errors, eta = 21: popcount(21 bits) - popcount(21 bits), int64."""
+    u = prg.uint64(shape)
+    m = U64((1 << ETA) - 1)
+    return np.bitwise_count(u & m).astype(np.int64) - np.bitwise_count((u >> U64(ETA)) & m).astype(np.int64)
+
+
+def sample_ternary(prg: PRG, shape) -> np.ndarray:
+    return prg.integers(3, shape).astype(np.int64) - 1
+
+
+def sample_uniform(params: HEParams, prg: PRG, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform element mod Q in RNS form (independent uniform residues = uniform mod Q by CRT)."""
+    t = prg.uint64(shape, params.ell)
+    r = np.stack([prg.integers(p, shape).astype(np.int64) for p in params.primes])
+    return t, r
+
+
+def small_to_limbs(params: HEParams, e: np.ndarray, primes=None) -> tuple[np.ndarray, np.ndarray]:
+    primes = params.primes if primes is None else primes
+    e = np.asarray(e, dtype=np.int64)
+    return e.view(U64) & _mask(params.ell), np.stack([np.mod(e, p) for p in primes])
+
+
+def derive_seed(seed: bytes, *labels) -> bytes:
+    h = hashlib.sha256(seed)
+    for lab in labels:
+        h.update(str(lab).encode() + b"\x00")
+    return h.digest()[:16]
+
+
+def expand_a(params: HEParams, seed: bytes, rows: int, first_chunk: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The uniform ``a`` parts of ``rows`` seeded ciphertexts, chunk by chunk of 64 rows."""
+    ts, rs = [], []
+    c = first_chunk
+    left = rows
+    while left > 0:
+        m = min(A_CHUNK_ROWS, left)
+        t, r = sample_uniform(params, PRG(derive_seed(seed, "a", c)), (A_CHUNK_ROWS, params.n))
+        ts.append(t[:m])
+        rs.append(r[:, :m])
+        left -= m
+        c += 1
+    return np.concatenate(ts), np.concatenate(rs, axis=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# exact products with small polynomials
+# ----------------------------------------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _psi(n: int) -> np.ndarray:
+    return np.exp(1j * np.pi * np.arange(n) / n)
+
+
+def small_fft(s: np.ndarray) -> np.ndarray:
+    """FFT of the twisted small polynomial(s) s (..., N) (ternary, errors)."""
+    s = np.asarray(s, dtype=np.float64)
+    return np.fft.fft(s * _psi(s.shape[-1]), axis=-1)
+
+
+def _conv_exact(xs: np.ndarray, sf: np.ndarray) -> np.ndarray:
+    """Exact negacyclic products of float integer rows xs (..., N) with the small poly(s) sf."""
+    n = xs.shape[-1]
+    psi = _psi(n)
+    y = np.fft.ifft(np.fft.fft(xs * psi, axis=-1) * sf, axis=-1)
+    y = (y * psi.conj()).real
+    z = np.rint(y)
+    err = np.max(np.abs(y - z)) if y.size else 0.0
+    if err > 0.2:  # pragma: no cover - would mean the float bound in the docstring is wrong
+        raise ArithmeticError(f"FFT product lost exactness (rounding distance {err})")
+    return z.astype(np.int64)
+
+
+def polymul_small(
+    params: HEParams, t: np.ndarray | None, r: np.ndarray, sf: np.ndarray, primes=None
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(t, r) * small (FFT given) in every limb; shapes broadcast like ``t * sf``.
+
+    ``primes`` selects the prime limbs present in ``r`` (default: all).  ``t`` may be None.
+    """
+    primes = params.primes if primes is None else primes
+    outs_r = []
+    for i, p in enumerate(primes):
+        outs_r.append(np.mod(_conv_exact(centred(r[i], p), sf), p))
+    out_t = None
+    if t is not None:
+        acc = None
+        for k, d in enumerate(digits(t, params.digits)):
+            z = _conv_exact(d, sf).view(U64) << U64(DIGIT_BITS * k)
+            acc = z if acc is None else acc + z
+        out_t = acc & _mask(params.ell)
+    return out_t, np.stack(outs_r)
+
+
+# ----------------------------------------------------------------------------------------------
+# keys and encryption (the key owner's side)
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class SecretKey:
+    params: HEParams
+    s: np.ndarray  # int64 ternary (N,)
+    key_id: str
+
+    @classmethod
+    def generate(cls, params: HEParams, prg: PRG | None = None) -> "SecretKey":
+        prg = prg or PRG()
+        s = sample_ternary(prg, (params.n,))
+        kid = hashlib.sha256(s.astype(np.int8).tobytes() + prg.random_bytes(16)).hexdigest()[:16]
+        return cls(params, s, kid)
+
+    @property
+    def fft(self) -> np.ndarray:
+        if not hasattr(self, "_fft"):
+            self._fft = small_fft(self.s)
+        return self._fft
+
+
+def encrypt_rows(
+    sk: SecretKey, m: np.ndarray, seed: bytes, prg: PRG, first_chunk: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded secret-key encryptions of the rows of m (rows, <= N) mod 2^ell (row j -> coefficients
+    0..M-1 of ciphertext j).  Returns only ``b = -a s + e + P m`` (t-limb and prime limbs); ``a`` is
+    ``expand_a(seed, rows, first_chunk)``.  Chunked internally to bound memory."""
+    params = sk.params
+    m = np.asarray(m, dtype=U64)
+    rows, width = m.shape
+    if width > params.n:
+        raise ValueError(f"rows of {width} coefficients do not fit N={params.n}")
+    ts, rs = [], []
+    step = A_CHUNK_ROWS
+    for c0 in range(0, rows, step):
+        nrows = min(step, rows - c0)
+        a_t, a_r = expand_a(params, seed, nrows, first_chunk + c0 // step)
+        as_t, as_r = polymul_small(params, a_t, a_r, sk.fft)
+        e = sample_cbd(prg, (nrows, params.n))
+        e_t, e_r = small_to_limbs(params, e)
+        pm = np.zeros((nrows, params.n), dtype=U64)
+        pm[:, :width] = m[c0 : c0 + nrows] * U64(params.P % (1 << 64))
+        ts.append((e_t - as_t + pm) & _mask(params.ell))
+        rs.append(np.stack([np.mod(e_r[i] - as_r[i], p) for i, p in enumerate(params.primes)]))
+    return np.concatenate(ts), np.concatenate(rs, axis=1)
+
+
+def make_public_key(sk: SecretKey, seed: bytes, prg: PRG) -> tuple[np.ndarray, np.ndarray]:
+    """pk0 = -a s + e for a = expand_a(seed, 1); pk1 = a.  Returns pk0 limbs (t (N,), r (L, N))."""
+    t, r = encrypt_rows(sk, np.zeros((1, 1), dtype=U64), seed, prg)
+    return t[0], r[:, 0]
+
+
+# ----------------------------------------------------------------------------------------------
+# the multiply-accumulate side (holder of the ciphertexts, not of the key)
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class PreparedMatrix:
+    """Ciphertexts of one matrix, in the form the BLAS products want: per prime, the centred
+    residues of [b | a] as float64 (n, 2N); for the t-limb its balanced digits."""
+
+    params: HEParams
+    n_in: int
+    m_out: int
+    prime_ops: list[np.ndarray]
+    digit_ops: list[np.ndarray]
+
+    @classmethod
+    def build(cls, params: HEParams, b: tuple[np.ndarray, np.ndarray], seed: bytes, m_out: int) -> "PreparedMatrix":
+        b_t, b_r = b
+        n_in = b_t.shape[0]
+        a_t, a_r = expand_a(params, seed, n_in)
+        ops = [np.concatenate([centred(b_r[i], p), centred(a_r[i], p)], axis=1) for i, p in enumerate(params.primes)]
+        dig = digits(np.concatenate([b_t, a_t], axis=1), params.digits)
+        return cls(params, n_in, m_out, ops, dig)
+
+    @property
+    def slots(self) -> int:
+        return self.params.n // self.m_out
+
+
+def _matmul_exact(x: np.ndarray, c: np.ndarray, chunk: int = MAX_INNER) -> np.ndarray:
+    """x (T, n) @ c (n, K), float64 integers whose products times ``chunk`` stay <= 2^53: exact
+    int64, chunked along n."""
+    n = x.shape[1]
+    if n <= chunk:
+        return (x @ c).astype(np.int64)
+    acc = None
+    for s in range(0, n, chunk):
+        z = (x[:, s : s + chunk] @ c[s : s + chunk]).astype(np.int64)
+        acc = z if acc is None else acc + z  # < 2^63 for n < 2^11 * 4096
+    return acc
+
+
+def negashift_pack(y: np.ndarray, m_out: int, slots: int, n: int, modulus: int | None) -> np.ndarray:
+    """(T, 2, N) per-token ciphertexts -> (G, 2, N): sum_i X^(i M) ct_(g*slots+i).
+
+    Multiplication by X^s is a coefficient rotation with a sign flip on the wrapped part (free,
+    no keys).  ``modulus`` None means uint64 wrap-around (the t-limb, masked by the caller)."""
+    tok = y.shape[0]
+    g = -(-tok // slots)
+    if g * slots != tok:
+        pad = np.zeros((g * slots - tok,) + y.shape[1:], dtype=y.dtype)
+        y = np.concatenate([y, pad])
+    y = y.reshape(g, slots, *y.shape[1:])
+    out = y[:, 0].copy()
+    for i in range(1, slots):  # a handful of slots (N / M), never tokens or coefficients
+        s = i * m_out
+        out[..., s:] += y[:, i, ..., : n - s]
+        out[..., :s] -= y[:, i, ..., n - s :]
+    if modulus is not None:
+        out = np.mod(out, modulus)
+    return out
+
+
+def mac_packed(pm: PreparedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sum_j x[k, j] * ct_j for every token k, packed N/M tokens per ciphertext.
+
+    x: (T, n) uint64 mod 2^ell.  Returns (t (G, 2, N) uint64, r (L, G, 2, N) int64).
+    Cost: L + |digit pairs| float64 products (T x n) @ (n x 2N)."""
+    params = pm.params
+    n = params.n
+    xs = lift_signed(x, params.ell)
+    tok = x.shape[0]
+    rs = []
+    for i, p in enumerate(params.primes):
+        xp = centred(np.mod(xs, p), p)
+        y = np.mod(_matmul_exact(xp, pm.prime_ops[i]), p).reshape(tok, 2, n)
+        rs.append(negashift_pack(y, pm.m_out, pm.slots, n, p))
+    xd = digits(xs.view(U64), params.digits)
+    acc = None
+    for a, b in params.digit_pairs():
+        z = _matmul_exact(xd[a], pm.digit_ops[b], MAX_INNER_T).view(U64) << U64(DIGIT_BITS * (a + b))
+        acc = z if acc is None else acc + z
+    t = negashift_pack(acc.reshape(tok, 2, n), pm.m_out, pm.slots, n, None) & _mask(params.ell)
+    return t, np.stack(rs)
+
+
+def rerandomize(
+    params: HEParams, ct: tuple[np.ndarray, np.ndarray], pk0: tuple[np.ndarray, np.ndarray], pk_seed: bytes, prg: PRG
+) -> tuple[np.ndarray, np.ndarray]:
+    """ct + Enc_pk(0) = ct + (u pk0 + e1, u a_pk + e2), u ternary, fresh per ciphertext.
+
+    Makes the ``a`` part pseudorandom (decisional RLWE with secret u) so that it no longer is the
+    public linear combination sum_j x_j a_j; adds noise <= 2 N eta + eta (counted in the bound)."""
+    t, r = ct
+    g = t.shape[0]
+    a_t, a_r = expand_a(params, pk_seed, 1)
+    big_t = np.stack([pk0[0], a_t[0]])  # (2, N)
+    big_r = np.stack([pk0[1], a_r[:, 0]], axis=1)  # (L, 2, N)
+    u = sample_ternary(prg, (g, 1, params.n))
+    uf = small_fft(u)  # (G, 1, N)
+    rt, rr = polymul_small(params, big_t[None], big_r[:, None], uf)  # (G, 2, N), (L, G, 2, N)
+    e = sample_cbd(prg, (g, 2, params.n))
+    e_t, e_r = small_to_limbs(params, e)
+    t = (t + rt + e_t) & _mask(params.ell)
+    r = np.stack([np.mod(r[i] + rr[i] + e_r[i], p) for i, p in enumerate(params.primes)])
+    return t, r
+
+
+def add_plain_mask(params: HEParams, t: np.ndarray, mask_poly: np.ndarray) -> np.ndarray:
+    """b -= P * mask (mod 2^ell): the plaintext becomes m - mask.  P = 0 mod every prime."""
+    t = t.copy()
+    t[:, 0] = (t[:, 0] - mask_poly * U64(params.P % (1 << 64))) & _mask(params.ell)
+    return t
+
+
+def _garner(r: np.ndarray, primes) -> list[np.ndarray]:
+    """Mixed-radix digits z_i (int64) of the integer in [0, prod primes) with residues r (k, ...)."""
+    z = []
+    for i, p in enumerate(primes):
+        s = np.zeros(r.shape[1:], dtype=np.int64)
+        w = 1
+        for m in range(i):
+            s = np.mod(s + z[m] * (w % p), p)
+            w *= primes[m]
+        inv = pow(w % p, -1, p) if i else 1
+        z.append(np.mod((r[i] - s) * inv, p))
+    return z
+
+
+def mod_switch(params: HEParams, t: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the primes of D: c' = (c - [c]_D) / D in every kept limb (t-limb and P'').
+
+    Noise: e' = e/D - tau0 - tau1 s with tau in [0, 1): |e'| <= |e|/D + 1 + N."""
+    keep = params.primes[: params.n_keep]
+    drop = params.primes[params.n_keep :]
+    z = _garner(r[params.n_keep :], drop)
+    D = params.D
+    out_r = []
+    for i, p in enumerate(keep):
+        chat = np.zeros(r.shape[1:], dtype=np.int64)
+        w = 1
+        for m, q in enumerate(drop):
+            chat = np.mod(chat + z[m] * (w % p), p)
+            w *= q
+        out_r.append(np.mod((r[i] - chat) * pow(D % p, -1, p), p))
+    chat_t = np.zeros(t.shape, dtype=U64)
+    w = 1
+    for m, q in enumerate(drop):
+        chat_t += z[m].view(U64) * U64(w % (1 << 64))
+        w *= q
+    t2 = ((t - chat_t) * U64(pow(D, -1, 1 << 64))) & _mask(params.ell)
+    return t2, np.stack(out_r)
+
+
+def flood(params: HEParams, t: np.ndarray, r: np.ndarray, prg: PRG) -> tuple[np.ndarray, np.ndarray]:
+    """Add uniform noise in [-2^f, 2^f) (f = flood_bits, up to 100 bits) to t (..., N), r (k, ..., N).
+
+    The noise is hi * 2^40 + lo with hi uniform in [-2^(f-40), 2^(f-40)), lo uniform in [0, 2^40)."""
+    f = params.flood_bits
+    hi = (prg.uint64(t.shape, f - 40 + 1).view(np.int64) - (1 << (f - 40)))
+    lo = prg.uint64(t.shape, 40).view(np.int64)
+    t = (t + (hi.view(U64) << U64(40)) + lo.view(U64)) & _mask(params.ell)
+    out = []
+    for i, p in enumerate(params.primes[: r.shape[0]]):
+        out.append(np.mod(r[i] + np.mod(hi, p) * ((1 << 40) % p) + lo, p))
+    return t, np.stack(out)
+
+
+def decrypt_switched(
+    sk: SecretKey, b: tuple[np.ndarray, np.ndarray], a: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Decrypt ciphertexts at modulus 2^ell * P'' (after :func:`mod_switch`).
+
+    b: (t (G, U), r (k, G, U)) with U <= N used coefficients; a: (t (G, N), r (k, G, N)).
+    Returns the plaintext coefficients (G, U) mod 2^ell: m = (v - [v]_{P''}) / P''."""
+    params = sk.params
+    keep = params.primes[: params.n_keep]
+    u = b[0].shape[-1]
+    as_t, as_r = polymul_small(params, a[0], a[1], sk.fft, primes=keep)
+    v_t = (b[0] + as_t[..., :u]) & _mask(params.ell)
+    v_r = np.stack([np.mod(b[1][i] + as_r[i][..., :u], p) for i, p in enumerate(keep)])
+    z = _garner(v_r, keep)
+    pk = params.P_keep
+    frac = np.zeros(v_t.shape)
+    e = np.zeros(v_t.shape, dtype=U64)
+    w = 1
+    for m, q in enumerate(keep):
+        frac += z[m] * (w / pk)
+        e += z[m].view(U64) * U64(w % (1 << 64))
+        w *= q
+    neg = frac > 0.5  # |noise| < P''/4, so this float test is never near its threshold
+    e[neg] -= U64(pk % (1 << 64))
+    return ((v_t - e) * U64(pow(pk, -1, 1 << 64))) & _mask(params.ell)
+
+
+# ----------------------------------------------------------------------------------------------
+# wire format: bit-packed residues
+# ----------------------------------------------------------------------------------------------
+def coeff_bits(params: HEParams, n_primes: int) -> list[int]:
+    return [params.ell] + [int(p).bit_length() for p in params.primes[:n_primes]]
+
+
+def pack_limbs(params: HEParams, t: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Bit-pack coefficients (t-limb: ell bits, each prime: 21 bits) into uint8; ~log2 Q'' bits each."""
+    cols = [t.reshape(-1)] + [r[i].reshape(-1).astype(U64) for i in range(r.shape[0])]
+    widths = coeff_bits(params, r.shape[0])
+    bits = []
+    for c, w in zip(cols, widths):
+        b = np.unpackbits(c.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+        bits.append(b[:, :w])
+    return np.packbits(np.concatenate(bits, axis=1).reshape(-1), bitorder="little")
+
+
+def unpack_limbs(params: HEParams, data: np.ndarray, shape: tuple, n_primes: int) -> tuple[np.ndarray, np.ndarray]:
+    widths = coeff_bits(params, n_primes)
+    count = int(np.prod(shape))
+    total = sum(widths)
+    need = -(-count * total // 8)
+    if data.dtype != np.uint8 or data.size != need:
+        raise ProtocolError(f"packed ciphertext has {data.size} bytes, expected {need}")
+    bits = np.unpackbits(data, bitorder="little")[: count * total].reshape(count, total)
+    out = []
+    pos = 0
+    for w in widths:
+        blk = np.zeros((count, 64), dtype=np.uint8)
+        blk[:, :w] = bits[:, pos : pos + w]
+        out.append(np.packbits(blk, axis=1, bitorder="little").view("<u8").reshape(shape).astype(U64))
+        pos += w
+    t = out[0]
+    r = np.stack([o.astype(np.int64) for o in out[1:]]) if n_primes else np.zeros((0,) + tuple(shape), np.int64)
+    for i, p in enumerate(params.primes[:n_primes]):
+        if np.any(r[i] >= p):
+            raise ProtocolError("ciphertext residue out of range")
+    return t, r
