@@ -309,18 +309,22 @@ def make_server(
     service = PartyService(models, config=config, options=options)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=options.max_sessions + 8, thread_name_prefix="party-grpc"),
-        options=grpc_options(MAX_GRPC_MESSAGE),
+        # no SO_REUSEPORT: a second server on a busy port must fail, not share the port silently
+        options=[*grpc_options(MAX_GRPC_MESSAGE), ("grpc.so_reuseport", 0)],
     )
     add_party_service(server, service)
     addr = f"{host}:{port}"
-    if tls_cert is not None:
-        if tls_key is None:
-            raise ValueError("TLS needs both a certificate and a key")
-        bound = server.add_secure_port(addr, grpc.ssl_server_credentials([(tls_key, tls_cert)]))
-    else:
-        bound = server.add_insecure_port(addr)
+    try:
+        if tls_cert is not None:
+            if tls_key is None:
+                raise ValueError("TLS needs both a certificate and a key")
+            bound = server.add_secure_port(addr, grpc.ssl_server_credentials([(tls_key, tls_cert)]))
+        else:
+            bound = server.add_insecure_port(addr)
+    except RuntimeError as e:  # newer grpcio raises instead of returning 0
+        raise OSError(f"could not bind {addr} (port in use?): {e}") from None
     if bound == 0:
-        raise OSError(f"could not bind {addr}")
+        raise OSError(f"could not bind {addr} (port in use?)")
     server.start()
     return server, service, bound
 

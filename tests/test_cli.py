@@ -108,3 +108,22 @@ def test_cost_report_table_and_json(tmp_path):
     assert "| Embedding | " in table and "| 0 | 80 |" in table
     write_json(rep, tmp_path / "c.json")
     assert json.loads((tmp_path / "c.json").read_text()) == json.loads(json.dumps(rep))
+
+
+def test_serve_busy_port_fails_and_sigint_exits_zero(tmp_path):
+    import signal
+
+    from party.commands.demo import start_server
+
+    log = open(tmp_path / "log", "w")
+    proc, port = start_server(["--insecure-plaintext"], log_level="INFO", stderr=log)
+    try:
+        out = run_cli("serve", "--insecure-plaintext", "--port", str(port))
+        assert out.returncode == 1 and "could not bind" in out.stderr
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    assert "received SIGINT: draining" in (tmp_path / "log").read_text()
