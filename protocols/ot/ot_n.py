@@ -136,22 +136,33 @@ class NOTSender:
         self.pad_tweak = base + self.count * m
 
     def _pads(self, lo: int, hi: int, nbits: int) -> np.ndarray:
-        """Pads of instances lo..hi by *relative* index k: (hi-lo, N) uint64."""
+        """Pads of instances lo..hi by *relative* index k: (hi-lo, N), uint8 if nbits ≤ 8 else uint64."""
         c, m, N = hi - lo, self.m, self.N
         q = self.q[lo:hi].reshape(-1, 2)
         tw = self.key_tweak + lo * m
-        A = hash_rows(q, tw).reshape(c, m, 2)
-        B = hash_rows(q ^ self.delta[None, :], tw).reshape(c, m, 2)
-        # Y[k] = XOR_i (k_i ? B_i : A_i), built by doubling over the bits (index k = Σ k_i 2^i)
-        Y = np.stack([A[:, 0], B[:, 0]], axis=1)
+        # key hashes laid out (m, c, 2) so that every row used below is contiguous
+        A = hash_rows(q, tw).reshape(c, m, 2).transpose(1, 0, 2).copy()
+        B = hash_rows(q ^ self.delta[None, :], tw).reshape(c, m, 2).transpose(1, 0, 2).copy()
+        # Y[k] = XOR_i (k_i ? B_i : A_i) for k = Σ k_i 2^i, built in place by doubling: (N, c, 2)
+        Y = np.empty((N, c, 2), dtype=np.uint64)
+        Y[0] = A[0]
+        Y[1] = B[0]
         for i in range(1, m):
-            Y = np.concatenate([Y ^ A[:, i][:, None, :], Y ^ B[:, i][:, None, :]], axis=1)
-        h = hash_rows(Y.reshape(-1, 2), _PAD_DOMAIN | np.arange(self.pad_tweak + lo * N, self.pad_tweak + hi * N, dtype=np.uint64))
+            h = 1 << i
+            np.bitwise_xor(Y[:h], B[i][None], out=Y[h : 2 * h])
+            Y[:h] ^= A[i][None]
+        # tweak of (instance j, index k) = pad_tweak + j·N + k, in the pad domain
+        tw = np.arange(lo, hi, dtype=np.uint64)[None, :] * np.uint64(N) + (
+            np.arange(N, dtype=np.uint64)[:, None] + np.uint64(self.pad_tweak))
+        tw |= _PAD_DOMAIN
+        h = hash_rows(Y.reshape(-1, 2), tw.reshape(-1))
         p = h[:, 0] & _mask(nbits)
-        return (p.astype(np.uint8) if nbits <= 8 else p).reshape(c, N)
+        return (p.astype(np.uint8) if nbits <= 8 else p).reshape(N, c).T
+
 
     def random_pads(self, nbits: int) -> np.ndarray:
-        """Random 1-of-N OT (no communication): all N pads per instance, (count, N) uint64."""
+        """Random 1-of-N OT (no communication): all N pads per instance, (count, N) (uint8 if
+        nbits ≤ 8, else uint64)."""
         out = np.empty((self.count, self.N), dtype=np.uint8 if nbits <= 8 else np.uint64)
         step = _chunk(self.count, self.N)
         for lo in range(0, self.count, step):
@@ -274,6 +285,10 @@ def ot_n_send(mpc: "MPC", table: np.ndarray, nbits: int) -> None:
         raise ValueError(f"ot_n_send: table must be (M, N) with N a power of two ≥ 2, got {table.shape}")
     M, N = table.shape
     m = N.bit_length() - 1
+    if not 1 <= nbits <= 64:
+        raise ValueError(f"ot_n_send: nbits={nbits} outside 1..64")
+    if nbits < 64 and np.any(np.asarray(table, np.uint64) >> np.uint64(nbits)):
+        raise ValueError(f"ot_n_send: table entries must be < 2^{nbits}")
     s = NOTSender(mpc, M, m)
     packed = mpc.ch.recv_array(np.uint8, ((M * m + 7) // 8,))
     d = unpack_values(packed, M, m).astype(np.int64)
