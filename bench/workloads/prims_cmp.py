@@ -4,10 +4,11 @@ Each ``bench_*(mpc, n, ell, ...)`` runs on *both* parties (same arguments), draw
 from the shared PRG (public-coin test data: party 0's share is a common random value r, party 1's
 is v − r), times one kernel invocation on n elements and returns this party's figures::
 
-    {"time_s", "bytes_sent", "bytes_recv", "rounds", "msgs", "n", "ell", "bytes_per_elem",
+    {"time_s", "cpu_s", "bytes_sent", "bytes_recv", "rounds", "msgs", "n", "ell", "bytes_per_elem",
      "analytic_bytes_per_elem", "cots_per_elem"}
 
-(payload bytes, both directions; with a real OT engine they include the COT refills consumed by
+(``cpu_s``: this party's thread CPU time — robust on a loaded machine; payload bytes, both
+directions; with a real OT engine they include the COT refills consumed by
 the call).  ``analytic_bytes_per_elem`` is the protocol's own traffic from its cost table (without
 COT generation); ``cots_per_elem`` lets a reader add the engine's per-COT cost (Ferret ~0.44 bit).
 ``check`` reveals the output afterwards (outside the timed part) and compares with numpy.
@@ -52,12 +53,12 @@ def _reveal_bits(mpc, z: np.ndarray) -> np.ndarray:
 
 def _timed(mpc, fn, n: int, ell: int, cost: dict) -> tuple[dict, object]:
     start = mpc.ch.snapshot()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     out = fn()
-    t = time.perf_counter() - t0
+    t, cpu = time.perf_counter() - t0, time.thread_time() - c0
     c = mpc.ch.cost_since(start)
     return {
-        "time_s": t, "bytes_sent": c.bytes_sent, "bytes_recv": c.bytes_recv, "rounds": c.rounds,
+        "time_s": t, "cpu_s": cpu, "bytes_sent": c.bytes_sent, "bytes_recv": c.bytes_recv, "rounds": c.rounds,
         "msgs": c.msgs_sent + c.msgs_recv, "n": n, "ell": ell,
         "bytes_per_elem": (c.bytes_sent + c.bytes_recv) / max(n, 1),
         "analytic_bytes_per_elem": (cost["bytes_0to1"] + cost["bytes_1to0"]) / max(n, 1),
