@@ -4,18 +4,26 @@ Callers promise an input range [lo, hi] (keyword arguments, defaulting to the co
 ``recip_range`` / ``rsqrt_range``): softmax denominators lie in [1, T], LayerNorm variances
 (+ eps) in a calibrated interval.
 
-Initial guess: the *minimax affine* guess y0 = a + b·x on [lo, hi] for the relative error
-(``1 − x·y0`` for 1/x, ``1 − √x·y0`` for 1/√x), computed in plaintext by a 3-point Remez
-exchange (:func:`affine_guess`).  It costs one public multiplication and one truncation.
+Two ways to start (``normalize=``; default: normalise when hi/lo > 4):
+
+* **Range normalisation** (``protocols/compare.py``): K = ⌊log2 hi⌋ − ⌊log2 lo⌋ comparisons
+  z_j = [x ≥ 2^j] in one batched ``lt_ap``, their B2A, and public step functions of the exponent
+  e = ⌊log2 x⌋ give shares of 2^−e (and 2^(−e/2)); x·2^−e ∈ [1, 2) where the affine guess is
+  within 3 % (1/x) and 2 iterations reach frac = 18; the result is scaled back.  On [1, 1024]
+  at ell = 64 this costs ~5.2 KB and 22 rounds per element instead of ~11.9 KB and 46 rounds.
+* **Minimax affine guess** y0 = a + b·x on the whole [lo, hi] for the relative error
+  (``1 − x·y0`` for 1/x, ``1 − √x·y0`` for 1/√x), computed in plaintext by a 3-point Remez
+  exchange (:func:`affine_guess`); one public multiplication and one truncation.  Best for
+  narrow ranges.
 
 Iterations (fixed point, every product is ``mul_aa`` + faithful known-sign ``trunc_a``):
   1/x:   y ← y·(2 − x·y)            (error e = 1 − x·y squares: e' = e²)
   1/√x:  y ← y·(3 − x·y²)/2         (e = 1 − x·y²:  e' = 3e²/4 + e³/4)
-The number of iterations is ``max(config recip_iters | rsqrt_iters, needed)`` where *needed* is
-found by running the same recurrence in floating point on a dense grid of [lo, hi] until the
-relative error is below 2^−(frac+1) (:func:`iterations_needed`): a wide range costs more
-iterations (the guess is poor near the ends) but never a wrong result.  A comparison-based range
-normalisation (``protocols/compare.py``) would cut this to ~3 iterations for any range.
+Without normalisation the number of iterations is ``max(config recip_iters | rsqrt_iters,
+needed)`` where *needed* is found by running the same recurrence in floating point on a dense grid
+of [lo, hi] until the relative error is below 2^−(frac+1) (:func:`iterations_needed`): a wide
+range costs more iterations (the guess is poor near the ends) but never a wrong result.
+
 Callers that have a better guess — e.g. the piecewise-affine Newton guesses of ``approx/`` (2–4
 comparisons, ≤ 35 % relative error on MiniLM's calibration inputs) — pass it as ``y0`` with its
 worst relative error ``y0_err``; the iteration count then follows from the error recurrence
@@ -24,10 +32,10 @@ worst relative error ``y0_err``; the iteration count then follows from the error
 The iteration runs with extra fraction bits (:func:`internal_frac`, as many as the ring allows)
 and the result is truncated back to ``frac`` at the end.
 
-Cost: reciprocal = 2 trunc + iters × (2 mul_aa + 2 trunc) → 2 + 4·iters rounds
-(1 + … when the ring leaves no extra fraction bits);
-rsqrt = 2 trunc + iters × (1 square_a + 2 mul_aa + 3 trunc) → 2 + 6·iters rounds (or 1 + …).  Traffic per
-element: the sum of those kernels' costs (:func:`reciprocal_cost`, :func:`rsqrt_cost`).
+Cost without normalisation: reciprocal = 2 trunc + iters × (2 mul_aa + 2 trunc) → 2 + 4·iters
+rounds (1 + … when the ring leaves no extra fraction bits); rsqrt = 2 trunc + iters ×
+(1 square_a + 2 mul_aa + 3 trunc) → 2 + 6·iters rounds (or 1 + …).  Exact per-party bytes and
+channel rounds of either path: :func:`newton_cost` (:func:`reciprocal_cost`, :func:`rsqrt_cost`).
 
 Ring requirement (known-sign truncation needs |v| < 2^(ell−2) for every product v): checked up
 front from lo, hi, frac — e.g. ell = 32, frac = 13 supports 1/x on [1, 1024]; 1/√x on
@@ -189,51 +197,16 @@ def _guess(mpc, kind, x, y0, y0_err, lo, hi, iters, ell, frac, fi) -> np.ndarray
     return R.mul_public(R.reduce(np.asarray(y0, dtype=np.uint64)), 1 << (fi - frac))
 
 
-def reciprocal_a(mpc, x, *, lo: float | None = None, hi: float | None = None, iters: int | None = None,
-                 y0=None, y0_err: float | None = None,
-                 ell: int | None = None, frac: int | None = None) -> np.ndarray:
-    """Shares of 1/x for fixed-point shares x with lo ≤ x ≤ hi (promised by the caller).
-
-    Inputs: shares of x (frac fraction bits); optionally the caller's initial guess ``y0``
-    (shares, frac bits, e.g. a piecewise table from ``approx/`` evaluated with comparisons) and
-    its worst relative error ``y0_err`` (sets the iteration count).
-    Output: shares of 1/x (frac fraction bits).
-    Accuracy: relative error of the iteration < 2^−(frac+1) plus a few ulps of rounding.
-    Rounds ≤ 2 + 4·iters; traffic :func:`reciprocal_cost`.
-    """
-    ell, frac = ring_defaults(ell, frac)
-    lo, hi = _range("recip", lo, hi)
-    _check_ring("recip", lo, hi, ell, frac)
-    k = _iters("recip", iters, lo, hi, frac, y0_err if y0 is not None else None)
+def _iterate(mpc, kind: str, x: np.ndarray, y: np.ndarray, k: int, ell: int, fi: int) -> np.ndarray:
+    """k Newton steps on fixed-point shares with fi fraction bits."""
     R = Ring(ell)
-    fi = internal_frac("recip", lo, hi, ell, frac)
-    x = R.mul_public(R.reduce(np.asarray(x, dtype=np.uint64)), 1 << (fi - frac))
-    y = _guess(mpc, "recip", x, y0, y0_err, lo, hi, iters, ell, frac, fi)
-    two = R.encode(np.float64(2.0), fi)
-    for _ in range(k):
-        t = mul_fx(mpc, x, y, ell=ell, frac=fi, mode="faithful")
-        u = R.sub(two, t) if mpc.party == 0 else R.neg(t)
-        y = mul_fx(mpc, y, u, ell=ell, frac=fi, mode="faithful")
-    return trunc_a(mpc, y, fi - frac, ell=ell, mode="faithful")
-
-
-def rsqrt_a(mpc, x, *, lo: float | None = None, hi: float | None = None, iters: int | None = None,
-            y0=None, y0_err: float | None = None,
-            ell: int | None = None, frac: int | None = None) -> np.ndarray:
-    """Shares of 1/√x for fixed-point shares x with lo ≤ x ≤ hi (promised by the caller).
-
-    ``y0`` / ``y0_err``: optional caller's initial guess and its relative error, as for
-    :func:`reciprocal_a` (y0_err < √3 − 1 so that x·y0² < 3).
-    Rounds ≤ 2 + 6·iters; traffic :func:`rsqrt_cost`.
-    """
-    ell, frac = ring_defaults(ell, frac)
-    lo, hi = _range("rsqrt", lo, hi)
-    _check_ring("rsqrt", lo, hi, ell, frac)
-    k = _iters("rsqrt", iters, lo, hi, frac, y0_err if y0 is not None else None)
-    R = Ring(ell)
-    fi = internal_frac("rsqrt", lo, hi, ell, frac)
-    x = R.mul_public(R.reduce(np.asarray(x, dtype=np.uint64)), 1 << (fi - frac))
-    y = _guess(mpc, "rsqrt", x, y0, y0_err, lo, hi, iters, ell, frac, fi)
+    if kind == "recip":
+        two = R.encode(np.float64(2.0), fi)
+        for _ in range(k):
+            t = mul_fx(mpc, x, y, ell=ell, frac=fi, mode="faithful")
+            u = R.sub(two, t) if mpc.party == 0 else R.neg(t)
+            y = mul_fx(mpc, y, u, ell=ell, frac=fi, mode="faithful")
+        return y
     three = R.encode(np.float64(3.0), fi)
     for _ in range(k):
         y2 = square_fx(mpc, y, ell=ell, frac=fi, mode="faithful")
@@ -241,6 +214,119 @@ def rsqrt_a(mpc, x, *, lo: float | None = None, hi: float | None = None, iters: 
         u = R.sub(three, t) if mpc.party == 0 else R.neg(t)
         # y·u / 2: the halving folds into the truncation (fi + 1 bits)
         y = trunc_a(mpc, mul_aa(mpc, y, u, ell=ell), fi + 1, ell=ell, mode="faithful")
+    return y
+
+
+def _exponents(lo: float, hi: float) -> np.ndarray:
+    """Thresholds j (x ≥ 2^j) of the normalisation: floor(log2 lo) < j ≤ floor(log2 hi)."""
+    return np.arange(math.floor(math.log2(lo)) + 1, math.floor(math.log2(hi)) + 1)
+
+
+def _use_normalize(normalize, y0, lo: float, hi: float) -> bool:
+    if y0 is not None:
+        return False
+    if normalize is None:
+        return hi / lo > 4.0
+    return bool(normalize)
+
+
+def _normalized(mpc, kind: str, x: np.ndarray, lo: float, hi: float, iters, ell: int, frac: int) -> np.ndarray:
+    """1/x or 1/√x with range normalisation by comparisons (``protocols/compare.py``).
+
+    With e = ⌊log2 x⌋ ∈ [j_lo, j_hi]: K = j_hi − j_lo comparisons z_j = [x ≥ 2^j] (one batched
+    ``lt_ap``), their B2A, and the public step functions g(e) = Σ_j z_j·(g(j) − g(j−1)) + g(j_lo)
+    (differences of *encoded* values, so the sum is exactly enc(g(e))): s1 = 2^−e scales x into
+    [1, 2), Newton runs there from the affine guess on [1, 2] (2–3 iterations), and the result is
+    scaled back by s1 (1/x) or s2 = 2^(−e/2) (1/√x).
+    """
+    from .bits import not_b
+    from .compare import lt_ap
+    from .convert import b2a
+
+    R = Ring(ell)
+    fi = internal_frac(kind, lo, hi, ell, frac)
+    js = _exponents(lo, hi)
+    jl = int(js[0]) - 1
+    if jl + 1 + frac < 0:
+        raise ValueError(f"{kind}: range [{lo}, {hi}] needs thresholds below 2^-{frac}")
+    shape = x.shape
+    xf = R.reduce(np.asarray(x, dtype=np.uint64)).reshape(-1)
+    n = xf.size
+    K = js.size
+    thr = np.array([1 << int(j + frac) for j in js], dtype=np.int64)[:, None]
+    z = not_b(mpc, lt_ap(mpc, np.broadcast_to(xf, (K, n)), thr, ell=ell))
+    za = b2a(mpc, z, ell=ell)
+
+    def step(g) -> np.ndarray:
+        enc = [int(round(g(int(j)) * 2.0**fi)) for j in range(jl, int(js[-1]) + 1)]
+        coef = np.array([enc[i + 1] - enc[i] for i in range(K)], dtype=np.int64)
+        out = np.sum(R.mul_public(za, coef[:, None]), axis=0, dtype=np.uint64)
+        if mpc.party == 0:
+            out = out + np.uint64(enc[0])
+        return R.reduce(out)
+
+    s1 = step(lambda e: 2.0**-e)
+    xi = R.mul_public(xf, 1 << (fi - frac))
+    xn = trunc_a(mpc, mul_aa(mpc, xi, s1, ell=ell), fi, ell=ell, mode="faithful")  # in [1, 2)
+    a, b, _ = affine_guess(kind, 1.0, 2.0)
+    y = _initial(mpc, xn, a, b, 2.0, ell, fi)
+    k = int(iters) if iters is not None else iterations_needed(kind, 1.0, 2.0, frac)
+    y = _iterate(mpc, kind, xn, y, k, ell, fi)
+    s2 = s1 if kind == "recip" else step(lambda e: 2.0 ** (-e / 2))
+    out = trunc_a(mpc, mul_aa(mpc, y, s2, ell=ell), 2 * fi - frac, ell=ell, mode="faithful")
+    return out.reshape(shape)
+
+
+def reciprocal_a(mpc, x, *, lo: float | None = None, hi: float | None = None, iters: int | None = None,
+                 y0=None, y0_err: float | None = None, normalize: bool | None = None,
+                 ell: int | None = None, frac: int | None = None) -> np.ndarray:
+    """Shares of 1/x for fixed-point shares x with lo ≤ x ≤ hi (promised by the caller).
+
+    Inputs: shares of x (frac fraction bits); optionally the caller's initial guess ``y0``
+    (shares, frac bits, e.g. a piecewise table from ``approx/`` evaluated with comparisons) and
+    its worst relative error ``y0_err`` (sets the iteration count).
+    ``normalize`` (default: when hi/lo > 4 and no y0): scale x into [1, 2) with
+    ⌊log2(hi)⌋ − ⌊log2(lo)⌋ comparisons first (:func:`_normalized`), then 2–3 iterations.
+    Output: shares of 1/x (frac fraction bits).
+    Accuracy: relative error of the iteration < 2^−(frac+1) plus a few ulps of rounding.
+    Rounds: ≤ 2 + 4·iters (affine guess on [lo, hi]); normalised: comparison + 1 (B2A) +
+    2 (scale) + 1 + 4·iters + 2.  Traffic: :func:`reciprocal_cost`.
+    """
+    ell, frac = ring_defaults(ell, frac)
+    lo, hi = _range("recip", lo, hi)
+    _check_ring("recip", lo, hi, ell, frac)
+    if _use_normalize(normalize, y0, lo, hi):
+        return _normalized(mpc, "recip", x, lo, hi, iters, ell, frac)
+    k = _iters("recip", iters, lo, hi, frac, y0_err if y0 is not None else None)
+    R = Ring(ell)
+    fi = internal_frac("recip", lo, hi, ell, frac)
+    x = R.mul_public(R.reduce(np.asarray(x, dtype=np.uint64)), 1 << (fi - frac))
+    y = _guess(mpc, "recip", x, y0, y0_err, lo, hi, iters, ell, frac, fi)
+    y = _iterate(mpc, "recip", x, y, k, ell, fi)
+    return trunc_a(mpc, y, fi - frac, ell=ell, mode="faithful")
+
+
+def rsqrt_a(mpc, x, *, lo: float | None = None, hi: float | None = None, iters: int | None = None,
+            y0=None, y0_err: float | None = None, normalize: bool | None = None,
+            ell: int | None = None, frac: int | None = None) -> np.ndarray:
+    """Shares of 1/√x for fixed-point shares x with lo ≤ x ≤ hi (promised by the caller).
+
+    ``y0`` / ``y0_err``: optional caller's initial guess and its relative error, as for
+    :func:`reciprocal_a` (y0_err < √3 − 1 so that x·y0² < 3).  ``normalize``: as for
+    :func:`reciprocal_a` (the result is scaled back by 2^(−e/2), e = ⌊log2 x⌋).
+    Rounds ≤ 2 + 6·iters (affine guess); traffic :func:`rsqrt_cost`.
+    """
+    ell, frac = ring_defaults(ell, frac)
+    lo, hi = _range("rsqrt", lo, hi)
+    _check_ring("rsqrt", lo, hi, ell, frac)
+    if _use_normalize(normalize, y0, lo, hi):
+        return _normalized(mpc, "rsqrt", x, lo, hi, iters, ell, frac)
+    k = _iters("rsqrt", iters, lo, hi, frac, y0_err if y0 is not None else None)
+    R = Ring(ell)
+    fi = internal_frac("rsqrt", lo, hi, ell, frac)
+    x = R.mul_public(R.reduce(np.asarray(x, dtype=np.uint64)), 1 << (fi - frac))
+    y = _guess(mpc, "rsqrt", x, y0, y0_err, lo, hi, iters, ell, frac, fi)
+    y = _iterate(mpc, "rsqrt", x, y, k, ell, fi)
     return trunc_a(mpc, y, fi - frac, ell=ell, mode="faithful")
 
 
@@ -259,35 +345,61 @@ def _sum(*ds: dict) -> dict:
     return {k: sum(d[k] for d in ds) for k in ("bytes_sent", "rounds")}
 
 
-def _init_cost(kind, lo, hi, n, ell, frac, party, batch, guess=True) -> dict:
-    """Initial guess (b·x truncation, unless the caller gives y0) + final truncation."""
-    _, b, _ = affine_guess(kind, lo, hi)
+def _iter_cost(kind, n, ell, fi, iters, party, batch) -> dict:
+    tr = lambda f: trunc_cost(n, ell, f, party=party, batch=batch)  # noqa: E731
+    if kind == "recip":
+        step = _sum(mul_aa_cost(n, ell, batch), tr(fi))
+        parts = [step, step]
+    else:
+        parts = [_sum(square_a_cost(n, ell, party, batch), tr(fi)), _sum(mul_aa_cost(n, ell, batch), tr(fi)),
+                 _sum(mul_aa_cost(n, ell, batch), tr(fi + 1))]
+    out = {"bytes_sent": 0, "rounds": 0}
+    for _ in range(iters):
+        out = _sum(out, *parts)
+    return out
+
+
+def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *, iters: int | None = None,
+                party: int = 0, batch: int | None = None, guess: bool = True,
+                normalize: bool | None = None) -> dict:
+    """Per-party payload bytes and channel rounds of :func:`reciprocal_a` (kind 'recip') or
+    :func:`rsqrt_a` ('rsqrt') with the same arguments (``guess=False``: the caller passed y0,
+    then ``iters`` is required)."""
+    from .compare import msb_cost
+    from .convert import b2a_cost
+
+    tr = lambda f: trunc_cost(n, ell, f, party=party, batch=batch)  # noqa: E731
     fi = internal_frac(kind, lo, hi, ell, frac)
-    g = trunc_cost(n, ell, _init_shift(b, hi, ell, fi) if guess else 0, party=party, batch=batch)
-    return _sum(g, trunc_cost(n, ell, fi - frac, party=party, batch=batch))
+    if _use_normalize(normalize, None if guess else "y0", lo, hi):
+        K = _exponents(lo, hi).size
+        c = msb_cost(K * n, ell)
+        # party 0 (the comparison's OT sender) starts by receiving: one channel round less
+        out = {"bytes_sent": c["bytes_0to1"] if party == 0 else c["bytes_1to0"],
+               "rounds": c["rounds"] - (1 if party == 0 else 0)}
+        _, b, _ = affine_guess(kind, 1.0, 2.0)
+        k = iters if iters is not None else iterations_needed(kind, 1.0, 2.0, frac)
+        return _sum(out, b2a_cost(K * n, ell, party, batch), mul_aa_cost(n, ell, batch), tr(fi),
+                    tr(_init_shift(b, 2.0, ell, fi)), _iter_cost(kind, n, ell, fi, k, party, batch),
+                    mul_aa_cost(n, ell, batch), tr(2 * fi - frac))
+    if guess:
+        _, b, _ = affine_guess(kind, lo, hi)
+        init = tr(_init_shift(b, hi, ell, fi))
+        k = iters if iters is not None else _iters(kind, None, lo, hi, frac)
+    else:
+        init = {"bytes_sent": 0, "rounds": 0}
+        k = iters
+    return _sum(init, _iter_cost(kind, n, ell, fi, k, party, batch), tr(fi - frac))
 
 
-def reciprocal_cost(n: int, ell: int, frac: int, iters: int, lo: float, hi: float, party: int = 0,
-                    batch: int | None = None, guess: bool = True) -> dict:
-    """Per-party payload bytes and rounds of :func:`reciprocal_a` with ``iters`` iterations
-    (``guess=False``: the caller passed y0)."""
-    out = _init_cost("recip", lo, hi, n, ell, frac, party, batch, guess)
-    frac = internal_frac("recip", lo, hi, ell, frac)
-    step = _sum(mul_aa_cost(n, ell, batch), trunc_cost(n, ell, frac, party=party, batch=batch))
-    for _ in range(iters):
-        out = _sum(out, step, step)
-    return out
+def reciprocal_cost(n: int, ell: int, frac: int, iters: int | None, lo: float, hi: float, party: int = 0,
+                    batch: int | None = None, guess: bool = True, normalize: bool | None = None) -> dict:
+    """Per-party cost of :func:`reciprocal_a` (see :func:`newton_cost`)."""
+    return newton_cost("recip", n, ell, frac, lo, hi, iters=iters, party=party, batch=batch, guess=guess,
+                       normalize=normalize)
 
 
-def rsqrt_cost(n: int, ell: int, frac: int, iters: int, lo: float, hi: float, party: int = 0,
-               batch: int | None = None, guess: bool = True) -> dict:
-    """Per-party payload bytes and rounds of :func:`rsqrt_a` with ``iters`` iterations
-    (``guess=False``: the caller passed y0)."""
-    out = _init_cost("rsqrt", lo, hi, n, ell, frac, party, batch, guess)
-    frac = internal_frac("rsqrt", lo, hi, ell, frac)
-    sq = _sum(square_a_cost(n, ell, party, batch), trunc_cost(n, ell, frac, party=party, batch=batch))
-    mu = _sum(mul_aa_cost(n, ell, batch), trunc_cost(n, ell, frac, party=party, batch=batch))
-    mh = _sum(mul_aa_cost(n, ell, batch), trunc_cost(n, ell, frac + 1, party=party, batch=batch))
-    for _ in range(iters):
-        out = _sum(out, sq, mu, mh)
-    return out
+def rsqrt_cost(n: int, ell: int, frac: int, iters: int | None, lo: float, hi: float, party: int = 0,
+               batch: int | None = None, guess: bool = True, normalize: bool | None = None) -> dict:
+    """Per-party cost of :func:`rsqrt_a` (see :func:`newton_cost`)."""
+    return newton_cost("rsqrt", n, ell, frac, lo, hi, iters=iters, party=party, batch=batch, guess=guess,
+                       normalize=normalize)

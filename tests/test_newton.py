@@ -8,7 +8,7 @@ from protocols.newton import (
 )
 from protocols.ring import Ring
 
-from _twoparty import run_mpc, shares
+from _twoparty import exact_costs, run_mpc, shares
 
 
 def _inputs(R, lo, hi, f, rng, n=60):
@@ -28,22 +28,34 @@ CASES = [
 
 
 @pytest.mark.parametrize("kind,ell,f,lo,hi", CASES)
-def test_newton_accuracy_and_cost(kind, ell, f, lo, hi, rng):
+@pytest.mark.parametrize("normalize", [False, True])
+def test_newton_accuracy_and_cost(kind, ell, f, lo, hi, normalize, rng):
     R = Ring(ell)
     x, v = _inputs(R, lo, hi, f, rng)
     x0, x1 = shares(R, x, rng)
     fn = reciprocal_a if kind == "recip" else rsqrt_a
-    z0, z1, c0, c1 = run_mpc(lambda m, a: fn(m, a, lo=lo, hi=hi, ell=ell, frac=f), (x0,), (x1,))
+    z0, z1, c0, c1 = run_mpc(lambda m, a: fn(m, a, lo=lo, hi=hi, ell=ell, frac=f, normalize=normalize), (x0,), (x1,))
     got = R.decode(R.add(z0, z1), f)
     want = reciprocal_ideal(v) if kind == "recip" else rsqrt_ideal(v)
     err = np.abs(got - want)
     # a few ulps of rounding plus the iteration's relative error bound 2^-(f+1)
     assert np.all(err <= 4 * 2.0**-f + 2.0 ** -(f + 1) * want), err.max() * 2**f
-    iters = max(3, iterations_needed(kind, lo, hi, f))
     cost_fn = reciprocal_cost if kind == "recip" else rsqrt_cost
     for p, c in ((0, c0), (1, c1)):
-        cost = cost_fn(x.size, ell, f, iters, lo, hi, party=p)
-        assert c.bytes_sent == cost["bytes_sent"] and c.rounds == cost["rounds"]
+        cost = cost_fn(x.size, ell, f, None, lo, hi, party=p, normalize=normalize)
+        if exact_costs() or not normalize:
+            assert c.bytes_sent == cost["bytes_sent"] and c.rounds == cost["rounds"]
+    if not normalize:
+        iters = max(3, iterations_needed(kind, lo, hi, f))
+        cost = cost_fn(x.size, ell, f, iters, lo, hi, party=0, normalize=False)
+        assert c0.bytes_sent == cost["bytes_sent"]
+
+
+def test_normalisation_is_cheaper_on_wide_ranges():
+    for kind, lo, hi in (("recip", 1.0, 1024.0), ("rsqrt", 2.0**-10, 2.0**12)):
+        plain = (reciprocal_cost if kind == "recip" else rsqrt_cost)(1000, 64, 18, None, lo, hi, normalize=False)
+        norm = (reciprocal_cost if kind == "recip" else rsqrt_cost)(1000, 64, 18, None, lo, hi, normalize=True)
+        assert norm["bytes_sent"] < plain["bytes_sent"] / 2 and norm["rounds"] < plain["rounds"] / 2
 
 
 def test_config_range_and_iters_defaults(rng):
@@ -51,8 +63,9 @@ def test_config_range_and_iters_defaults(rng):
     with override(ell=32, frac=13, recip_range=(1.0, 16.0), recip_iters=5):
         x, v = _inputs(R, 1.0, 16.0, 13, rng, 10)
         x0, x1 = shares(R, x, rng)
-        z0, z1, c0, _ = run_mpc(lambda m, a: reciprocal_a(m, a), (x0,), (x1,))
-        assert c0.rounds == reciprocal_cost(x.size, 32, 13, 5, 1.0, 16.0)["rounds"] in (1 + 4 * 5, 2 + 4 * 5)
+        z0, z1, c0, _ = run_mpc(lambda m, a: reciprocal_a(m, a, normalize=False), (x0,), (x1,))
+        cost = reciprocal_cost(x.size, 32, 13, None, 1.0, 16.0, normalize=False)
+        assert c0.rounds == cost["rounds"] in (1 + 4 * 5, 2 + 4 * 5)
     assert np.all(np.abs(R.decode(R.add(z0, z1), 13) - 1 / v) <= 4 * 2.0**-13 + 2.0**-14 / v)
 
 
