@@ -24,20 +24,25 @@ Conventions every kernel follows
 
 Arithmetic kernels (per element; "bits" = both directions together)
 -------------------------------------------------------------------
-=====================  ============================  ===========================  =======
-kernel                 module                        traffic                      rounds
-=====================  ============================  ===========================  =======
-``mul_aa``             :mod:`protocols.mul`          2·(ell + ell(ell+1)/2) bits   1
-``square_a``           :mod:`protocols.mul`          (ell−1)(ell+2)/2 bits         1
-``mul_ap``             :mod:`protocols.mul`          0                             0
-``trunc_a`` faithful   :mod:`protocols.trunc`        1 + f bits (|x| < 2^(ell−2))  1
-``trunc_a`` prob.      :mod:`protocols.trunc`        0                             0
-``b2a``                :mod:`protocols.convert`      ell bits (1 COT)              1
-``ring_up``            :mod:`protocols.convert`      1 + ell_to − ell_from bits    1
-``ring_down``          :mod:`protocols.convert`      0                             0
-``select`` / ``mul_ba``  :mod:`protocols.select`     2(ell + 1) bits (2 COTs)      1
-``reciprocal_a``       :mod:`protocols.newton`       iters × (2 mul + 2 trunc)     ≤ 2+4·it
-``rsqrt_a``            :mod:`protocols.newton`       iters × (sq + 2 mul + 3 trunc) ≤ 2+6·it
-=====================  ============================  ===========================  =======
-(ell = 64: mul_aa 536 B, +trunc(f=18) 538.4 B; ell = 32: 140 B, +trunc(f=13) 141.75 B.)
+==========================  =======================  ===============================  ==========
+kernel                      module                   traffic                          rounds
+==========================  =======================  ===============================  ==========
+``mul_aa``                  :mod:`protocols.mul`     2·(ell + ell(ell+1)/2) bits      1
+``square_a``                :mod:`protocols.mul`     (ell−1)(ell+2)/2 bits            1
+``mul_ap``                  :mod:`protocols.mul`     0                                0
+``trunc_a`` faithful        :mod:`protocols.trunc`   1 + f bits (|x| < 2^(ell−2))     1
+``trunc_a`` unbounded       :mod:`protocols.trunc`   wrap cmp (ell bits) + f bits     cmp + 1
+``trunc_a`` exact           :mod:`protocols.trunc`   + cmp on f bits + ell bits       + cmp
+``trunc_a`` probabilistic   :mod:`protocols.trunc`   0                                0
+``b2a``                     :mod:`protocols.convert` ell bits (1 COT)                 1
+``ring_up``                 :mod:`protocols.convert` 1 + ell_to − ell_from bits       1
+``ring_down``               :mod:`protocols.convert` 0                                0
+``select`` / ``mul_ba``     :mod:`protocols.select`  2(ell + 1) bits (2 COTs)         1
+``reciprocal_a``            :mod:`protocols.newton`  K cmp + K b2a + (4 + 2·it) mul   ~22 (64b)
+``rsqrt_a``                 :mod:`protocols.newton`  K cmp + K b2a + (4 + 3·it) mul   ~22 (64b)
+==========================  =======================  ===============================  ==========
+
+(ell = 64: mul_aa 536 B, + trunc (f = 18) 538.4 B; ell = 32: 140 B, + trunc (f = 13) 141.75 B.
+"bits" = both directions together; COTs from the OT engine are extra: ~0 with Ferret, 16 B each
+with IKNP.  Exact per-party figures: the ``*_cost`` functions, asserted by the tests.)
 """
