@@ -38,8 +38,8 @@ kernel                      module                   traffic                    
 ``ring_up``                 :mod:`protocols.convert` 1 + ell_to − ell_from bits       1
 ``ring_down``               :mod:`protocols.convert` 0                                0
 ``select`` / ``mul_ba``     :mod:`protocols.select`  2(ell + 1) bits (2 COTs)         1
-``reciprocal_a``            :mod:`protocols.newton`  K cmp + K b2a + (4 + 2·it) mul   ~22 (64b)
-``rsqrt_a``                 :mod:`protocols.newton`  K cmp + K b2a + (4 + 3·it) mul   ~22 (64b)
+``reciprocal_a``            :mod:`protocols.newton`  K cmp + K b2a + (2 + 2·it) mul   ~22 (64b)
+``rsqrt_a``                 :mod:`protocols.newton`  K cmp + K b2a + (2 + 3·it) mul   ~22 (64b)
 ==========================  =======================  ===============================  ==========
 
 (ell = 64: mul_aa 536 B, + trunc (f = 18) 538.4 B; ell = 32: 140 B, + trunc (f = 13) 141.75 B.
