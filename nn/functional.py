@@ -27,7 +27,19 @@ def _recip_const(n: int, bits: int) -> int:
     return int(round((1 << bits) / n))
 
 
-def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int) -> np.ndarray:
+def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shift: int | None = None) -> np.ndarray:
+    """Evaluate ``table`` on x (ring ``ell``, ``frac`` bits); see the module docstring.
+
+    ``power_shift`` h (default: config knob ``power_shift``, 1): each power is formed as
+    X_k = trunc_{f−h}(trunc_h(X_{k−1})·X), so the product before truncation is 2^h smaller.  The
+    secure known-sign truncation needs |product| < 2^(ell−2), one bit less than the ring itself
+    (which is what the tables are checked against); h = 1 restores that bit (exp's piece on
+    [−4.9, −3) has x² up to 24, i.e. 2^30.6 at 2·13 bits).  h = 0 is bit-exact with
+    :func:`approx.fixed.evaluate_fixed` (floor truncation).
+    """
+    from protocols.config import get_config
+
+    h = get_config().get("power_shift", 1) if power_shift is None else power_shift
     R = Ring(ell)
     F = table.fixed(frac)
     nonint = [i for i, ok in enumerate(F.integer_pieces) if not ok]
@@ -36,7 +48,8 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int) -> np.ndar
     # powers X_1..X_D (sequential rule)
     pw = [None, R.reduce(x)]
     for _ in range(2, D + 1):
-        pw.append(be.trunc(be.mul(pw[-1], pw[1], ell), frac, ell))
+        a = be.trunc(pw[-1], h, ell) if h else pw[-1]
+        pw.append(be.trunc(be.mul(a, pw[1], ell), frac - h, ell))
 
     def combine(coeffs) -> np.ndarray:
         acc = np.zeros(x.shape, dtype=np.uint64)
@@ -110,11 +123,24 @@ def div_public(be: Backend, s: np.ndarray, n: int, s_bits: int, out_shift: int, 
     return be.trunc(R.mul_public(t, c), m - a + out_shift, ell)
 
 
+def clamp(be: Backend, x: np.ndarray, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
+    """min(max(x, lo), hi) with public bounds: one batched comparison (2 per element) and one
+    batched multiplexer — lo + [x≥lo]·(x−lo) + [x≥hi]·(hi−x)."""
+    R = Ring(ell)
+    clo, chi = R.encode(np.float64(lo), frac)[()], R.encode(np.float64(hi), frac)[()]
+    bits = be.ge(np.stack([x, x]), np.stack([np.full(x.shape, clo), np.full(x.shape, chi)]), ell)
+    lo_s = add_public(be, np.zeros_like(x), clo, ell)
+    hi_s = add_public(be, np.zeros_like(x), chi, ell)
+    sel = be.mul_bit(bits, np.stack([R.sub(x, lo_s), R.sub(hi_s, x)]), ell)
+    return R.add(lo_s, R.add(sel[0], sel[1]))
+
+
 def layer_norm(be: Backend, x: np.ndarray, name: str, eps: float, ell: int, frac: int, *,
                x_bits: int = 9, var_bits: int = 8, var_range: tuple[float, float] | None = None) -> np.ndarray:
     """LayerNorm over the last axis with the server's γ (``name + '.g'``) and β (``name + '.b'``).
 
-    Bounds (public, from calibration): |x| < 2^x_bits and the row variance < 2^var_bits.  Ring
+    Bounds (public, from calibration): |x| < 2^x_bits and the row variance < 2^var_bits; the
+    variance is clamped to ``var_range`` (default [2^-10, 2^var_bits]) before rsqrt.  Ring
     ``ell`` must hold H·2^(x_bits+frac) (the row sum).  The centred values lose ``v`` fraction bits
     before squaring, v the least that keeps (2^(x_bits+1+frac−v))² below 2^(ell−2), so Σ d² fits.
     """
@@ -131,8 +157,10 @@ def layer_norm(be: Backend, x: np.ndarray, name: str, eps: float, ell: int, frac
     sq = be.square(ds, ell)  # 2(frac - v) fraction bits
     ssum = R.reduce(np.sum(sq, axis=-1, dtype=np.uint64))
     var = div_public(be, ssum, H, hb + var_bits + 2 * (frac - v), frac - 2 * v, ell)
-    var = add_public(be, var, R.encode(np.float64(max(eps, 2.0**-frac)), frac), ell)
-    lo, hi = var_range if var_range is not None else (max(eps, 2.0**-frac), 2.0**var_bits)
+    lo, hi = var_range if var_range is not None else (2.0**-10, 2.0**var_bits)
+    # the promised range of the Newton iteration: clamp (a zero-variance row gets lo; eps is
+    # below every calibrated variance and below the fixed-point resolution)
+    var = clamp(be, var, lo, hi, ell, frac)
     r = be.rsqrt(var, lo, hi, ell, frac)
     n = be.trunc(be.mul(d, np.broadcast_to(r[..., None], d.shape), ell), frac, ell)
     y = be.trunc(be.mul_server(name + ".g", n, ell), frac, ell)

@@ -98,6 +98,21 @@ def fixed_weights(weights, frac: int) -> dict[str, np.ndarray]:
     return out
 
 
+def public_shapes(cfg, with_head: bool = True) -> dict[str, tuple[int, ...]]:
+    """Shapes of every named server weight (public: the architecture is public)."""
+    H, I, V, P = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size, cfg.max_position_embeddings
+    out: dict[str, tuple[int, ...]] = {"emb.word": (V, H), "emb.pos": (P, H), "emb.ln.g": (H,), "emb.ln.b": (H,)}
+    for i in range(cfg.num_hidden_layers):
+        p = f"L{i}."
+        for name, (a, b) in (("qkv", (H, 3 * H)), ("o", (H, H)), ("h1", (H, I)), ("h2", (I, H))):
+            out[p + name], out[p + name + ".b2f"] = (a, b), (b,)
+        for ln in ("ln1", "ln2"):
+            out[p + ln + ".g"], out[p + ln + ".b"] = (H,), (H,)
+    if with_head:
+        out["head"], out["head.b2f"] = (H, 2), (2,)
+    return out
+
+
 def linear_names(weights_or_cfg, with_head: bool = True) -> list[str]:
     """Names of the matrices the HE layer serves (for setup)."""
     cfg = getattr(weights_or_cfg, "config", weights_or_cfg)
@@ -131,10 +146,12 @@ class Linear(Module):
         return be.linear(self.name, x, self.r.ell, self.r.frac)
 
 
-#: Public bounds per LayerNorm site (log2 of max |input|, log2 of max variance), from MiniLM's
-#: calibration (max |x|: 2.9 after the embedding, 11 after attention, 224 after the FFN; max
-#: variance 130) with margin.  Override with config knobs ``ln_bounds_<site>=(x_bits, var_bits)``.
-LN_BOUNDS = {"emb": (3, 4), "ln1": (6, 8), "ln2": (9, 10)}
+#: Public bounds per LayerNorm site: log2 of max |input|, and the variance range the Newton rsqrt
+#: is promised (values are clamped to it).  From MiniLM's calibration on 200 training sentences:
+#: max |x| 2.9 / 11 / 224 and variance [0.0033, 0.029] / [0.14, 0.91] / [0.23, 131] after the
+#: embedding / attention / FFN, each widened by 2-4x.  Override with a config knob
+#: ``ln_bounds_<site>=(x_bits, var_lo, var_hi)``.
+LN_BOUNDS = {"emb": (3, 2.0**-10, 2.0**-3), "ln1": (6, 2.0**-5, 2.0**2), "ln2": (9, 2.0**-4, 2.0**9)}
 
 
 class LayerNorm(Module):
@@ -142,11 +159,12 @@ class LayerNorm(Module):
 
     def __init__(self, name: str, eps: float, rings: Rings, site: str):
         self.name, self.eps, self.r = name, eps, rings
-        self.x_bits, self.var_bits = get_config().get(f"ln_bounds_{site}", LN_BOUNDS[site])
+        self.x_bits, lo, hi = get_config().get(f"ln_bounds_{site}", LN_BOUNDS[site])
+        self.var_range = (float(lo), float(hi))
 
     def forward(self, be, x):
         return layer_norm(be, x, self.name, self.eps, self.r.ell, self.r.frac, x_bits=self.x_bits,
-                          var_bits=self.var_bits)
+                          var_bits=max(0, int(np.ceil(np.log2(self.var_range[1])))), var_range=self.var_range)
 
 
 class GELU(Module):
