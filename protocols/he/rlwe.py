@@ -242,7 +242,16 @@ class PreparedMatrix:
 
     @property
     def slots(self) -> int:
-        return self.params.n // self.m_out
+        return slots_for(self.params, self.n_in, self.m_out)
+
+
+def slots_for(params: HEParams, n_in: int, m_out: int) -> int:
+    """Tokens packed per returned ciphertext: N // M, capped so that slots * n_in <= max_terms
+    (the noise bound the parameters were sized for)."""
+    s = min(params.n // m_out, params.max_terms // max(n_in, 1))
+    if s < 1 or m_out > params.n:
+        raise ValueError(f"a {n_in}x{m_out} product does not fit N={params.n}, max_terms={params.max_terms}")
+    return s
 
 
 def _matmul_exact(x: np.ndarray, c: np.ndarray, chunk: int = MAX_INNER) -> np.ndarray:

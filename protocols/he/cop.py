@@ -1,0 +1,279 @@
+"""Nimbus' client-side outer product (COP) for shared-activation x server-weight products.
+
+Roles (DESIGN.md §3): the server owns W (n_in x M, fixed point mod 2^ell) and an RLWE key; the
+client holds seeded encryptions Enc(W[j, :]) (one ciphertext per input feature j, the row in
+coefficients 0..M-1), received once in :meth:`COPClient.setup` and cached on disk.
+
+``mmul_ap`` for x = x_s + x_c (T x n_in shares mod 2^ell):
+
+* client: ``sum_j x_c[k, j] * ct_j`` for all tokens k as float64 BLAS products per RNS limb
+  (:func:`rlwe.mac_packed`), packs N/M tokens per ciphertext by negacyclic shifts, re-randomises
+  with an encryption of zero, subtracts a fresh mask r, switches to the small modulus, floods,
+  sends.  Its output share is r.
+* server: decrypts to x_c W - r and adds x_s W (+ bias) in plaintext (:func:`core.matmul_mod`).
+
+Cost of one ``mmul_ap``: 1 message client -> server (``core.product_sizes`` bytes:
+ceil(T / slots) ciphertexts at modulus 2^ell * P'', b on slots*M coefficients, a on N), 1 round,
+nothing server -> client.  The output is NOT truncated (the caller truncates).
+
+Setup (``setup()`` on both sides): server -> client header (JSON) and public key; client -> server
+which chunks it already holds (verified cache); server -> client the missing chunks (64 ciphertexts'
+b parts each, bit-packed).  Traffic n_in * N * log2(Q) / 8 bytes per matrix; 2 rounds + streaming.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..channel import ProtocolError
+from ..context import MPC
+from ..config import get_config
+from ..prg import PRG
+from . import rlwe
+from .cache import WeightCache, default_root
+from .core import HEKey, PublicKey, finish_product, matmul_mod, open_product, product_sizes
+from .params import HEParams, choose_params
+
+U64 = np.uint64
+
+
+def model_hash(weights: dict[str, np.ndarray], biases: dict[str, np.ndarray] | None = None) -> str:
+    """SHA-256 over names, shapes and bytes of every matrix (order-independent)."""
+    h = hashlib.sha256()
+    for name in sorted(weights):
+        w = np.ascontiguousarray(weights[name], dtype=U64)
+        h.update(name.encode() + b"\x00" + repr(w.shape).encode())
+        h.update(w.tobytes())
+    return h.hexdigest()
+
+
+def _chunk_count(rows: int) -> int:
+    return -(-rows // rlwe.A_CHUNK_ROWS)
+
+
+class COPServer:
+    """Server side.  ``weights[name]``: (n_in, M) uint64 mod 2^ell (M <= N; fuse Q/K/V by
+    concatenating columns); ``biases[name]``: (M,) added to the server's output share;
+    ``embeddings``: names of tables used with :meth:`embed` (row = token id)."""
+
+    def __init__(
+        self,
+        mpc: MPC,
+        weights: dict[str, np.ndarray],
+        biases: dict[str, np.ndarray] | None = None,
+        ell: int | None = None,
+        key: HEKey | None = None,
+        params: HEParams | None = None,
+    ):
+        self.mpc = mpc
+        self.ell = get_config().ell if ell is None else ell
+        self.params = params or (key.params if key else choose_params(self.ell))
+        if self.params.ell != self.ell:
+            raise ValueError("HE parameters are for a different ring")
+        self.key = key or HEKey.generate(self.params, mpc.prg)
+        self.weights = {k: np.ascontiguousarray(v, dtype=U64) & rlwe._mask(self.ell) for k, v in weights.items()}
+        for k, w in self.weights.items():
+            if w.ndim != 2 or w.shape[1] > self.params.n:
+                raise ValueError(f"matrix {k} of shape {w.shape} must be (n_in, M) with M <= N={self.params.n}")
+        self.biases = {k: np.asarray(v, dtype=U64) for k, v in (biases or {}).items()}
+        self.model_hash = model_hash(self.weights)
+        self._wdig: dict[str, list[np.ndarray]] = {}
+        self.client_pub: PublicKey | None = None
+        self.stats: dict = {}
+
+    # --- setup -----------------------------------------------------------------------------
+    def setup(self) -> dict:
+        ch = self.mpc.ch
+        t0 = time.perf_counter()
+        start = ch.snapshot()
+        mats = [
+            {"name": k, "n_in": int(w.shape[0]), "m_out": int(w.shape[1]), "seed": self.key.matrix_seed(self.model_hash, k).hex(),
+             "chunks": _chunk_count(w.shape[0])}
+            for k, w in sorted(self.weights.items())
+        ]
+        head = {"params": self.params.fingerprint(), "ell": self.ell, "model": self.model_hash, "key_id": self.key.key_id, "matrices": mats}
+        ch.send_bytes(json.dumps(head).encode())
+        ch.send_bytes(self.key.pub.to_bytes())
+        self.client_pub = PublicKey.from_bytes(self.params, ch.recv_bytes(1 << 24))
+        try:
+            have = json.loads(ch.recv_bytes(1 << 20))
+        except ValueError:
+            raise ProtocolError("setup: client's cache report is not JSON") from None
+        enc_time = 0.0
+        for m in mats:
+            name = m["name"]
+            first = int(have.get(name, 0))
+            if not 0 <= first <= m["chunks"]:
+                raise ProtocolError(f"setup: client claims {first} chunks of {name}")
+            w = self.weights[name]
+            for c in range(first, m["chunks"]):
+                te = time.perf_counter()
+                rows = w[c * rlwe.A_CHUNK_ROWS : (c + 1) * rlwe.A_CHUNK_ROWS]
+                bt, br = rlwe.encrypt_rows(self.key.sk, rows, bytes.fromhex(m["seed"]), self.mpc.prg, first_chunk=c)
+                data = rlwe.pack_limbs(self.params, bt, br)
+                enc_time += time.perf_counter() - te
+                ch.send(data)
+        cost = ch.cost_since(start)
+        self.stats = {"setup_bytes_sent": cost.bytes_sent, "setup_bytes_recv": cost.bytes_recv, "setup_time_s": time.perf_counter() - t0,
+                      "encrypt_time_s": enc_time, "rounds": cost.rounds}
+        return self.stats
+
+    # --- online ----------------------------------------------------------------------------
+    def _plain(self, name: str, x: np.ndarray) -> np.ndarray:
+        w = self.weights[name]
+        if name not in self._wdig:
+            self._wdig[name] = rlwe.digits(w, -(-self.ell // 22))
+        return matmul_mod(x, w, self.ell, self._wdig[name])
+
+    def mmul_ap(self, name: str, x_share: np.ndarray) -> np.ndarray:
+        """Server's share of x @ W[name] (+ bias).  x_share: (T, n_in) uint64 mod 2^ell."""
+        if name not in self.weights:
+            raise KeyError(f"no matrix {name!r}")
+        w = self.weights[name]
+        x = np.asarray(x_share, dtype=U64)
+        if x.ndim != 2 or x.shape[1] != w.shape[0]:
+            raise ProtocolError(f"mmul_ap {name}: share of shape {x.shape}, matrix needs (T, {w.shape[0]})")
+        tok, m_out = x.shape[0], w.shape[1]
+        slots = rlwe.slots_for(self.params, w.shape[0], m_out)
+        _, _, nb = product_sizes(self.params, tok, m_out, slots)
+        y = self._plain(name, x)  # overlaps with the client's work
+        wire = self.mpc.ch.recv_array(np.uint8, (nb,))
+        y = (y + open_product(self.key, wire, tok, m_out, slots)) & rlwe._mask(self.ell)
+        if name in self.biases:
+            y = (y + self.biases[name][None, :]) & rlwe._mask(self.ell)
+        return y
+
+    def embed(self, name: str, tokens: int) -> np.ndarray:
+        """Server's share of table[name][token_ids] (the client knows the ids)."""
+        w = self.weights[name]
+        m_out = w.shape[1]
+        slots = rlwe.slots_for(self.params, 1, m_out)
+        _, _, nb = product_sizes(self.params, tokens, m_out, slots)
+        wire = self.mpc.ch.recv_array(np.uint8, (nb,))
+        y = open_product(self.key, wire, tokens, m_out, slots)
+        if name in self.biases:
+            y = (y + self.biases[name][None, :]) & rlwe._mask(self.ell)
+        return y
+
+    def mmul_aa(self, a_share: np.ndarray, b_share: np.ndarray) -> np.ndarray:
+        from .mmul_aa import mmul_aa
+
+        return mmul_aa(self.mpc, a_share, b_share, self.key, self.client_pub, self.ell)
+
+
+class COPClient:
+    """Client side.  ``cache_dir``: where encrypted weights are kept (default ``$PARTY_HE_CACHE`` or
+    ``~/.cache/party/he``); ``keep_prepared``: keep each matrix's BLAS operands in memory after
+    first use (fast; ~ (L + digits) * n_in * 2N * 8 bytes per matrix) or rebuild per call."""
+
+    def __init__(self, mpc: MPC, ell: int | None = None, cache_dir: str | Path | None = None, keep_prepared: bool = True,
+                 params: HEParams | None = None):
+        self.mpc = mpc
+        self.ell = get_config().ell if ell is None else ell
+        self.params = params or choose_params(self.ell)
+        self.cache_root = Path(cache_dir) if cache_dir is not None else default_root()
+        self.keep_prepared = keep_prepared
+        self.key = HEKey.generate(self.params, mpc.prg)  # for mmul_aa cross terms
+        self.server_pub: PublicKey | None = None
+        self.meta: dict[str, dict] = {}
+        self.cache: WeightCache | None = None
+        self._prepared: dict[str, rlwe.PreparedMatrix] = {}
+        self.stats: dict = {}
+
+    def setup(self) -> dict:
+        ch = self.mpc.ch
+        t0 = time.perf_counter()
+        start = ch.snapshot()
+        try:
+            head = json.loads(ch.recv_bytes(1 << 24))
+        except ValueError:
+            raise ProtocolError("setup: server header is not JSON") from None
+        if head.get("params") != self.params.fingerprint() or head.get("ell") != self.ell:
+            raise ProtocolError(f"setup: server HE parameters {head.get('params')} differ from ours {self.params.fingerprint()}")
+        self.server_pub = PublicKey.from_bytes(self.params, ch.recv_bytes(1 << 24))
+        if self.server_pub.key_id != head["key_id"]:
+            raise ProtocolError("setup: key id mismatch")
+        ch.send_bytes(self.key.pub.to_bytes())
+        self.cache = WeightCache(self.cache_root, str(head["model"]), str(head["key_id"]), self.params.fingerprint())
+        have = {}
+        for m in head["matrices"]:
+            name = m["name"]
+            meta = {k: m[k] for k in ("n_in", "m_out", "seed", "chunks")}
+            self.cache.write_meta(name, meta)
+            self.meta[name] = meta
+            have[name] = self.cache.valid_prefix(name)
+        ch.send_bytes(json.dumps(have).encode())
+        bits = sum(rlwe.coeff_bits(self.params, len(self.params.primes)))
+        fetched = 0
+        for m in head["matrices"]:
+            name = m["name"]
+            for c in range(have[name], m["chunks"]):
+                rows = min(rlwe.A_CHUNK_ROWS, m["n_in"] - c * rlwe.A_CHUNK_ROWS)
+                nb = -(-rows * self.params.n * bits // 8)
+                data = ch.recv_array(np.uint8, (nb,))
+                self.cache.put_chunk(name, c, data.tobytes())
+                fetched += 1
+        cost = ch.cost_since(start)
+        self.stats = {"setup_bytes_recv": cost.bytes_recv, "setup_bytes_sent": cost.bytes_sent, "setup_time_s": time.perf_counter() - t0,
+                      "chunks_fetched": fetched, "storage_bytes": self.cache.nbytes(), "rounds": cost.rounds}
+        return self.stats
+
+    # --- loading ---------------------------------------------------------------------------
+    def _load_rows(self, name: str, chunks: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        meta = self.meta[name]
+        ts, rs = [], []
+        for c in chunks:
+            rows = min(rlwe.A_CHUNK_ROWS, meta["n_in"] - c * rlwe.A_CHUNK_ROWS)
+            data = np.frombuffer(self.cache.get_chunk(name, c), dtype=np.uint8)
+            t, r = rlwe.unpack_limbs(self.params, data, (rows, self.params.n), len(self.params.primes))
+            ts.append(t)
+            rs.append(r)
+        return np.concatenate(ts), np.concatenate(rs, axis=1)
+
+    def prepared(self, name: str) -> rlwe.PreparedMatrix:
+        if name in self._prepared:
+            return self._prepared[name]
+        if name not in self.meta:
+            raise KeyError(f"no encrypted matrix {name!r} (run setup first)")
+        meta = self.meta[name]
+        b = self._load_rows(name, list(range(meta["chunks"])))
+        pm = rlwe.PreparedMatrix.build(self.params, b, bytes.fromhex(meta["seed"]), meta["m_out"])
+        if self.keep_prepared:
+            self._prepared[name] = pm
+        return pm
+
+    # --- online ----------------------------------------------------------------------------
+    def mmul_ap(self, name: str, x_share: np.ndarray) -> np.ndarray:
+        """Client's share of x @ W[name] (+ bias on the server side).  1 message, 1 round."""
+        pm = self.prepared(name)
+        x = np.asarray(x_share, dtype=U64)
+        if x.ndim != 2 or x.shape[1] != pm.n_in:
+            raise ProtocolError(f"mmul_ap {name}: share of shape {x.shape}, matrix needs (T, {pm.n_in})")
+        ct = rlwe.mac_packed(pm, x & rlwe._mask(self.ell))
+        wire, share = finish_product(self.params, self.server_pub, ct, x.shape[0], pm.m_out, pm.slots, self.mpc.prg)
+        self.mpc.ch.send(wire)
+        return share
+
+    def embed(self, name: str, token_ids: np.ndarray) -> np.ndarray:
+        """Client's share of table[name][token_ids]: select the ids' ciphertexts (no one-hot product),
+        pack, re-randomise, mask, switch, flood, send.  Reads only the chunks holding the ids."""
+        from .embedding import select_packed
+
+        meta = self.meta[name]
+        ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+        if ids.size == 0 or ids.min() < 0 or ids.max() >= meta["n_in"]:
+            raise ValueError(f"token ids outside 0..{meta['n_in'] - 1}")
+        slots = rlwe.slots_for(self.params, 1, meta["m_out"])
+        ct = select_packed(self, name, ids, slots)
+        wire, share = finish_product(self.params, self.server_pub, ct, ids.size, meta["m_out"], slots, self.mpc.prg)
+        self.mpc.ch.send(wire)
+        return share
+
+    def mmul_aa(self, a_share: np.ndarray, b_share: np.ndarray) -> np.ndarray:
+        from .mmul_aa import mmul_aa
+
+        return mmul_aa(self.mpc, a_share, b_share, self.key, self.server_pub, self.ell)

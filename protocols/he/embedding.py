@@ -1,0 +1,42 @@
+"""Embedding lookup by ciphertext selection (COP): the client knows its token ids, so the share of
+``table[ids]`` is the selection of the ids' ciphertexts -- no one-hot product over the vocabulary.
+
+The selected ciphertexts are packed N/M per ciphertext by negacyclic shifts and then leave through
+the same re-randomise / mask / switch / flood path as :meth:`COPClient.mmul_ap`
+(:func:`protocols.he.core.finish_product`); noise: one fresh ciphertext per slot.  Only the cache
+chunks holding the ids are read and only their ``a`` parts are expanded.
+Cost: 1 message client -> server of ``core.product_sizes(params, T, M, N // M)`` bytes, 1 round.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import rlwe
+
+
+def select_packed(client, name: str, ids: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
+    params = client.params
+    meta = client.meta[name]
+    seed = bytes.fromhex(meta["seed"])
+    rows_per = rlwe.A_CHUNK_ROWS
+    chunks = np.unique(ids // rows_per)
+    b_t, b_r = client._load_rows(name, [int(c) for c in chunks])
+    a_t, a_r = [], []
+    for c in chunks:  # a handful of chunks (distinct ids / 64), not tokens
+        rows = min(rows_per, meta["n_in"] - int(c) * rows_per)
+        t, r = rlwe.expand_a(params, seed, rows, first_chunk=int(c))
+        a_t.append(t)
+        a_r.append(r)
+    a_t = np.concatenate(a_t)
+    a_r = np.concatenate(a_r, axis=1)
+    offset = np.zeros(int(chunks.max()) + 1, dtype=np.int64)
+    offset[chunks] = np.arange(chunks.size) * rows_per
+    pos = offset[ids // rows_per] + ids % rows_per
+    m_out = meta["m_out"]
+    yt = np.stack([b_t[pos], a_t[pos]], axis=1)  # (T, 2, N)
+    t = rlwe.negashift_pack(yt, m_out, slots, params.n, None) & rlwe._mask(params.ell)
+    rs = []
+    for i, p in enumerate(params.primes):
+        yr = np.stack([b_r[i][pos], a_r[i][pos]], axis=1)
+        rs.append(rlwe.negashift_pack(yr, m_out, slots, params.n, p))
+    return t, np.stack(rs)
