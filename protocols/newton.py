@@ -124,11 +124,12 @@ def iterations_for_error(kind: str, rel_err: float, frac: int) -> int:
     raise ValueError(f"{kind}: no convergence within {_MAX_ITERS} iterations")
 
 
-def _check_ring(kind: str, lo: float, hi: float, ell: int, frac: int) -> None:
+def _check_ring(kind: str, lo: float, hi: float, ell: int, frac: int, normalized: bool = False) -> None:
     # largest product magnitude (in units of 2^-2frac) over the iteration, with margin 2 for the
     # first steps: recip: x·y ≤ 2, y·(2−xy) ≤ 2/lo, b·x step; rsqrt: y² ≤ 1/lo, x·y² ≤ 3,
-    # y·(3−xy²) ≤ 3/√lo
-    m = _margin(kind, lo)
+    # y·(3−xy²) ≤ 3/√lo.  Normalised: the iteration runs on [1, 2]; the scale-back product is the
+    # result itself (≤ 1/lo or 1/√lo)
+    m = _margin(kind, lo, normalized)
     if m * 2.0 ** (2 * frac) >= 2.0 ** (ell - 2) or hi * 2.0**frac >= 2.0 ** (ell - 2):
         raise ValueError(
             f"{kind} on [{lo}, {hi}] with frac={frac} overflows the known-sign bound of ring {ell}; "
@@ -136,20 +137,22 @@ def _check_ring(kind: str, lo: float, hi: float, ell: int, frac: int) -> None:
         )
 
 
-def _margin(kind: str, lo: float) -> float:
+def _margin(kind: str, lo: float, normalized: bool = False) -> float:
+    if normalized:
+        return max(_margin(kind, 1.0), 1.25 * (1.0 / lo if kind == "recip" else 1.0 / math.sqrt(lo)))
     if kind == "recip":
         return max(2.0, 2.0 / lo) * 2
     return max(3.0, 1.0 / lo, 3.0 / math.sqrt(lo)) * 2
 
 
-def internal_frac(kind: str, lo: float, hi: float, ell: int, frac: int) -> int:
+def internal_frac(kind: str, lo: float, hi: float, ell: int, frac: int, normalized: bool = False) -> int:
     """Fraction bits the iteration runs with: as many as the ring allows (≥ frac, ≤ 2·frac+8).
 
     Extra bits keep the first iterates, which are tiny near the top of a wide range (the affine
     guess there is ~1/(hi/lo)^(1/2) of the target), many ulps away from zero, so that the floor
     truncation cannot stall the doubling phase of Newton's method.
     """
-    m = _margin(kind, lo)
+    m = _margin(kind, lo, normalized)
     fi = int(math.floor((ell - 2 - math.log2(m)) / 2 - 1e-9))
     fi = min(fi, int(math.floor(ell - 3 - math.log2(hi))), 2 * frac + 8)
     return max(frac, fi)
@@ -244,7 +247,7 @@ def _normalized(mpc, kind: str, x: np.ndarray, lo: float, hi: float, iters, ell:
     from .convert import b2a
 
     R = Ring(ell)
-    fi = internal_frac(kind, lo, hi, ell, frac)
+    fi = internal_frac(kind, lo, hi, ell, frac, normalized=True)
     js = _exponents(lo, hi)
     jl = int(js[0]) - 1
     if jl + 1 + frac < 0:
@@ -294,8 +297,9 @@ def reciprocal_a(mpc, x, *, lo: float | None = None, hi: float | None = None, it
     """
     ell, frac = ring_defaults(ell, frac)
     lo, hi = _range("recip", lo, hi)
-    _check_ring("recip", lo, hi, ell, frac)
-    if _use_normalize(normalize, y0, lo, hi):
+    norm = _use_normalize(normalize, y0, lo, hi)
+    _check_ring("recip", lo, hi, ell, frac, norm)
+    if norm:
         return _normalized(mpc, "recip", x, lo, hi, iters, ell, frac)
     k = _iters("recip", iters, lo, hi, frac, y0_err if y0 is not None else None)
     R = Ring(ell)
@@ -318,8 +322,9 @@ def rsqrt_a(mpc, x, *, lo: float | None = None, hi: float | None = None, iters: 
     """
     ell, frac = ring_defaults(ell, frac)
     lo, hi = _range("rsqrt", lo, hi)
-    _check_ring("rsqrt", lo, hi, ell, frac)
-    if _use_normalize(normalize, y0, lo, hi):
+    norm = _use_normalize(normalize, y0, lo, hi)
+    _check_ring("rsqrt", lo, hi, ell, frac, norm)
+    if norm:
         return _normalized(mpc, "rsqrt", x, lo, hi, iters, ell, frac)
     k = _iters("rsqrt", iters, lo, hi, frac, y0_err if y0 is not None else None)
     R = Ring(ell)
@@ -369,8 +374,9 @@ def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *,
     from .convert import b2a_cost
 
     tr = lambda f: trunc_cost(n, ell, f, party=party, batch=batch)  # noqa: E731
-    fi = internal_frac(kind, lo, hi, ell, frac)
-    if _use_normalize(normalize, None if guess else "y0", lo, hi):
+    norm = _use_normalize(normalize, None if guess else "y0", lo, hi)
+    fi = internal_frac(kind, lo, hi, ell, frac, norm)
+    if norm:
         K = _exponents(lo, hi).size
         c = msb_cost(K * n, ell)
         # party 0 (the comparison's OT sender) starts by receiving: one channel round less

@@ -4,11 +4,13 @@ Each ``bench_*(mpc, n, ell, ...)`` runs on *both* parties (same arguments), draw
 inputs from the shared PRG (public-coin test data: party 0's share is a common random value r,
 party 1's is v − r), times one kernel invocation on n elements, and returns this party's figures::
 
-    {"time_s", "bytes_sent", "bytes_recv", "rounds", "msgs", "n", "ell", "bytes_per_elem",
-     "cot_bytes_per_elem"}
+    {"time_s", "cpu_s", "bytes_sent", "bytes_recv", "rounds", "msgs", "n", "ell", "bytes_per_elem",
+     "cot_bytes_per_elem", "analytic_bytes_per_elem", "cots_per_elem"}
 
 (payload bytes; ``bytes_per_elem`` = (sent + recv) / n, i.e. both directions, including the COT
-engine's own traffic, which ``cot_bytes_per_elem`` reports separately).  The ``check``
+engine's own traffic, which ``cot_bytes_per_elem`` reports separately; ``analytic_bytes_per_elem``
+is the kernel's own traffic from its cost table, both directions; ``cpu_s`` this party's thread
+CPU time, robust on a loaded machine).  The ``check``
 flag reveals the output to both parties afterwards (outside the timed part) and compares with
 the plaintext twin.
 
@@ -25,14 +27,14 @@ import time
 
 import numpy as np
 
-from protocols.convert import b2a
+from protocols.convert import b2a, b2a_cost
 from protocols.fixed import mul_fx, ring_defaults
-from protocols.mul import mul_aa
-from protocols.newton import reciprocal_a, rsqrt_a
+from protocols.mul import mul_aa, mul_aa_cost
+from protocols.newton import newton_cost, reciprocal_a, rsqrt_a
 from protocols.ot.extensions import COT_SCOPE
 from protocols.ring import Ring
-from protocols.select import select
-from protocols.trunc import trunc_a, trunc_ideal
+from protocols.select import select, select_cost
+from protocols.trunc import trunc_a, trunc_cost, trunc_ideal
 
 DESCRIPTION = "(library of arithmetic-kernel benchmarks for the 'primitives' workload; not a workload)"
 
@@ -58,21 +60,26 @@ def _reveal(mpc, z: np.ndarray, R: Ring) -> np.ndarray:
     return R.add(z, other)
 
 
-def _timed(mpc, fn, n: int, ell: int) -> tuple[dict, object]:
+def _timed(mpc, fn, n: int, ell: int, analytic: dict | None = None, cots: int | None = None) -> tuple[dict, object]:
+    """Run ``fn`` and measure it.  ``analytic``: {party: bytes_sent} from the cost tables (both
+    parties' figures are summed into ``analytic_bytes_per_elem``); ``cots``: COTs per element
+    (both directions) the kernel consumes."""
     start = mpc.ch.snapshot()
     first = len(mpc.ch.records)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     out = fn()
-    t = time.perf_counter() - t0
+    t, cpu = time.perf_counter() - t0, time.thread_time() - c0
     c = mpc.ch.cost_since(start)
     # traffic of the COT engine itself (IKNP extension / Ferret refills), scoped by extensions
     cot = sum(r.cost.bytes_sent + r.cost.bytes_recv for r in mpc.ch.records[first:]
               if r.name.split("/")[-1] == COT_SCOPE)
     return {
-        "time_s": t, "bytes_sent": c.bytes_sent, "bytes_recv": c.bytes_recv, "rounds": c.rounds,
+        "time_s": t, "cpu_s": cpu, "bytes_sent": c.bytes_sent, "bytes_recv": c.bytes_recv, "rounds": c.rounds,
         "msgs": c.msgs_sent + c.msgs_recv, "n": n, "ell": ell,
         "bytes_per_elem": (c.bytes_sent + c.bytes_recv) / max(n, 1),
         "cot_bytes_per_elem": cot / max(n, 1),
+        "analytic_bytes_per_elem": (sum(analytic.values()) / max(n, 1)) if analytic else None,
+        "cots_per_elem": cots,
     }, out
 
 
@@ -83,7 +90,8 @@ def bench_mul_trunc(mpc, n: int, ell: int = 64, frac: int | None = None, check: 
     bits = (ell - 3) // 2
     xv, yv = _small(mpc, n, R, bits), _small(mpc, n, R, bits)
     x, y = _shares(mpc, xv, R), _shares(mpc, yv, R)
-    res, z = _timed(mpc, lambda: mul_fx(mpc, x, y, ell=ell, frac=frac, mode="faithful"), n, ell)
+    an = {p: mul_aa_cost(n, ell)["bytes_sent"] + trunc_cost(n, ell, frac, party=p)["bytes_sent"] for p in (0, 1)}
+    res, z = _timed(mpc, lambda: mul_fx(mpc, x, y, ell=ell, frac=frac, mode="faithful"), n, ell, an, 2 * ell + 1)
     if check:
         err = R.to_signed(R.sub(_reveal(mpc, z, R), trunc_ideal(R.mul(xv, yv), frac, ell)))
         res["ok"] = bool(np.all((err == 0) | (err == 1)))
@@ -95,7 +103,8 @@ def bench_mul(mpc, n: int, ell: int = 64, check: bool = False) -> dict:
     xv = R.reduce(mpc.shared_prg.uint64(n))
     yv = R.reduce(mpc.shared_prg.uint64(n))
     x, y = _shares(mpc, xv, R), _shares(mpc, yv, R)
-    res, z = _timed(mpc, lambda: mul_aa(mpc, x, y, ell=ell), n, ell)
+    an = {p: mul_aa_cost(n, ell)["bytes_sent"] for p in (0, 1)}
+    res, z = _timed(mpc, lambda: mul_aa(mpc, x, y, ell=ell), n, ell, an, 2 * ell)
     if check:
         res["ok"] = bool(np.array_equal(_reveal(mpc, z, R), R.mul(xv, yv)))
     return res
@@ -106,7 +115,8 @@ def bench_trunc(mpc, n: int, ell: int = 64, frac: int | None = None, check: bool
     R = Ring(ell)
     xv = _small(mpc, n, R, ell - 3)
     x = _shares(mpc, xv, R)
-    res, z = _timed(mpc, lambda: trunc_a(mpc, x, frac, ell=ell, mode="faithful"), n, ell)
+    an = {p: trunc_cost(n, ell, frac, party=p)["bytes_sent"] for p in (0, 1)}
+    res, z = _timed(mpc, lambda: trunc_a(mpc, x, frac, ell=ell, mode="faithful"), n, ell, an, 1)
     if check:
         err = R.to_signed(R.sub(_reveal(mpc, z, R), trunc_ideal(xv, frac, ell)))
         res["ok"] = bool(np.all((err == 0) | (err == 1)))
@@ -118,7 +128,8 @@ def bench_b2a(mpc, n: int, ell: int = 64, check: bool = False) -> dict:
     bits = mpc.shared_prg.bits(n)
     mask = mpc.shared_prg.bits(n)
     b = mask if mpc.party == 0 else bits ^ mask
-    res, z = _timed(mpc, lambda: b2a(mpc, b, ell=ell), n, ell)
+    an = {p: b2a_cost(n, ell, p)["bytes_sent"] for p in (0, 1)}
+    res, z = _timed(mpc, lambda: b2a(mpc, b, ell=ell), n, ell, an, 1)
     if check:
         res["ok"] = bool(np.array_equal(_reveal(mpc, z, R), bits.astype(np.uint64)))
     return res
@@ -131,7 +142,8 @@ def bench_select(mpc, n: int, ell: int = 64, check: bool = False) -> dict:
     b = mask if mpc.party == 0 else bits ^ mask
     xv, yv = R.reduce(mpc.shared_prg.uint64(n)), R.reduce(mpc.shared_prg.uint64(n))
     x, y = _shares(mpc, xv, R), _shares(mpc, yv, R)
-    res, z = _timed(mpc, lambda: select(mpc, b, x, y, ell=ell), n, ell)
+    an = {p: select_cost(n, ell)["bytes_sent"] for p in (0, 1)}
+    res, z = _timed(mpc, lambda: select(mpc, b, x, y, ell=ell), n, ell, an, 2)
     if check:
         res["ok"] = bool(np.array_equal(_reveal(mpc, z, R), np.where(bits.astype(bool), xv, yv)))
     return res
@@ -145,7 +157,8 @@ def _newton(mpc, kind: str, n: int, ell: int, frac: int | None, lo: float, hi: f
     xv = R.encode(v, frac)
     x = _shares(mpc, xv, R)
     fn = reciprocal_a if kind == "recip" else rsqrt_a
-    res, z = _timed(mpc, lambda: fn(mpc, x, lo=lo, hi=hi, ell=ell, frac=frac), n, ell)
+    an = {p: newton_cost(kind, n, ell, frac, lo, hi, party=p)["bytes_sent"] for p in (0, 1)}
+    res, z = _timed(mpc, lambda: fn(mpc, x, lo=lo, hi=hi, ell=ell, frac=frac), n, ell, an)
     if check:
         got = R.decode(_reveal(mpc, z, R), frac)
         vd = R.decode(xv, frac)
