@@ -56,10 +56,10 @@ def max_ideal(x: np.ndarray, axis: int = -1, ell: int = 64) -> np.ndarray:
 
 
 def max_cost(rows: int, L: int, ell: int | None = None) -> dict:
-    """Analytic cost of :func:`max_a` on ``rows`` rows of length L: payload bytes each direction
-    and rounds (party 1's count)."""
+    """Analytic cost of :func:`max_a` on ``rows`` rows of length L: payload bytes each direction,
+    rounds (party 1's count) and COTs per direction."""
     ell = ell or get_config().ell
-    out = {"bytes_0to1": 0, "bytes_1to0": 0, "rounds": 0}
+    out = {"bytes_0to1": 0, "bytes_1to0": 0, "rounds": 0, "cots_0to1": 0, "cots_1to0": 0}
     while L > 1:
         h = L // 2
         c = msb_cost(rows * h, ell)
@@ -67,5 +67,7 @@ def max_cost(rows: int, L: int, ell: int | None = None) -> dict:
         out["bytes_0to1"] += c["bytes_0to1"] + s["bytes_sent"]
         out["bytes_1to0"] += c["bytes_1to0"] + s["bytes_sent"]
         out["rounds"] += c["rounds"] + s["rounds"]
+        out["cots_0to1"] += c["cots_0to1"] + rows * h  # select: one COT each way per element
+        out["cots_1to0"] += c["cots_1to0"] + rows * h
         L = L - h
     return out
