@@ -15,7 +15,7 @@ from party.jobs import Job, register_job
 from protocols.channel import run_two_party
 from protocols.config import override
 from protocols.ot.cot import crhash, make_cot
-from protocols.ot.ferret import (PARAMS, LpnParams, _Workspace, ferret_iteration_cost, get_params,
+from protocols.ot.ferret import (PARAMS, LpnParams, _Workspace, ferret_iteration_cost, ferret_setup_cost, get_params,
                                  ggm_receiver, ggm_sender, lpn_apply, lpn_indices, make_ferret_pair,
                                  segment_trees, traffic_for)
 from protocols.prg import PRG
@@ -163,6 +163,11 @@ def test_segment_schedule_and_traffic_formula():
     b = traffic_for(P, P.pre.n - P.main.m + n_iter)["sender_sent"]
     assert b - a == ferret_iteration_cost(P.main) == 16 * 32 * 19
     assert segment_trees(PARAMS["b13"].main) == 64
+    for name in ("b13", "toy"):
+        Q = PARAMS[name]
+        sc = ferret_setup_cost(Q)
+        tr = traffic_for(Q, Q.pre.n - Q.main.m)  # exactly the bootstrap iteration's surplus
+        assert (sc["sender_sent"], sc["receiver_sent"]) == (tr["sender_sent"], tr["receiver_sent"])
     b13 = traffic_for(PARAMS["b13"], 10**6)
     # base OT 4,256 + IKNP 41,030→41,088 COTs + bootstrap iteration + 180 trees of 13 levels
     assert b13["receiver_sent"] == 32 + 16 * 41_088

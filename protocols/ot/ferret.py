@@ -39,20 +39,35 @@ toy     16,384     1,500    32     9   1,788       14,596      NONE (tests only)
  pre    4,096      600      16     8   728         4,096*      NONE
 ======  =========  =======  =====  ==  ==========  ==========  =================================
 
-(* the whole pre output is used: main.M as the main base, the rest served.)  Source of the
-security claim: these (n, k, t) triples are emp-ot's defaults, which the Ferret paper (Yang, Weng,
-Lan, Zhang, Wang, CCS 2020, §6 and Table 2-3) analyses against Gaussian-elimination-based,
-information-set-decoding and low-weight-parity-check attacks on *regular* primal LPN, giving
-≥ 128-bit computational security for semi-honest Ferret.  We did not run our own estimator: the
-claim is theirs, for the same code family (10 random indices per column from a public seed —
-emp-ot's ``LpnF2`` with d = 10) and regular noise.
+(* the whole pre output is used: main.M as the main base, the rest served.)
 
-Cost of one iteration (payload, exact; one message sender → receiver, no other traffic):
-    16 · t · (2b + 1) bytes   (b13: 552,960 B → 0.4416 bit per served COT;
-                              b11: 1,829,328 B → 1.463 bit;  toy: 9,728 B).
-Setup per direction (bootstrap): base OT 128 (R → S 32 B, S → R 4,224 B) + IKNP 16·⌈pre.M/64⌉·64
-(R → S) + one pre iteration 16·pre.t·(2·pre.b+1) (S → R) + 16 B each way for the LPN seed (once
-per pair).  See :func:`ferret_setup_cost` / :func:`ferret_iteration_cost`.
+Security claim and its source: the b13 / b11 triples (n, k, t) and their bootstrap triples are
+emp-ot's defaults (the Ferret authors' implementation), stated there as 128-bit computational
+security for semi-honest Ferret, based on the Ferret paper's analysis of primal *regular*-noise LPN
+with a local code of 10 nonzeros per column (Yang, Weng, Lan, Zhang, Wang, CCS 2020, §6: Gaussian
+elimination, information-set decoding and low-weight-parity-check attacks).  We use the same code
+family (10 uniform indices per row, public seed per iteration) and the same regular noise, so the
+claim transfers; we did not run an estimator of our own.  Later algebraic attacks on regular noise
+(e.g. Briaud–Øygarden, Eurocrypt 2023) lowered estimates for some published PCG parameters: re-check
+with a current estimator before relying on exactly 128 bits.
+
+Lazy segments.  An iteration is produced in *segments* of G = 2^19 / 2^b trees (b13: 64 trees =
+524,288 rows, 8 MiB) as ``get`` needs them: a segment's rows are an independent slice of the same
+LPN instance (its GGM trees and its rows of the code matrix; the index stream is seekable by row),
+so revealing only some rows reveals a sub-instance.  Within a segment all G trees are expanded at
+once, level by level.  The first M rows of every iteration are the next base (never served).
+Serving 10^6 COTs from a fresh pair therefore costs the bootstrap plus ~3 segments instead of a
+whole 10.5 M-row iteration.
+
+Cost (payload, exact; per segment of G trees one message sender → receiver):
+    16 · G · (2b + 1) bytes;  a whole iteration 16 · t · (2b + 1)
+    (b13: 552,960 B → 0.4416 bit per served COT; b11: 1,829,328 B → 1.463 bit; toy: 9,728 B).
+Setup per direction (in ``make_ferret_pair``): base OT of 128 (R → S 32 B, S → R 4,224 B), IKNP of
+pre.M COTs 16·⌈pre.M/64⌉·64 B (R → S), and 16 B each way once per pair for the LPN seed; the
+bootstrap iteration's segments (16·pre.t·(2·pre.b+1) B) are sent lazily by ``get``.
+:func:`traffic_for` walks the schedule and gives the exact bytes for any number of served COTs.
+Example (b13, per direction, 10^6 COTs served from a fresh pair): 1,023,680 B = 8.2 bit/COT, of
+which IKNP 657 KB and the bootstrap iteration 279 KB; steady state 0.44 bit/COT.
 Rounds: a refill is one one-way message (the receiver waits once); the receiver computes its LPN
 part *before* waiting so both parties work in parallel.
 
@@ -139,8 +154,9 @@ def ferret_iteration_cost(p: LpnParams) -> int:
 
 
 def ferret_setup_cost(params: FerretParams) -> dict[str, int]:
-    """Payload bytes of one direction's bootstrap: ``sender_sent`` (COT sender → receiver) and
-    ``receiver_sent``; plus ``seed`` = 16 bytes each way per pair (common LPN seed)."""
+    """Payload bytes of one direction's bootstrap (setup in ``make_ferret_pair`` plus the bootstrap
+    iteration, which the first ``get`` sends): ``sender_sent`` (COT sender → receiver),
+    ``receiver_sent``, and ``seed`` = 16 bytes each way per pair (common LPN seed)."""
     s = iknp_setup_cost()
     ik = iknp_get_cost(params.pre.m)
     return {

@@ -16,8 +16,8 @@ Interface: :class:`IKNPSender` / :class:`IKNPReceiver` implement :class:`~protoc
 with :func:`~protocols.ot.cot.crhash` where a random OT is needed).
 
 Cost (payload bytes, exact; only R → S traffic):
-  setup (per direction): base OT of 128: S → R 32 bytes ... see :func:`iknp_setup_cost`
-                         (R is base-OT sender: R → S 32 bytes, S → R 33·128 = 4224 bytes).
+  setup (per direction, :func:`iknp_setup_cost`): 128 base OTs with R as base-OT sender:
+                         R → S 32 bytes, S → R 33·128 = 4,224 bytes; 2 messages.
   get(n): 16 · ceil(n / 64) · 64 bytes R → S, one message per chunk of up to 2^16 COTs;
           S waits once (1 round), R never waits.
 Surplus COTs of a chunk (n not a multiple of 64) are dropped; both sides drop the same ones.
