@@ -140,11 +140,15 @@ class COPServer:
         tok, m_out = x.shape[0], w.shape[1]
         slots = rlwe.slots_for(self.params, w.shape[0], m_out)
         _, _, nb = product_sizes(self.params, tok, m_out, slots)
+        t0 = time.perf_counter()
         y = self._plain(name, x)  # overlaps with the client's work
+        t1 = time.perf_counter()
         wire = self.mpc.ch.recv_array(np.uint8, (nb,))
+        t2 = time.perf_counter()
         y = (y + open_product(self.key, wire, tok, m_out, slots)) & rlwe._mask(self.ell)
         if name in self.biases:
             y = (y + self.biases[name][None, :]) & rlwe._mask(self.ell)
+        self.timing = {"server_compute_s": (t1 - t0) + (time.perf_counter() - t2), "server_plain_s": t1 - t0}
         return y
 
     def embed(self, name: str, tokens: int) -> np.ndarray:
@@ -253,9 +257,13 @@ class COPClient:
         x = np.asarray(x_share, dtype=U64)
         if x.ndim != 2 or x.shape[1] != pm.n_in:
             raise ProtocolError(f"mmul_ap {name}: share of shape {x.shape}, matrix needs (T, {pm.n_in})")
+        t0 = time.perf_counter()
         ct = rlwe.mac_packed(pm, x & rlwe._mask(self.ell))
+        t1 = time.perf_counter()
         wire, share = finish_product(self.params, self.server_pub, ct, x.shape[0], pm.m_out, pm.slots, self.mpc.prg)
+        t2 = time.perf_counter()
         self.mpc.ch.send(wire)
+        self.timing = {"client_compute_s": t2 - t0, "client_mac_s": t1 - t0, "client_finish_s": t2 - t1}
         return share
 
     def embed(self, name: str, token_ids: np.ndarray) -> np.ndarray:

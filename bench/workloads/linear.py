@@ -1,0 +1,190 @@
+"""Linear layers: COP (``party``) vs the server-side inner-product baseline (``party-baseline``).
+
+Cases are ``TxNxM`` (tokens x in x out), e.g. ``128x768x768``.  :func:`run_linear` runs on both
+parties over a real :class:`Channel`: setup (COP: encrypted weights streamed into a fresh disk
+cache; baseline: the client's public key), then ``repeat`` online products on fresh random
+shares, reporting medians of: wall time, client and server compute, bytes each way, rounds, plus
+setup bytes / time / client storage; the last product is revealed (outside the timings) and
+checked exactly against numpy.
+
+Harness plug-in: ``cases(args)`` names the job ``he-linear`` registered below; the job module
+must be imported by the server process (``party.jobs.JOB_MODULES`` gets ``bench.workloads.linear``).
+In-process run (two threads, in-memory channel, shaped):
+
+    python -m bench.workloads.linear --case 128x768x768 --impl party,party-baseline --profile lan,wan
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from protocols.channel import run_two_party
+from protocols.context import MPC
+from protocols.prg import PRG
+from protocols.ring import Ring
+
+DESCRIPTION = "HE linear layers: COP (party) vs server-side baseline (party-baseline), TxNxM cases"
+DEFAULT_CASES = ["128x768x768", "128x768x2304", "128x768x3072", "128x3072x768"]
+
+
+def parse_case(case: str) -> tuple[int, int, int]:
+    try:
+        t, n, m = (int(v) for v in case.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"case {case!r} must look like 128x768x768") from None
+    return t, n, m
+
+
+def _data(case: str, ell: int, seed: int):
+    """Public benchmark data from a common seed: W (n, M), bias (M,), x (T, n), full-range values."""
+    t, n, m = parse_case(case)
+    R = Ring(ell)
+    prg = PRG(seed.to_bytes(16, "little"))
+    return R, R.reduce(prg.uint64((n, m))), R.reduce(prg.uint64((m,))), R.reduce(prg.uint64((t, n)))
+
+
+def run_linear(ch, role: int, case: str, impl: str = "party", repeat: int = 3, ell: int | None = None,
+               cache_dir: str | None = None, seed: int = 7, check: bool = True) -> dict:
+    """Both parties call this with the same arguments; returns this party's figures."""
+    from protocols.config import get_config
+    from protocols.he.baseline import BaselineClient, BaselineServer
+    from protocols.he.cop import COPClient, COPServer
+
+    ell = get_config().ell if ell is None else ell
+    R, W, bias, x = _data(case, ell, seed)
+    mpc = MPC(ch=ch, ot=None)  # HE products need no OT
+    out: dict = {"case": case, "impl": impl, "ell": ell, "party": role}
+    # ---- setup ----------------------------------------------------------------------------
+    s0 = ch.snapshot()
+    t0 = time.perf_counter()
+    if role == 0:
+        cop = COPServer(mpc, {"w": W} if impl == "party" else {}, {"w": bias}, ell=ell)
+        st = cop.setup()
+        out["encrypt_time_s"] = st["encrypt_time_s"]
+    else:
+        cop = COPClient(mpc, ell=ell, cache_dir=cache_dir or tempfile.mkdtemp(prefix="he-cache-"))
+        st = cop.setup()
+        out["storage_bytes"] = st["storage_bytes"]
+        if impl == "party":
+            tp = time.perf_counter()
+            cop.prepared("w")  # load + verify the cache, expand a, build BLAS operands
+            out["prepare_time_s"] = time.perf_counter() - tp
+    c = ch.cost_since(s0)
+    out.update(setup_time_s=time.perf_counter() - t0, setup_bytes_sent=c.bytes_sent, setup_bytes_recv=c.bytes_recv,
+               he_params=cop.params.fingerprint(), log2_q=round(cop.params.log2_q, 1))
+    if impl == "party-baseline":
+        eng = BaselineServer(mpc, {"w": W}, {"w": bias}, ell, cop.client_pub) if role == 0 else \
+            BaselineClient(mpc, cop.key, ell, {"w": W.shape})
+    else:
+        eng = cop
+    # ---- online ---------------------------------------------------------------------------
+    runs = []
+    y = None
+    for i in range(repeat):
+        share_prg = PRG((seed + 1000 + i).to_bytes(16, "little"))  # public test data
+        r = R.reduce(share_prg.uint64(x.shape))
+        xi = r if role == 0 else R.sub(x, r)
+        ch.exchange(np.zeros(1, np.uint8))  # align the two parties before timing (not counted)
+        s0 = ch.snapshot()
+        t0 = time.perf_counter()
+        y = eng.mmul_ap("w", xi)
+        wall = time.perf_counter() - t0
+        c = ch.cost_since(s0)
+        runs.append({"time_s": wall, "bytes_sent": c.bytes_sent, "bytes_recv": c.bytes_recv, "rounds": c.rounds,
+                     "msgs": c.msgs_sent + c.msgs_recv, **getattr(eng, "timing", {})})
+    for k in runs[0]:
+        out[k] = statistics.median(float(r[k]) for r in runs)
+    out["times_s"] = [r["time_s"] for r in runs]
+    # ---- check (outside the timings) ----------------------------------------------------------
+    if check:
+        (other,) = ch.exchange(y)
+        got = R.add(y, other)
+        ref = (np.array(x, dtype=object).dot(np.array(W, dtype=object)) + np.array(bias, dtype=object)) % (1 << ell)
+        out["exact"] = bool(np.array_equal(got.astype(object), ref))
+    return out
+
+
+def run_in_process(case: str, impl: str, profile: str | None, repeat: int, ell: int | None = None) -> dict:
+    """Both parties in two threads over the in-memory channel; merged figures (client's view)."""
+    with tempfile.TemporaryDirectory(prefix="he-cache-") as d:
+        def f(role):
+            def g(ch):
+                return run_linear(ch, role, case, impl, repeat, ell, cache_dir=d if role else None)
+            return g
+
+        r0, r1, _, _ = run_two_party(f(0), f(1), profile=profile)
+    row = {
+        "impl": impl, "case": case, "profile": profile or "none", "ell": r1["ell"], "he_params": r1["he_params"],
+        "log2_q": r1["log2_q"], "time_s_median": r1["time_s"], "times_s": r1["times_s"],
+        "client_compute_s": r1.get("client_compute_s"), "server_compute_s": r0.get("server_compute_s"),
+        "bytes_c2s": int(r1["bytes_sent"]), "bytes_s2c": int(r1["bytes_recv"]), "rounds": int(max(r0["rounds"], r1["rounds"])),
+        "setup_bytes_s2c": r1["setup_bytes_recv"], "setup_bytes_c2s": r1["setup_bytes_sent"],
+        "setup_time_s": max(r0["setup_time_s"], r1["setup_time_s"]), "encrypt_time_s": r0.get("encrypt_time_s"),
+        "prepare_time_s": r1.get("prepare_time_s"), "storage_bytes": r1.get("storage_bytes"),
+        "exact": r1.get("exact"),
+    }
+    return row
+
+
+# ---- harness plug-in ---------------------------------------------------------------------------
+def add_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--impl", default="party,party-baseline")
+    ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
+
+
+def cases(args) -> list[dict]:
+    out = []
+    for impl in args.impl.split(","):
+        if impl == "spu-cheetah":
+            continue  # measured by the SPU peer driver (bench/peers), not by this job
+        for c in args.cases.split(","):
+            out.append({"case": c, "impl": impl, "job": "he-linear", "params": {"case": c, "impl": impl, "repeat": 1}})
+    return out
+
+
+try:  # register the job when party/ is importable (server process)
+    from party.jobs import Job, register_job
+
+    @register_job("he-linear")
+    class HELinearJob(Job):
+        description = "one HE linear layer (COP or baseline), setup + online"
+
+        def server(self, ch, model, params):
+            run_linear(ch, 0, params["case"], params.get("impl", "party"), int(params.get("repeat", 1)))
+
+        def client(self, ch, params, inputs):
+            r = run_linear(ch, 1, params["case"], params.get("impl", "party"), int(params.get("repeat", 1)))
+            return r
+except ImportError:  # pragma: no cover
+    pass
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--case", default="128x768x768")
+    ap.add_argument("--impl", default="party,party-baseline")
+    ap.add_argument("--profile", default="none")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--ell", type=int, default=None)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args(argv)
+    rows = []
+    for case in a.case.split(","):
+        for impl in a.impl.split(","):
+            for prof in a.profile.split(","):
+                row = run_in_process(case, impl, None if prof == "none" else prof, a.repeat, a.ell)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
