@@ -62,9 +62,10 @@ whole 10.5 M-row iteration.
 Cost (payload, exact; per segment of G trees one message sender → receiver):
     16 · G · (2b + 1) bytes;  a whole iteration 16 · t · (2b + 1)
     (b13: 552,960 B → 0.4416 bit per served COT; b11: 1,829,328 B → 1.463 bit; toy: 9,728 B).
-Setup per direction (in ``make_ferret_pair``): base OT of 128 (R → S 32 B, S → R 4,224 B), IKNP of
-pre.M COTs 16·⌈pre.M/64⌉·64 B (R → S), and 16 B each way once per pair for the LPN seed; the
-bootstrap iteration's segments (16·pre.t·(2·pre.b+1) B) are sent lazily by ``get``.
+Setup per direction (in ``make_ferret_pair``): base OT of 128 (R → S 32 B, S → R 4,224 B) and
+16 B each way once per pair for the LPN seed; the first ``get`` of a direction then runs IKNP of
+pre.M COTs (16·⌈pre.M/64⌉·64 B, R → S) and the bootstrap iteration's segments
+(16·pre.t·(2·pre.b+1) B, S → R).
 :func:`traffic_for` walks the schedule and gives the exact bytes for any number of served COTs.
 Example (b13, per direction, 10^6 COTs served from a fresh pair): 1,023,680 B = 8.2 bit/COT, of
 which IKNP 657 KB and the bootstrap iteration 279 KB; steady state 0.44 bit/COT.
@@ -417,14 +418,14 @@ class _FerretBase:
     rest are served.  When all trees are done the next base becomes current (parameters ``main``).
     """
 
-    def _init_state(self, ch: "Channel", ws: _Workspace, params: FerretParams, seed: bytes, base: np.ndarray) -> None:
+    def _init_state(self, ch: "Channel", ws: _Workspace, params: FerretParams, seed: bytes) -> None:
         self.ch = ch
         self.ws = ws
         self.params = params
         self._seeds = PRG(seed)  # public, common to both ends of this direction
         self._iter = 0
         self._cur_p = params.pre
-        self._cur_base = base
+        self._cur_base: np.ndarray | None = None  # IKNP bootstrap on the first refill
         self._next_base = np.empty((params.main.m, 2), dtype=np.uint64)
         self._start_iteration()
         self._buf = np.empty((0, 2), dtype=np.uint64)
@@ -440,6 +441,8 @@ class _FerretBase:
 
     def _refill(self) -> None:
         p = self._cur_p
+        if self._cur_base is None:
+            self._cur_base = self._bootstrap_base()
         if self._next_tree == p.t:
             self.iterations += 1
             self._cur_p = p = self.params.main
@@ -483,8 +486,11 @@ class FerretSender(COTSender, _FerretBase):
     def __init__(self, ch: "Channel", ws: _Workspace, boot: IKNPSender, params: FerretParams, seed: bytes):
         self.delta = boot.delta.copy()
         self._rng = PRG()  # secret: GGM roots
-        base = _normalize_sender(boot.get(params.pre.m), self.delta)
-        self._init_state(ch, ws, params, seed, base)
+        self._boot = boot
+        self._init_state(ch, ws, params, seed)
+
+    def _bootstrap_base(self) -> np.ndarray:
+        return _normalize_sender(self._boot.get(self.params.pre.m), self.delta)
 
     def _segment(self, p: LpnParams, trees: slice, out: np.ndarray) -> None:
         roots = self._rng.blocks(trees.stop - trees.start)
@@ -498,8 +504,12 @@ class FerretReceiver(COTReceiver, _FerretBase):
     """Ferret COT receiver: ``get(n) -> (b, t)`` with b = LSB(t)."""
 
     def __init__(self, ch: "Channel", ws: _Workspace, boot: IKNPReceiver, params: FerretParams, seed: bytes):
-        _, base = boot.get(params.pre.m)  # choice bit of the normalised base = LSB(t)
-        self._init_state(ch, ws, params, seed, base)
+        self._boot = boot
+        self._init_state(ch, ws, params, seed)
+
+    def _bootstrap_base(self) -> np.ndarray:
+        _, base = self._boot.get(self.params.pre.m)  # choice bit of the normalised base = LSB(t)
+        return base
 
     def _segment(self, p: LpnParams, trees: slice, out: np.ndarray) -> None:
         receiver_segment(self.ch, self.ws, p, self._cur_base, trees, self._seed, self._tweak, out)
@@ -510,8 +520,10 @@ class FerretReceiver(COTReceiver, _FerretBase):
 
 
 def make_ferret_pair(ch: "Channel", params: str | FerretParams | None = None) -> OTPair:
-    """Ferret COT in both directions (party 0 as sender first, then party 1), bootstrapped from
-    IKNP here; all Ferret iterations (the bootstrap one included) run lazily inside ``get``."""
+    """Ferret COT in both directions (party 0 as sender first, then party 1).  Here: the common
+    LPN seed and the 128 base OTs of each direction's IKNP; the IKNP extension of the bootstrap
+    base and all Ferret iterations run lazily inside the first ``get`` of each direction, so a
+    direction that is never used costs only its base OTs."""
     if not isinstance(params, FerretParams):
         params = get_params(params)
     params.validate()
@@ -537,7 +549,9 @@ def traffic_for(params: FerretParams, n_served: int) -> dict[str, int]:
     each way per pair, is not included).  Walks the same segment schedule as the objects."""
     setup = iknp_setup_cost()
     s_sent = setup["sender_sent"]
-    r_sent = setup["receiver_sent"] + iknp_get_cost(params.pre.m)["receiver_sent"]
+    r_sent = setup["receiver_sent"]
+    if n_served > 0:  # the first get bootstraps: IKNP extension of pre.M COTs
+        r_sent += iknp_get_cost(params.pre.m)["receiver_sent"]
     p, nxt, avail = params.pre, 0, 0
     while avail < n_served:
         if nxt == p.t:
