@@ -168,7 +168,7 @@ class SimBackend(Backend):
     def matmul(self, a: np.ndarray, b: np.ndarray, ell: int, frac: int) -> np.ndarray:
         return self.trunc(self._matmul_ring(a, b, ell), frac, ell)
 
-    def embed(self, ids: np.ndarray, name: str, ell: int) -> np.ndarray:
+    def embed(self, ids: np.ndarray, name: str, ell: int, tokens: int) -> np.ndarray:
         return Ring(ell).from_signed(self.weights[name][np.asarray(ids)])
 
     def server_const(self, name: str, ell: int) -> np.ndarray:

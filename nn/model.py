@@ -205,7 +205,7 @@ class Embedding(Module):
 
     def forward(self, be, ids, seq_len: int):
         R = Ring(self.r.ell)
-        x = be.embed(ids, "emb.word", self.r.ell)
+        x = be.embed(ids, "emb.word", self.r.ell, seq_len)
         pos = be.server_const("emb.pos", self.r.ell)
         if pos.shape[0] != seq_len:
             pos = pos[:seq_len]

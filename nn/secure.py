@@ -68,8 +68,8 @@ class SecureBackend(Backend):
     def matmul(self, a: np.ndarray, b: np.ndarray, ell: int, frac: int) -> np.ndarray:
         return self.trunc(self.he.mmul_aa(a, b, ell=ell), frac, ell)
 
-    def embed(self, ids, name: str, ell: int) -> np.ndarray:
-        return self.he.embed(name, ids if self.party == 1 else None, ell=ell)
+    def embed(self, ids, name: str, ell: int, tokens: int) -> np.ndarray:
+        return self.he.embed(name, ids if self.party == 1 else None, tokens, ell=ell)
 
     def server_const(self, name: str, ell: int) -> np.ndarray:
         if self.party == 0:
@@ -127,3 +127,48 @@ class SecureBackend(Backend):
             return None
         other = self.mpc.ch.recv_array(np.uint64, x.shape)
         return R.add(x, other)
+
+
+class HELinear:
+    """The HE layer (:mod:`protocols.he`) behind the backend's linear operations.
+
+    Server: a :class:`protocols.he.cop.COPServer` over the model's matrices (``L{i}.qkv``,
+    ``.o``, ``.h1``, ``.h2``, ``head``) and the word-embedding table ``emb.word``, all as
+    (n_in, M) ring elements; biases are added by the backend before truncation.  Client: a
+    :class:`protocols.he.cop.COPClient` holding the encrypted matrices (cached on disk by model
+    hash and server key id).  ``setup()`` runs the (resumable) transfer of encrypted weights.
+    """
+
+    def __init__(self, mpc: MPC, cfg, ell: int, fixed: dict[str, np.ndarray] | None = None,
+                 names: list[str] | None = None, key=None, cache_dir=None):
+        from protocols.he.cop import COPClient, COPServer
+
+        from .model import public_shapes
+
+        self.mpc, self.ell = mpc, ell
+        self.shapes = public_shapes(cfg)
+        if mpc.party == 0:
+            R = Ring(ell)
+            mats = {n: R.from_signed(fixed[n]) for n in names}
+            self.cop = COPServer(mpc, mats, ell=ell, key=key)
+        else:
+            self.cop = COPClient(mpc, ell=ell, cache_dir=cache_dir)
+        self.stats: dict = {}
+
+    def setup(self) -> dict:
+        self.stats = self.cop.setup()
+        return self.stats
+
+    def mmul_ap(self, name: str, x: np.ndarray, *, ell: int) -> np.ndarray:
+        return self.cop.mmul_ap(name, x)
+
+    def mmul_aa(self, a: np.ndarray, b: np.ndarray, *, ell: int) -> np.ndarray:
+        return self.cop.mmul_aa(a, b)
+
+    def embed(self, name: str, ids, tokens: int, *, ell: int) -> np.ndarray:
+        if self.mpc.party == 0:
+            return self.cop.embed(name, tokens)
+        return self.cop.embed(name, ids)
+
+    def public_shape(self, name: str) -> tuple[int, ...]:
+        return self.shapes[name]

@@ -38,7 +38,7 @@ JOB_MODULES = [
     "party.job_demo",
     "party.job_bench",
     # later issues: secure models register their jobs from these modules
-    "nn.jobs",
+    "party.job_bert",
 ]
 _loaded = False
 

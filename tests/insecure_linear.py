@@ -54,7 +54,7 @@ class InsecureLinearEngine:
             self._open_to_server(a, b)
         return self._share_from_server(y, shape, ell)
 
-    def embed(self, name, ids, *, ell):
+    def embed(self, name, ids, tokens, *, ell):
         R = Ring(ell)
         ch = self.mpc.ch
         H = self.shapes[name][1]
