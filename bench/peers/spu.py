@@ -17,7 +17,10 @@ payload bytes as SPU counts them), ``msgs`` (brpc send actions, both ways), ``ro
 ``bound_s`` / ``time_over_bound`` are None and ``bound_bw_s`` = bytes / bandwidth is given instead), ``n`` (primitives
 only), ``warmup_s`` (first run, includes the one-time OT/HE set-up), ``note``; plus a few extras
 (``warmup_bytes_c2s``, ``warmup_bytes_s2c``, ``msgs_c2s``, ``msgs_s2c``, ``peak_rss_server_bytes``,
-``peak_rss_client_bytes``, ``check_max_abs_err``, ``relay_bytes_c2s``, ``relay_bytes_s2c``).
+``peak_rss_client_bytes``, ``check_max_abs_err`` (client-revealed output vs plaintext, outside the
+timing), ``relay_bytes_c2s``, ``relay_bytes_s2c`` (every TCP byte the shaping relay carried during the
+whole session: input sharing, warm-up, all runs, the check, brpc framing and acks — a cross-check of
+the link counters, not a per-run figure)).
 
 CLI (what produced ``bench/results/spu-cheetah-<workload>.json``)::
 
