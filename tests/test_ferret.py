@@ -262,3 +262,16 @@ def test_ferret_two_processes_over_grpc():
     trb = traffic_for(PARAMS["toy"], 0)
     assert cost.bytes_recv == tr["sender_sent"] + trb["receiver_sent"] + 16
     assert cost.bytes_sent == tr["receiver_sent"] + trb["sender_sent"] + 16
+
+
+def test_cot_bench_function_reports_exact_traffic():
+    from bench.workloads.ot_bench import run_cot_bench
+
+    n = 20_000
+    r0, r1, _, _ = run_two_party(lambda ch: run_cot_bench(ch, n, "ferret", "toy"),
+                                 lambda ch: run_cot_bench(ch, n, "ferret", "toy"))
+    tr = traffic_for(PARAMS["toy"], n)
+    assert r0["case"] == "cot" and r0["n"] == n
+    assert r0["bytes_total"] == r1["bytes_total"] == 2 * (tr["sender_sent"] + tr["receiver_sent"]) + 32
+    assert r0["bits_per_cot"] == r0["bytes_total"] * 8 / (2 * n)
+    assert r0["cots_per_s"] > 0 and r0["cots_per_s_steady"] > 0
