@@ -122,6 +122,7 @@ def main(argv=None) -> int:  # pragma: no cover - manual measurement tool
     ap.add_argument("--ot", default="insecure-dealer")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--digit-bits", type=int, default=None, help="override cmp_digit_bits")
     a = ap.parse_args(argv)
     kw = {"cols": a.cols} if a.case == "max" else {}
 
@@ -129,7 +130,10 @@ def main(argv=None) -> int:  # pragma: no cover - manual measurement tool
         mpc = MPC.setup(ch, ot_kind=a.ot)
         return [BENCHES[a.case](mpc, a.n, a.ell, check=a.check, **kw) for _ in range(a.repeat)]
 
-    r0, r1, _, _ = run_two_party(f, f)
+    from protocols.config import override
+
+    with override(**({"cmp_digit_bits": a.digit_bits} if a.digit_bits else {})):
+        r0, r1, _, _ = run_two_party(f, f)
     times = sorted(max(x["time_s"], y["time_s"]) for x, y in zip(r0, r1))
     row = dict(r0[-1])
     row.update(case=a.case, ot=a.ot, time_s_median=times[len(times) // 2],
