@@ -12,6 +12,9 @@ Construction (Naor–Pinkas style "1-of-N from log N 1-of-2", keys from random C
   A_i ⊕ B_i), so every other pad is an independent-looking hash (this is why the pads are a hash
   of the combined 128-bit keys and not a XOR of per-bit pads: XORed pads would satisfy
   pad_00 ⊕ pad_01 ⊕ pad_10 ⊕ pad_11 = 0 and leak XORs of table entries).
+  Security argument: the offsets A_i ⊕ B_i are unknown, independent 128-bit hash outputs, so
+  every Y_k with k ≠ b is the known Y_b plus a uniformly random unknown offset; with H modelled
+  as a random permutation-based (tweakable) hash its outputs at these points are independent.
 * Chosen choice c: the receiver sends d = c ⊕ b (m bits).  The sender sends, for every relative
   index k, table[k ⊕ d] ⊕ pad_k; the receiver reads position b = c ⊕ d and removes pad_b.
 
