@@ -206,7 +206,10 @@ def run_workload(workload: str, cases: list[dict], profiles: list[str], repeat: 
             ca = cert.read_bytes()
         else:
             srv_args += ["--insecure-plaintext"]
-        proc, port = start_server(srv_args)
+        import os
+
+        env = dict(os.environ, PARTY_JOB_MODULES=f"bench.workloads.{workload}")
+        proc, port = start_server(srv_args, env=env)
         rows: list[dict] = []
         try:
             with PartyClient(f"127.0.0.1:{port}", tls_ca=ca, insecure_plaintext=not tls) as client:

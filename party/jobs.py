@@ -24,12 +24,14 @@ parameter dict (sent by the client in the handshake; the client side additionall
 
 Job modules are imported at start-up from :data:`JOB_MODULES`; a module that is missing (not
 written yet, or an optional dependency absent) is skipped with one log line.  To add a job, put
-its module name in :data:`JOB_MODULES` (or import it before serving).
+its module name in :data:`JOB_MODULES` (or import it before serving, or name it in the
+environment variable ``PARTY_JOB_MODULES``, comma-separated, as the bench harness does).
 """
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 from typing import Any, Callable
 
 log = logging.getLogger("party.jobs")
@@ -94,7 +96,13 @@ def load_job_modules(modules: list[str] | None = None) -> None:
     global _loaded
     if _loaded and modules is None:
         return
-    for m in modules if modules is not None else JOB_MODULES:
+    if modules is None:
+        # extra job modules named by the environment (the bench harness serves its workloads' jobs)
+        extra = [m.strip() for m in os.environ.get("PARTY_JOB_MODULES", "").split(",") if m.strip()]
+        modules_todo = JOB_MODULES + [m for m in extra if m not in JOB_MODULES]
+    else:
+        modules_todo = modules
+    for m in modules_todo:
         try:
             importlib.import_module(m)
         except ModuleNotFoundError as e:
