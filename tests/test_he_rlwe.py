@@ -1,0 +1,149 @@
+"""RLWE engine: exactness of every step against plain integer arithmetic.
+
+Small-N parameter sets here are for checking the arithmetic only (not secure; security is
+tested in test_he_params.py); one test runs the real N = 8192, ell = 64 set."""
+import numpy as np
+import pytest
+
+from protocols.he import rlwe
+from protocols.he.params import HEParams, choose_params, primes_below
+from protocols.prg import PRG
+
+
+def toy(ell, n=1024, max_terms=4096):
+    # same structure as choose_params, at a small N (arithmetic tests only)
+    pr = primes_below(1 << 21, 7)
+    return HEParams(n=n, ell=ell, primes=pr, n_keep=4, flood_bits=72, max_terms=max_terms)
+
+
+def negacyclic(a, s):
+    """Plain negacyclic product of python-int polynomials."""
+    n = len(a)
+    out = [0] * n
+    for i, ai in enumerate(a):
+        for j, sj in enumerate(s):
+            if sj:
+                k = i + j
+                if k < n:
+                    out[k] += ai * sj
+                else:
+                    out[k - n] -= ai * sj
+    return out
+
+
+@pytest.mark.parametrize("ell", [13, 64])
+def test_polymul_small_exact(ell, rng):
+    p = toy(ell, n=1024)
+    prg = PRG()
+    s = rlwe.sample_ternary(prg, (p.n,))
+    t, r = rlwe.sample_uniform(p, prg, (2, p.n))
+    t[0, :3] = np.uint64((1 << ell) - 1)  # extremes
+    out_t, out_r = rlwe.polymul_small(p, t, r, rlwe.small_fft(s))
+    sl = [int(v) for v in s]
+    for row in range(2):
+        want = negacyclic([int(v) for v in t[row]], sl)
+        assert [w % (1 << ell) for w in want] == [int(v) for v in out_t[row]]
+        for i, q in enumerate(p.primes[:2]):
+            want = negacyclic([int(v) for v in r[i, row]], sl)
+            assert [w % q for w in want] == [int(v) for v in out_r[i, row]]
+
+
+def test_digits_lift_and_centred(rng):
+    x = rng.integers(0, 2**64, 1000, dtype=np.uint64)
+    x[:4] = [0, 1, 2**63, 2**64 - 1]
+    for k in (1, 2, 3):
+        d = rlwe.digits(x, k)
+        assert all(np.abs(v).max() <= 2**21 for v in d)
+        rec = np.zeros_like(x)
+        for i, v in enumerate(d):
+            rec += v.astype(np.int64).view(np.uint64) << np.uint64(22 * i)
+        m = (1 << (22 * k)) - 1 if 22 * k < 64 else 2**64 - 1
+        assert np.array_equal(rec & np.uint64(m), x & np.uint64(m))
+    s = rlwe.lift_signed(x, 20)
+    assert s.min() >= -(2**19) and s.max() < 2**19
+    assert np.array_equal(s.view(np.uint64) & np.uint64(2**20 - 1), x & np.uint64(2**20 - 1))
+
+
+def test_cbd_and_ternary_ranges():
+    prg = PRG()
+    e = rlwe.sample_cbd(prg, 100000)
+    assert np.abs(e).max() <= 21 and abs(e.std() - 3.24) < 0.1
+    u = rlwe.sample_ternary(prg, 100000)
+    assert set(np.unique(u)) == {-1, 0, 1}
+
+
+@pytest.mark.parametrize("ell", [20, 64])
+def test_pack_unpack_roundtrip(ell):
+    p = toy(ell)
+    prg = PRG()
+    t, r = rlwe.sample_uniform(p, prg, (3, 50))
+    data = rlwe.pack_limbs(p, t, r[:4])
+    assert data.size == -(-150 * (ell + sum(q.bit_length() for q in p.primes[:4])) // 8)
+    t2, r2 = rlwe.unpack_limbs(p, data, (3, 50), 4)
+    assert np.array_equal(t, t2) and np.array_equal(r[:4], r2)
+
+
+def _pipeline(p, x, w, prg):
+    sk = rlwe.SecretKey.generate(p, prg)
+    seed, pk_seed = b"s" * 16, b"k" * 16
+    b = rlwe.encrypt_rows(sk, w, seed, prg)
+    pk = rlwe.make_public_key(sk, pk_seed, prg)
+    pm = rlwe.PreparedMatrix.build(p, b, seed, w.shape[1])
+    t, r = rlwe.rerandomize(p, rlwe.mac_packed(pm, x), pk, pk_seed, prg)
+    t, r = rlwe.mod_switch(p, t, r)
+    bt, br = rlwe.flood(p, t[:, 0], r[:, :, 0], prg)
+    m = rlwe.decrypt_switched(sk, (bt, br), (t[:, 1], r[:, :, 1]))
+    g, s = m.shape[0], pm.slots
+    return m[:, : s * w.shape[1]].reshape(g * s, w.shape[1])[: x.shape[0]]
+
+
+def ref_mod(x, w, ell):
+    return np.array(np.array(x, dtype=object).dot(np.array(w, dtype=object)) % (1 << ell), dtype=np.uint64)
+
+
+@pytest.mark.parametrize("ell", [1, 17, 43, 64])
+def test_mac_pipeline_exact_worst_case(ell, rng):
+    """Largest magnitudes (-2^(ell-1) everywhere) and random values, at the toy N."""
+    p = toy(ell, max_terms=4096)
+    mask = np.uint64((1 << ell) - 1) if ell < 64 else np.uint64(2**64 - 1)
+    n, m = 40, 100
+    x = rng.integers(0, 2**64, (23, n), dtype=np.uint64) & mask
+    w = rng.integers(0, 2**64, (n, m), dtype=np.uint64) & mask
+    x[0] = np.uint64(1 << (ell - 1))
+    w[:, 0] = np.uint64(1 << (ell - 1))
+    x[1] = 0
+    x[2] = mask  # -1
+    assert np.array_equal(_pipeline(p, x, w, PRG()), ref_mod(x, w, ell))
+
+
+def test_mac_real_params(rng):
+    """The real N = 8192, ell = 64 parameter set."""
+    p = choose_params(64)
+    x = rng.integers(0, 2**64, (12, 64), dtype=np.uint64)
+    w = rng.integers(0, 2**64, (64, 700), dtype=np.uint64)
+    assert np.array_equal(_pipeline(p, x, w, PRG()), ref_mod(x, w, 64))
+
+
+def test_matmul_exact_chunking(rng):
+    """Inner dimension beyond the exactness chunk: chunks are summed in int64, still exact."""
+    x = rng.integers(-(2**21), 2**21, (3, 250)).astype(np.float64)
+    c = rng.integers(-(2**21), 2**21, (250, 5)).astype(np.float64)
+    want = np.array(x.astype(np.int64).astype(object).dot(c.astype(np.int64).astype(object)), dtype=np.int64)
+    assert np.array_equal(rlwe._matmul_exact(x, c, chunk=64), want)
+
+
+def test_mod_switch_is_exact_division():
+    p = toy(40)
+    prg = PRG()
+    # an integer c mod Q that is a multiple of D plus a small remainder: (c - [c]_D)/D exact
+    import math
+
+    big = [int.from_bytes(prg.random_bytes(30), "little") % (p.t * p.P) for _ in range(20)]
+    t = np.array([v % p.t for v in big], dtype=np.uint64)
+    r = np.array([[v % q for v in big] for q in p.primes], dtype=np.int64)
+    t2, r2 = rlwe.mod_switch(p, t, r)
+    for i, v in enumerate(big):
+        want = (v - v % p.D) // p.D
+        assert int(t2[i]) == want % p.t
+        assert all(int(r2[j, i]) == want % q for j, q in enumerate(p.primes[: p.n_keep]))
+    assert math.prod(p.primes[: p.n_keep]) == p.P_keep
