@@ -28,6 +28,7 @@ Arithmetic kernels (per element; "bits" = both directions together)
 kernel                      module                   traffic                          rounds
 ==========================  =======================  ===============================  ==========
 ``mul_aa``                  :mod:`protocols.mul`     2·(ell + ell(ell+1)/2) bits      1
+``mul_aa(bound=b)``         :mod:`protocols.mul`     2·(k + Σ_{i<k}(ell−i) + 2(1+ell−k))  1
 ``square_a``                :mod:`protocols.mul`     (ell−1)(ell+2)/2 bits            1
 ``mul_ap``                  :mod:`protocols.mul`     0                                0
 ``trunc_a`` faithful        :mod:`protocols.trunc`   1 + f bits (|x| < 2^(ell−2))     1
@@ -42,7 +43,8 @@ kernel                      module                   traffic                    
 ``rsqrt_a``                 :mod:`protocols.newton`  K cmp + K b2a + (2 + 3·it) mul   ~22 (64b)
 ==========================  =======================  ===============================  ==========
 
-(ell = 64: mul_aa 536 B, + trunc (f = 18) 538.4 B; ell = 32: 140 B, + trunc (f = 13) 141.75 B.
+(ell = 64: mul_aa 536 B, + trunc (f = 18) 538.4 B; with |x|, |y| < 2^31 (k = 33) 420.25 B, + trunc
+422.6 B; ell = 32: 140 B, + trunc (f = 13) 141.75 B.
 "bits" = both directions together; COTs from the OT engine are extra: ~0 with Ferret, 16 B each
 with IKNP.  Exact per-party figures: the ``*_cost`` functions, asserted by the tests.)
 """

@@ -26,19 +26,21 @@ def ring_defaults(ell: int | None = None, frac: int | None = None) -> tuple[int,
 
 
 def mul_fx(mpc, x, y, *, ell: int | None = None, frac: int | None = None, mode: str | None = None,
-           bounded: bool = True) -> np.ndarray:
+           bounded: bool = True, bound: int | None = None) -> np.ndarray:
     """Fixed-point product of shares: ``trunc_a(mul_aa(x, y), frac)``.
 
     Inputs: shares ``x, y`` (same shape) of fixed-point values with ``frac`` fraction bits.
     Output: shares of ``floor(x·y / 2^frac)`` up to the truncation error of ``mode`` (faithful:
-    0..+1 ulp, stochastic rounding).  ``bounded`` promises |x·y| < 2^(ell−2) (known-sign truncation).
+    0..+1 ulp, stochastic rounding).  ``bounded`` promises |x·y| < 2^(ell−2) (known-sign truncation);
+    ``bound=b`` promises |x|, |y| < 2^b (ring units) for the cheaper bounded product of
+    :func:`protocols.mul.mul_aa`.
     Rounds/traffic: :func:`protocols.mul.mul_aa_cost` + :func:`protocols.trunc.trunc_cost`.
     """
     from .mul import mul_aa
     from .trunc import trunc_a
 
     ell, frac = ring_defaults(ell, frac)
-    return trunc_a(mpc, mul_aa(mpc, x, y, ell=ell), frac, ell=ell, mode=mode, bounded=bounded)
+    return trunc_a(mpc, mul_aa(mpc, x, y, ell=ell, bound=bound), frac, ell=ell, mode=mode, bounded=bounded)
 
 
 def square_fx(mpc, x, *, ell: int | None = None, frac: int | None = None, mode: str | None = None,
@@ -51,12 +53,12 @@ def square_fx(mpc, x, *, ell: int | None = None, frac: int | None = None, mode: 
     return trunc_a(mpc, square_a(mpc, x, ell=ell), frac, ell=ell, mode=mode, bounded=bounded)
 
 
-def mul_fx_cost(n: int, ell: int, frac: int, mode: str = "faithful", batch: int | None = None) -> dict:
-    """Per-party payload bytes sent and rounds of :func:`mul_fx` (both parties send the same
-    total up to a few bytes of rounding; this is party 0's figure, see the component tables)."""
+def mul_fx_cost(n: int, ell: int, frac: int, mode: str = "faithful", batch: int | None = None,
+                bound: int | None = None, party: int = 0) -> dict:
+    """Per-party payload bytes sent and rounds of :func:`mul_fx`."""
     from .mul import mul_aa_cost
     from .trunc import trunc_cost
 
-    a = mul_aa_cost(n, ell, batch)
-    b = trunc_cost(n, ell, frac, mode=mode, batch=batch)
+    a = mul_aa_cost(n, ell, batch, bound=bound)
+    b = trunc_cost(n, ell, frac, mode=mode, party=party, batch=batch)
     return {k: a[k] + b[k] for k in a}

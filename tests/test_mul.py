@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from protocols.config import override
-from protocols.mul import mul_aa, mul_aa_cost, mul_aa_ideal, mul_ap, square_a, square_a_cost, square_a_ideal
+from protocols.mul import bounded_k, mul_aa, mul_aa_cost, mul_aa_ideal, mul_ap, square_a, square_a_cost, square_a_ideal
 from protocols.ring import Ring
 
 from _twoparty import edge_values, run_mpc, shares
@@ -31,6 +31,28 @@ def test_mul_aa_exact_and_cost(ell, rng):
     for c in (c0, c1):
         assert c.bytes_sent == c.bytes_recv == cost["bytes_sent"]
         assert c.rounds == cost["rounds"] == 1
+
+
+@pytest.mark.parametrize("ell,bound", [(64, 31), (64, 20), (40, 18), (33, 15)])
+def test_mul_aa_bounded_inputs(ell, bound, rng):
+    """|x|, |y| < 2^bound: k-bit choice operands, exact product, less traffic, one exchange."""
+    R = Ring(ell)
+    lim = 1 << bound
+    e = np.array([0, 1, -1, 2, lim - 1, -lim + 1, lim // 2, -(lim // 2)], dtype=np.int64)
+    v = np.concatenate([rng.integers(-lim + 1, lim, size=300), e, e])
+    w = np.concatenate([rng.integers(-lim + 1, lim, size=300), e, e[::-1]])
+    x, y = R.from_signed(v), R.from_signed(w)
+    x0, x1 = shares(R, x, rng)
+    y0, y1 = shares(R, y, rng)
+    z0, z1, c0, c1 = run_mpc(lambda m, a, b: mul_aa(m, a, b, ell=ell, bound=bound), (x0, y0), (x1, y1))
+    assert np.array_equal(R.add(z0, z1), R.mul(x, y))
+    cost = mul_aa_cost(v.size, ell, bound=bound)
+    for c in (c0, c1):
+        assert c.bytes_sent == c.bytes_recv == cost["bytes_sent"] and c.rounds == 1
+    k = bounded_k(ell, bound)
+    per_party_bits = k + sum(ell - i for i in range(k)) + 2 + 2 * (ell - k)
+    assert abs(c0.bytes_sent * 8 - v.size * per_party_bits) < 4 * 8
+    assert cost["bytes_sent"] < mul_aa_cost(v.size, ell)["bytes_sent"]
 
 
 def test_mul_aa_batches_shapes_and_default_ring(rng):

@@ -29,7 +29,7 @@ import numpy as np
 
 from protocols.convert import b2a, b2a_cost
 from protocols.fixed import mul_fx, ring_defaults
-from protocols.mul import mul_aa, mul_aa_cost
+from protocols.mul import bounded_k, mul_aa, mul_aa_cost
 from protocols.newton import newton_cost, reciprocal_a, rsqrt_a
 from protocols.ot.extensions import COT_SCOPE
 from protocols.ring import Ring
@@ -83,19 +83,33 @@ def _timed(mpc, fn, n: int, ell: int, analytic: dict | None = None, cots: int | 
     }, out
 
 
-def bench_mul_trunc(mpc, n: int, ell: int = 64, frac: int | None = None, check: bool = False) -> dict:
-    """``mul_aa`` + faithful ``trunc_a`` (fixed-point product) on n elements."""
+def bench_mul_trunc(mpc, n: int, ell: int = 64, frac: int | None = None, check: bool = False,
+                    bound: int | None = None) -> dict:
+    """``mul_aa`` + faithful ``trunc_a`` (fixed-point product) on n elements.
+
+    Inputs |x|, |y| < 2^((ell−3)//2) (so that the product fits the known-sign truncation);
+    ``bound``: pass the promise on to ``mul_aa`` (bounded product, k-bit choice operands)."""
     ell, frac = ring_defaults(ell, frac)
     R = Ring(ell)
     bits = (ell - 3) // 2
+    if bound is not None and bound < bits:
+        raise ValueError(f"bench_mul_trunc: inputs use {bits} bits, bound={bound} is too small")
     xv, yv = _small(mpc, n, R, bits), _small(mpc, n, R, bits)
     x, y = _shares(mpc, xv, R), _shares(mpc, yv, R)
-    an = {p: mul_aa_cost(n, ell)["bytes_sent"] + trunc_cost(n, ell, frac, party=p)["bytes_sent"] for p in (0, 1)}
-    res, z = _timed(mpc, lambda: mul_fx(mpc, x, y, ell=ell, frac=frac, mode="faithful"), n, ell, an, 2 * ell + 1)
+    an = {p: mul_aa_cost(n, ell, bound=bound)["bytes_sent"] + trunc_cost(n, ell, frac, party=p)["bytes_sent"]
+          for p in (0, 1)}
+    k = bounded_k(ell, bound) or ell
+    res, z = _timed(mpc, lambda: mul_fx(mpc, x, y, ell=ell, frac=frac, mode="faithful", bound=bound), n, ell,
+                    an, 2 * k + (4 if k < ell else 0) + 1)
     if check:
         err = R.to_signed(R.sub(_reveal(mpc, z, R), trunc_ideal(R.mul(xv, yv), frac, ell)))
         res["ok"] = bool(np.all((err == 0) | (err == 1)))
     return res
+
+
+def bench_mul_trunc_bounded(mpc, n: int, ell: int = 64, frac: int | None = None, check: bool = False) -> dict:
+    """``bench_mul_trunc`` with the inputs' bound promised to ``mul_aa`` (cheaper product)."""
+    return bench_mul_trunc(mpc, n, ell, frac, check, bound=(ell - 3) // 2)
 
 
 def bench_mul(mpc, n: int, ell: int = 64, check: bool = False) -> dict:
@@ -179,7 +193,7 @@ def bench_rsqrt(mpc, n: int, ell: int = 64, frac: int | None = None, lo: float =
 
 
 BENCHES = {
-    "mul_trunc": bench_mul_trunc, "mul": bench_mul, "trunc": bench_trunc, "b2a": bench_b2a,
+    "mul_trunc": bench_mul_trunc, "mul_trunc_bounded": bench_mul_trunc_bounded, "mul": bench_mul, "trunc": bench_trunc, "b2a": bench_b2a,
     "select": bench_select, "reciprocal": bench_reciprocal, "rsqrt": bench_rsqrt,
 }
 
