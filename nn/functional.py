@@ -88,13 +88,33 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
     return R.reduce(res)
 
 
+def exp_squaring(be: Backend, x: np.ndarray, n: int, cutoff: float, ell: int, frac: int) -> np.ndarray:
+    """The BumbleBee/SPU-style baseline exp(x) ≈ (1 + x/2^n)^(2^n) for x ≥ cutoff, 0 below, in the
+    order :meth:`approx.baselines.ExpSquaring.evaluate_fixed` specifies: U = trunc_n(X) + 2^f;
+    n × U = trunc_f(U·U); result [X ≥ B]·U.  One comparison, n squarings, n + 1 truncations."""
+    R = Ring(ell)
+    u = add_public(be, be.trunc(x, n, ell), np.uint64(1 << frac), ell)
+    for _ in range(n):
+        u = be.trunc(be.square(u, ell), frac, ell)
+    b = be.ge(x, np.full(x.shape, R.encode(np.float64(cutoff), frac)[()]), ell)
+    return be.mul_bit(b, u, ell)
+
+
+def evaluate(be: Backend, fn, x: np.ndarray, ell: int, frac: int) -> np.ndarray:
+    """A table (:class:`approx.PiecewisePoly`) or the exp-by-squaring baseline on x."""
+    if hasattr(fn, "pieces"):
+        return piecewise(be, fn, x, ell, frac)
+    return exp_squaring(be, x, fn.n, fn.cutoff, ell, frac)
+
+
 def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int) -> np.ndarray:
-    """Softmax along the last axis of s (ring ``ell``, ``frac`` bits)."""
+    """Softmax along the last axis of s (ring ``ell``, ``frac`` bits); ``exp_table`` is a fitted
+    table or an :class:`approx.ExpSquaring` baseline."""
     R = Ring(ell)
     n = s.shape[-1]
     m = be.max(s, axis=-1, ell=ell)
     z = R.sub(s, m[..., None])
-    e = piecewise(be, exp_table, z, ell, frac)
+    e = evaluate(be, exp_table, z, ell, frac)
     den = np.sum(e, axis=-1, dtype=np.uint64)
     den = R.reduce(den)
     # den >= e(0) ~ 1 (the maximum's own term) and <= n

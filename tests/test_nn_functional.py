@@ -69,3 +69,16 @@ def test_div_public(rng):
     assert np.all(np.abs(got - s / 384) <= 3 + np.abs(s / 384) * 2.0**-12)
     with pytest.raises(ValueError, match="too small"):
         div_public(be, R.from_signed(s), 384, 45, 0, ell)
+
+
+def test_exp_squaring_matches_baseline_spec(rng):
+    from approx import ExpSquaring
+    from nn.functional import exp_squaring
+
+    ell, frac = 64, 18
+    R = Ring(ell)
+    base = ExpSquaring(n=8)
+    x = np.concatenate([-np.abs(rng.normal(0, 5, 2000)), [0.0, -14.0, -14.01, -40.0]])
+    xr = R.encode(x, frac)
+    got = exp_squaring(SimBackend({}, ell, frac), xr, base.n, base.cutoff, ell, frac)
+    assert np.array_equal(got, base.evaluate_fixed(xr, ell, frac, trunc="floor"))
