@@ -20,7 +20,9 @@ def add_job_args(p: argparse.ArgumentParser, default_job: str = "demo") -> None:
     g = p.add_argument_group("input (job-dependent)")
     g.add_argument("--input", help="the private input, e.g. '1,2,3' for the demo job")
     g.add_argument("--text", help="private text input (text models)")
-    g.add_argument("--file", help="read the private input from this file")
+    g.add_argument("--file", help="read the private input from this file (text models: one sentence per line, one session)")
+    g.add_argument("--embed", action="store_true",
+                   help="text models: return the sentence embedding (job bert-embed) instead of the label")
     p.add_argument("--param", metavar="KEY=VALUE", action="append", help="public job parameter (JSON value); repeatable")
     p.add_argument("--profile", default="none", choices=["none", "lan", "wan", "wan400"],
                    help="network shaping applied on both ends: lan 3 Gbps/0.8 ms RTT, wan 200 Mbps/40 ms, wan400 400 Mbps/10 ms")
@@ -51,6 +53,10 @@ def execute(client, args) -> tuple[Any, dict, Any]:
     from ..jobs import get_job
     from ..report import cost_report
 
+    if getattr(args, "embed", False):
+        if args.job not in ("bert-classify", "bert-embed"):
+            raise ValueError("--embed goes with the text-model jobs (--job bert-classify)")
+        args.job = "bert-embed"
     job = get_job(args.job)
     inputs = job.parse_inputs(args)
     params = parse_kv(args.param, "--param")
