@@ -30,6 +30,7 @@ kernel                      module                   traffic                    
 ``mul_aa``                  :mod:`protocols.mul`     2·(ell + ell(ell+1)/2) bits      1
 ``mul_aa(bound=b)``         :mod:`protocols.mul`     2·(k + Σ_{i<k}(ell−i) + 2(1+ell−k))  1
 ``square_a``                :mod:`protocols.mul`     (ell−1)(ell+2)/2 bits            1
+``square_a(bound=b)``       :mod:`protocols.mul`     k + Σ_{i<k}(ell−1−i) + 2(ell−k)  1
 ``mul_ap``                  :mod:`protocols.mul`     0                                0
 ``trunc_a`` faithful        :mod:`protocols.trunc`   1 + f bits (|x| < 2^(ell−2))     1
 ``trunc_a`` unbounded       :mod:`protocols.trunc`   wrap cmp (ell bits) + f bits     cmp + 1

@@ -44,13 +44,13 @@ def mul_fx(mpc, x, y, *, ell: int | None = None, frac: int | None = None, mode: 
 
 
 def square_fx(mpc, x, *, ell: int | None = None, frac: int | None = None, mode: str | None = None,
-              bounded: bool = True) -> np.ndarray:
+              bounded: bool = True, bound: int | None = None) -> np.ndarray:
     """Fixed-point square of shares: ``trunc_a(square_a(x), frac)``."""
     from .mul import square_a
     from .trunc import trunc_a
 
     ell, frac = ring_defaults(ell, frac)
-    return trunc_a(mpc, square_a(mpc, x, ell=ell), frac, ell=ell, mode=mode, bounded=bounded)
+    return trunc_a(mpc, square_a(mpc, x, ell=ell, bound=bound), frac, ell=ell, mode=mode, bounded=bounded)
 
 
 def mul_fx_cost(n: int, ell: int, frac: int, mode: str = "faithful", batch: int | None = None,

@@ -155,12 +155,26 @@ def _mul_bounded(mpc, x: np.ndarray, y: np.ndarray, ell: int, k: int, batch: int
     return R.reduce(z)
 
 
-def square_a(mpc, x, *, ell: int | None = None, batch: int | None = None) -> np.ndarray:
+def square_bounded_k(ell: int, bound: int | None) -> int | None:
+    """Share width k of the bounded square (2k − 1 ≥ ell), or None when it saves nothing."""
+    if bound is None:
+        return None
+    k = max((ell + 2) // 2, int(bound) + 2)
+    return k if k < ell - 1 else None
+
+
+def square_a(mpc, x, *, ell: int | None = None, batch: int | None = None, bound: int | None = None) -> np.ndarray:
     """Square of an arithmetic share (elementwise).
 
     Output: shares of ``x² mod 2^ell``.  Rounds: one exchange per batch of
     ``ot_batch // (ell-1)`` elements.  Traffic: :func:`square_a_cost` (per element, both
     directions: ``(ell−1)(ell+2)/2`` bits).
+
+    ``bound=b`` (|x| < 2^b): as in :func:`mul_aa`, k = max(⌈(ell+1)/2⌉, b + 2)-bit shares;
+    x² ≡ (X0+X1)² − 2^(k+1)·w·(X0+X1) − 2B·(X0+X1) + B² with w·(X0+X1) = m0X0 + m1X1 +
+    m0·X1(1−m1) + m1·X0(1−m0) (two one-bit COTs of ell − k − 1 bits).  Per element, both
+    directions: k + Σ_{i<k}(ell−1−i) + 2(1 + ell − k − 1) bits (1646 at ell = 64, b ≤ 31,
+    instead of 2079).
     """
     ell = _ell(ell)
     R = Ring(ell)
@@ -168,25 +182,45 @@ def square_a(mpc, x, *, ell: int | None = None, batch: int | None = None) -> np.
     shape = x.shape
     x = x.reshape(-1)
     me = mpc.party
-    z = R.mul(x, x)
+    kb = square_bounded_k(ell, bound)
+    if kb is not None:
+        B = np.uint64(1 << (kb - 2))
+        X = ((x + B) & np.uint64((1 << kb) - 1)) if me == 0 else (x & np.uint64((1 << kb) - 1))
+        mX = ((X >> np.uint64(kb - 1)) & np.uint64(1)).astype(np.uint8)
+        # local: X_i² − 2B·X_i − 2^(k+1)·m_i·X_i (+ B² at party 0)
+        z = X * X - (B << np.uint64(1)) * X - ((mX.astype(np.uint64) * X) << np.uint64(kb + 1))
+        if me == 0:
+            z += B * B
+        src, nb = X, kb
+    else:
+        z = R.mul(x, x)
+        src, nb = x, ell - 1
     if ell == 1:
         return z.reshape(shape)
-    widths = tuple(range(ell - 1, 0, -1))
-    for sl in iter_chunks(x.size, _batch(ell, batch, ell - 1)):
-        xs = x[sl]
+    widths = tuple(range(ell - 1, ell - 1 - nb, -1))  # position i: ell − 1 − i bits (×2 later)
+    wd = ell - (kb or 0) - 1
+    for sl in iter_chunks(x.size, _batch(ell, batch, nb + (2 if kb else 0))):
+        xs = src[sl]
         m = xs.size
         h = (m + 1) // 2  # first h elements: party 0 sends corrections; the rest: party 1
         part = xs[:h] if me == 0 else xs[h:]
         other = xs[h:] if me == 0 else xs[:h]
-        mine_send = np.broadcast_to(part, (ell - 1, part.size))
-        mine_recv = _bits(other, ell - 1)
+        mine_send = np.broadcast_to(part, (nb, part.size))
+        mine_recv = _bits(other, nb)
         jobs = [
             ACOT(0, widths, h, x=mine_send if me == 0 else None, c=mine_recv if me == 1 else None),
             ACOT(1, widths, m - h, x=mine_send if me == 1 else None, c=mine_recv if me == 0 else None),
         ]
-        o0, o1 = acot(mpc, jobs)
-        cross = np.concatenate([_gilboa_sum(o0, ell, 1), _gilboa_sum(o1, ell, 1)])
+        if kb is not None:
+            ms = mX[sl]
+            corr = (xs * (1 - ms.astype(np.uint64)))[None]
+            jobs += [ACOT(0, (wd,), m, x=corr if me == 0 else None, c=ms[None] if me == 1 else None),
+                     ACOT(1, (wd,), m, x=corr if me == 1 else None, c=ms[None] if me == 0 else None)]
+        outs = acot(mpc, jobs)
+        cross = np.concatenate([_gilboa_sum(outs[0], ell, 1), _gilboa_sum(outs[1], ell, 1)])
         z[sl] += cross
+        if kb is not None:
+            z[sl] -= (outs[2][0] + outs[3][0]) << np.uint64(kb + 1)
     return R.reduce(z).reshape(shape)
 
 
@@ -230,16 +264,20 @@ def mul_aa_cost(n: int, ell: int, batch: int | None = None, bound: int | None = 
     return {"bytes_sent": sent, "rounds": rounds}
 
 
-def square_a_cost(n: int, ell: int, party: int, batch: int | None = None) -> dict:
+def square_a_cost(n: int, ell: int, party: int, batch: int | None = None, bound: int | None = None) -> dict:
     """Per-party cost of :func:`square_a` (party 0 sends corrections for the first half)."""
     if ell == 1:
         return {"bytes_sent": 0, "rounds": 0}
-    widths = list(range(ell - 1, 0, -1))
+    kb = square_bounded_k(ell, bound)
+    nb = kb if kb is not None else ell - 1
+    widths = list(range(ell - 1, ell - 1 - nb, -1))
     sent = rounds = 0
-    for sl in iter_chunks(n, _batch(ell, batch, ell - 1)):
+    for sl in iter_chunks(n, _batch(ell, batch, nb + (2 if kb else 0))):
         m = sl.stop - sl.start
         h = (m + 1) // 2
         mine, theirs = (h, m - h) if party == 0 else (m - h, h)
-        sent += packed_nbytes(mine, widths) + ((ell - 1) * theirs + 7) // 8
+        sent += packed_nbytes(mine, widths) + (nb * theirs + 7) // 8
+        if kb is not None:
+            sent += packed_nbytes(m, [ell - kb - 1]) + (m + 7) // 8
         rounds += 1
     return {"bytes_sent": sent, "rounds": rounds}

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from protocols.config import override
-from protocols.mul import bounded_k, mul_aa, mul_aa_cost, mul_aa_ideal, mul_ap, square_a, square_a_cost, square_a_ideal
+from protocols.mul import (
+    bounded_k, mul_aa, mul_aa_cost, mul_aa_ideal, mul_ap, square_a, square_a_cost, square_a_ideal, square_bounded_k,
+)
 from protocols.ring import Ring
 
 from _twoparty import edge_values, run_mpc, shares
@@ -83,6 +85,23 @@ def test_square_a(ell, rng):
     # both directions together: (ell-1) choice bits + (ell-1)ell/2 correction bits per element
     total = c0.bytes_sent + c1.bytes_sent
     assert abs(total * 8 - n * ((ell - 1) + (ell - 1) * ell // 2)) < 4 * 8
+
+
+@pytest.mark.parametrize("ell,bound", [(64, 31), (40, 19), (33, 15), (31, 12)])
+def test_square_a_bounded_inputs(ell, bound, rng):
+    R = Ring(ell)
+    lim = 1 << bound
+    v = np.concatenate([rng.integers(-lim + 1, lim, size=301), [0, 1, -1, lim - 1, -lim + 1, lim // 2]])
+    x = R.from_signed(v)
+    x0, x1 = shares(R, x, rng)
+    z0, z1, c0, c1 = run_mpc(lambda m, a: square_a(m, a, ell=ell, bound=bound), (x0,), (x1,))
+    assert np.array_equal(R.add(z0, z1), R.mul(x, x))
+    for p, c in ((0, c0), (1, c1)):
+        assert c.bytes_sent == square_a_cost(v.size, ell, p, bound=bound)["bytes_sent"] and c.rounds == 1
+    k = square_bounded_k(ell, bound)
+    bits = k + sum(ell - 1 - i for i in range(k)) + 2 * (ell - k)
+    assert abs((c0.bytes_sent + c1.bytes_sent) * 8 - v.size * bits) < 6 * 8
+    assert c0.bytes_sent < square_a_cost(v.size, ell, 0)["bytes_sent"]
 
 
 def test_mul_ap_local(rng):
