@@ -10,7 +10,8 @@ Two ways to start (``normalize=``; default: normalise when hi/lo > 4):
   z_j = [x ≥ 2^j] in one batched ``lt_ap``, their B2A, and public step functions of the exponent
   e = ⌊log2 x⌋ give shares of 2^−e (and 2^(−e/2)); x·2^−e ∈ [1, 2) where the affine guess is
   within 3 % (1/x) and 2 iterations reach frac = 18; the result is scaled back.  On [1, 1024]
-  at ell = 64 this costs ~5.2 KB and 22 rounds per element instead of ~11.9 KB and 46 rounds.
+  at ell = 64 this costs ~4.5 KB and 22 rounds per element instead of ~11.9 KB and 46 rounds
+  (the iterates are < 4, so the iteration uses the bounded products of ``mul_aa(bound=…)``).
 * **Minimax affine guess** y0 = a + b·x on the whole [lo, hi] for the relative error
   (``1 − x·y0`` for 1/x, ``1 − √x·y0`` for 1/√x), computed in plaintext by a 3-point Remez
   exchange (:func:`affine_guess`); one public multiplication and one truncation.  Best for
@@ -200,23 +201,26 @@ def _guess(mpc, kind, x, y0, y0_err, lo, hi, iters, ell, frac, fi) -> np.ndarray
     return R.mul_public(R.reduce(np.asarray(y0, dtype=np.uint64)), 1 << (fi - frac))
 
 
-def _iterate(mpc, kind: str, x: np.ndarray, y: np.ndarray, k: int, ell: int, fi: int) -> np.ndarray:
-    """k Newton steps on fixed-point shares with fi fraction bits."""
+def _iterate(mpc, kind: str, x: np.ndarray, y: np.ndarray, k: int, ell: int, fi: int,
+             bound: int | None = None) -> np.ndarray:
+    """k Newton steps on fixed-point shares with fi fraction bits.  ``bound``: every operand is
+    below 2^bound in magnitude (true after normalisation: all values < 4), which enables the
+    cheaper bounded products of :func:`protocols.mul.mul_aa`."""
     R = Ring(ell)
     if kind == "recip":
         two = R.encode(np.float64(2.0), fi)
         for _ in range(k):
-            t = mul_fx(mpc, x, y, ell=ell, frac=fi, mode="faithful")
+            t = mul_fx(mpc, x, y, ell=ell, frac=fi, mode="faithful", bound=bound)
             u = R.sub(two, t) if mpc.party == 0 else R.neg(t)
-            y = mul_fx(mpc, y, u, ell=ell, frac=fi, mode="faithful")
+            y = mul_fx(mpc, y, u, ell=ell, frac=fi, mode="faithful", bound=bound)
         return y
     three = R.encode(np.float64(3.0), fi)
     for _ in range(k):
-        y2 = square_fx(mpc, y, ell=ell, frac=fi, mode="faithful")
-        t = mul_fx(mpc, x, y2, ell=ell, frac=fi, mode="faithful")
+        y2 = square_fx(mpc, y, ell=ell, frac=fi, mode="faithful", bound=bound)
+        t = mul_fx(mpc, x, y2, ell=ell, frac=fi, mode="faithful", bound=bound)
         u = R.sub(three, t) if mpc.party == 0 else R.neg(t)
         # y·u / 2: the halving folds into the truncation (fi + 1 bits)
-        y = trunc_a(mpc, mul_aa(mpc, y, u, ell=ell), fi + 1, ell=ell, mode="faithful")
+        y = trunc_a(mpc, mul_aa(mpc, y, u, ell=ell, bound=bound), fi + 1, ell=ell, mode="faithful")
     return y
 
 
@@ -274,7 +278,7 @@ def _normalized(mpc, kind: str, x: np.ndarray, lo: float, hi: float, iters, ell:
     a, b, _ = affine_guess(kind, 1.0, 2.0)
     y = _initial(mpc, xn, a, b, 2.0, ell, fi)
     k = int(iters) if iters is not None else iterations_needed(kind, 1.0, 2.0, frac)
-    y = _iterate(mpc, kind, xn, y, k, ell, fi)
+    y = _iterate(mpc, kind, xn, y, k, ell, fi, bound=fi + 2)  # all iterates are < 4
     s2 = s1 if kind == "recip" else step(lambda e: 2.0 ** (-e / 2))
     out = trunc_a(mpc, mul_aa(mpc, y, s2, ell=ell), 2 * fi - frac, ell=ell, mode="faithful")
     return out.reshape(shape)
@@ -350,14 +354,15 @@ def _sum(*ds: dict) -> dict:
     return {k: sum(d[k] for d in ds) for k in ("bytes_sent", "rounds")}
 
 
-def _iter_cost(kind, n, ell, fi, iters, party, batch) -> dict:
+def _iter_cost(kind, n, ell, fi, iters, party, batch, bound=None) -> dict:
     tr = lambda f: trunc_cost(n, ell, f, party=party, batch=batch)  # noqa: E731
+    mul = mul_aa_cost(n, ell, batch, bound=bound)
     if kind == "recip":
-        step = _sum(mul_aa_cost(n, ell, batch), tr(fi))
+        step = _sum(mul, tr(fi))
         parts = [step, step]
     else:
-        parts = [_sum(square_a_cost(n, ell, party, batch), tr(fi)), _sum(mul_aa_cost(n, ell, batch), tr(fi)),
-                 _sum(mul_aa_cost(n, ell, batch), tr(fi + 1))]
+        parts = [_sum(square_a_cost(n, ell, party, batch, bound=bound), tr(fi)), _sum(mul, tr(fi)),
+                 _sum(mul, tr(fi + 1))]
     out = {"bytes_sent": 0, "rounds": 0}
     for _ in range(iters):
         out = _sum(out, *parts)
@@ -385,7 +390,7 @@ def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *,
         _, b, _ = affine_guess(kind, 1.0, 2.0)
         k = iters if iters is not None else iterations_needed(kind, 1.0, 2.0, frac)
         return _sum(out, b2a_cost(K * n, ell, party, batch), mul_aa_cost(n, ell, batch), tr(fi),
-                    tr(_init_shift(b, 2.0, ell, fi)), _iter_cost(kind, n, ell, fi, k, party, batch),
+                    tr(_init_shift(b, 2.0, ell, fi)), _iter_cost(kind, n, ell, fi, k, party, batch, fi + 2),
                     mul_aa_cost(n, ell, batch), tr(2 * fi - frac))
     if guess:
         _, b, _ = affine_guess(kind, lo, hi)
