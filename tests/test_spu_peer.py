@@ -132,7 +132,11 @@ def test_merge_and_save_rows(tmp_path):
     spu_peer.save_rows("linear", [a, b], p)
     spu_peer.save_rows("linear", [a2], p)
     doc = json.loads(p.read_text())
-    assert doc["impl"] == "spu-cheetah" and doc["rows"] == [b, a2]
+    assert isinstance(doc, list) and [r["profile"] for r in doc] == ["wan", "lan"]
+    assert doc[1]["time_s_median"] == 3 and "measured_at" in doc[1]
+    assert spu_peer.load_rows(p) == doc
+    p.write_text(json.dumps({"impl": "spu-cheetah", "rows": [a]}))  # older document form
+    assert spu_peer.load_rows(p) == [a]
 
 
 def test_bert_layer_plaintext_shapes_and_normalisation():

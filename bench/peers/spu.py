@@ -300,23 +300,29 @@ def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
     return [r for r in old if key(r) not in fresh] + list(new)
 
 
+def load_rows(path: Path) -> list[dict]:
+    """Rows of a results file: a JSON list of rows (the harness's ``--json`` format); an older
+    ``{"rows": [...]}`` document is accepted too."""
+    with open(path) as f:
+        doc = json.load(f)
+    return doc.get("rows", []) if isinstance(doc, dict) else list(doc)
+
+
 def save_rows(workload: str, rows: list[dict], path: Path | None = None) -> Path:
+    """Merge ``rows`` into ``bench/results/spu-cheetah-<workload>.json`` (a JSON list of harness rows,
+    newer rows replacing older ones of the same case and profile)."""
     path = Path(path or RESULTS / f"{IMPL}-{workload}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    old = []
-    if path.exists():
-        with open(path) as f:
-            old = json.load(f).get("rows", [])
-    doc = {
-        "impl": IMPL,
-        "workload": workload,
-        "machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                    "note": "2 cores shared with other engineers' jobs while measuring"},
-        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "rows": merge_rows(old, rows),
-    }
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1)
+    old = load_rows(path) if path.exists() else []
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for r in rows:
+        r.setdefault("measured_at", stamp)
+        r.setdefault("host", f"{platform.node()} ({os.cpu_count()} cpus, shared)")
+    tmp = path.with_suffix(".json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(merge_rows(old, rows), f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
     return path
 
 
