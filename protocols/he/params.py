@@ -174,6 +174,8 @@ def choose_params(
     stat_bits = cfg.he_stat_bits if stat_bits is None else stat_bits
     union_bits = cfg.he_union_bits if union_bits is None else union_bits
     max_terms = cfg.he_max_terms if max_terms is None else max_terms
+    if not 1 <= max_terms <= (1 << 22):
+        raise ValueError("he_max_terms must be in 1..2^22 (int64 packing bound)")
     if not 1 <= ell <= 64:
         raise ValueError(f"ell={ell} outside 1..64")
     if n & (n - 1) or n < 1024:

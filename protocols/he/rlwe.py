@@ -300,7 +300,9 @@ def mac_packed(pm: PreparedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
     rs = []
     for i, p in enumerate(params.primes):
         xp = centred(np.mod(xs, p), p)
-        y = np.mod(_matmul_exact(xp, pm.prime_ops[i]), p).reshape(tok, 2, n)
+        # reduce after packing: |y| <= n 2^40 and slots * n <= max_terms (<= 2^22), so the packed
+        # int64 sums stay below 2^62
+        y = _matmul_exact(xp, pm.prime_ops[i]).reshape(tok, 2, n)
         rs.append(negashift_pack(y, pm.m_out, pm.slots, n, p))
     xd = digits(xs.view(U64), params.digits)
     acc = None
