@@ -231,7 +231,7 @@ class _BertJob(Job):
                                     "logits": v.tolist(), "probabilities": p.tolist(), "time_s": time.perf_counter() - ts})
                 report(k + 1, len(ids), f"sentence {k + 1}/{len(ids)}")
         ch.records.extend(_costs_to_records(be.costs, ch.party))
-        return {"model": info.get("name"), "results": results, "setup": he.stats,
+        return {"model": info.get("name"), "num_layers": cfgm.num_hidden_layers, "results": results, "setup": he.stats,
                 "layers": {k: vars(v) for k, v in be.costs.items()}, "time_s": time.perf_counter() - t0,
                 "texts": texts}
 
