@@ -94,6 +94,9 @@ def test_rows_from_results():
     assert row["check_max_abs_err"] == 1e-4 and "relay (lan)" in row["note"]
     assert row["msgs"] == 8 and row["times_s"] == [2.5, 3.0, 1.1] and row["repeat"] == 3
     assert row["bound_s"] is None and row["bound_bw_s"] == pytest.approx(400 * 8 / 3e9)
+    assert "loadavg_1m" not in row
+    server["loadavg_1m"] = [1.234, 5.0]
+    assert spu_peer.rows_from_results("primitives", "cmp64", "lan", server, client)["loadavg_1m"] == [1.23, 5.0]
     for k in ("workload", "impl", "case", "profile", "time_s_median", "time_s_min", "time_s_max",
               "bytes_c2s", "bytes_s2c", "rounds", "n", "warmup_s", "note"):
         assert k in row

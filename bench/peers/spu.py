@@ -180,6 +180,9 @@ def rows_from_results(workload: str, case: str, profile: str, server: dict, clie
         "peak_rss_client_bytes": client.get("peak_rss_bytes"),
         "check_max_abs_err": err,
     }
+    if server.get("loadavg_1m"):
+        # 1-minute load average at the start and end of the runs (2 cores shared with other jobs)
+        row["loadavg_1m"] = [round(v, 2) for v in server["loadavg_1m"]]
     if client.get("check_mismatches") is not None:
         row["check_mismatches"] = client["check_mismatches"]
     if relay_bytes is not None:

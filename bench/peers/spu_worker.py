@@ -317,6 +317,7 @@ def main(argv=None) -> int:
     t_infeed = time.time() - t0
     cap.new_text()  # discard what the set-up logged
 
+    load_start = os.getloadavg()[0]  # the machine is shared: record how busy it was
     runs = []
     for i in range(1 + args.repeat):
         lctx.barrier()
@@ -344,6 +345,8 @@ def main(argv=None) -> int:
         "warmup": runs[0],
         "runs": runs[1:],
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "loadavg_1m": [load_start, os.getloadavg()[0]],
+        "cpus": os.cpu_count(),
     }
 
     if args.check:
