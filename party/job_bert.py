@@ -41,8 +41,12 @@ MAX_SENTENCES = 1000
 def _load_bert(spec: str) -> LoadedModel:
     from nn.hf import ModelLoadError, load_model
 
+    head = True
+    if os.path.isdir(spec):
+        # a folder model may carry a classifier head next to its weights (nn.hf.save_head format)
+        head = os.path.join(spec, "head.npz") if os.path.isfile(os.path.join(spec, "head.npz")) else None
     try:
-        m = load_model(spec)
+        m = load_model(spec, head=head)
     except ModelLoadError as e:
         raise ValueError(str(e)) from None
     info = m.info()
