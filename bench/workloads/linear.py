@@ -106,6 +106,20 @@ def run_linear(ch, role: int, case: str, impl: str = "party", repeat: int = 3, e
         got = R.add(y, other)
         ref = (np.array(x, dtype=object).dot(np.array(W, dtype=object)) + np.array(bias, dtype=object)) % (1 << ell)
         out["exact"] = bool(np.array_equal(got.astype(object), ref))
+    # ---- merge the peer's figures (client side), for harness rows ---------------------------
+    mine = {k: v for k, v in out.items() if isinstance(v, (int, float, str, list, bool))}
+    peer = json.loads(ch.exchange_bytes(json.dumps(mine).encode()))
+    if role == 1:
+        srv = peer
+        out["server_compute_s"] = srv.get("server_compute_s")
+        out["encrypt_time_s"] = srv.get("encrypt_time_s")
+        both = [max(a, b) for a, b in zip(out["times_s"], srv["times_s"])]
+        out["time_s"] = statistics.median(both)  # until both parties hold their shares
+        out["times_s"] = both
+        out["client_wall_s"] = statistics.median(r["time_s"] for r in runs)
+        last = runs[-1]
+        out["cost"] = {"bytes_sent": last["bytes_sent"], "bytes_recv": last["bytes_recv"],
+                       "rounds": max(last["rounds"], int(srv.get("rounds", 0))), "msgs_sent": 0, "msgs_recv": last["msgs"]}
     return out
 
 
@@ -140,13 +154,27 @@ def add_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
 
 
+_EXTRA = ("client_compute_s", "server_compute_s", "setup_bytes_recv", "setup_bytes_sent", "setup_time_s",
+          "encrypt_time_s", "prepare_time_s", "storage_bytes", "he_params", "exact")
+
+
+def _extra(results: list, row: dict) -> dict:
+    out = {}
+    for k in _EXTRA:
+        vals = [r[k] for r in results if isinstance(r, dict) and r.get(k) is not None]
+        if vals:
+            out[k] = statistics.median(vals) if isinstance(vals[0], (int, float)) and not isinstance(vals[0], bool) else vals[-1]
+    return out
+
+
 def cases(args) -> list[dict]:
     out = []
     for impl in args.impl.split(","):
         if impl == "spu-cheetah":
             continue  # measured by the SPU peer driver (bench/peers), not by this job
         for c in args.cases.split(","):
-            out.append({"case": c, "impl": impl, "job": "he-linear", "params": {"case": c, "impl": impl, "repeat": 1}})
+            out.append({"case": c, "impl": impl, "job": "he-linear", "params": {"case": c, "impl": impl, "repeat": 1},
+                        "extra": _extra})
     return out
 
 
