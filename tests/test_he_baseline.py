@@ -41,7 +41,8 @@ def test_baseline_exact_and_cost(ell, rng):
     (y0, c0), (y1, c1), _, _ = run_two_party(fs, fc)
     want = np.array((np.array(x, dtype=object).dot(np.array(w, dtype=object)) + np.array(bias, dtype=object)) % (1 << ell), dtype=np.uint64)
     assert np.array_equal(R.add(y0, y1), want)
-    bits = sum(rlwe.coeff_bits(params, len(params.primes)))
-    assert c1.bytes_sent == 16 + -(-n * params.n * bits // 8)
+    assert c1.bytes_sent == 16 + rlwe.packed_nbytes(params, n * params.n, len(params.primes))
+    # ~ log2 Q bits per coefficient
+    assert rlwe.packed_nbytes(params, n * params.n, len(params.primes)) <= n * params.n * params.log2_q / 8 + 8 * 8
     assert c1.bytes_recv == product_sizes(params, M, T, rlwe.slots_for(params, n, T))[2]
     assert c1.rounds == 1 and c0.rounds == 1

@@ -78,7 +78,8 @@ def test_pack_unpack_roundtrip(ell):
     prg = PRG()
     t, r = rlwe.sample_uniform(p, prg, (3, 50))
     data = rlwe.pack_limbs(p, t, r[:4])
-    assert data.size == -(-150 * (ell + sum(q.bit_length() for q in p.primes[:4])) // 8)
+    assert data.size == rlwe.packed_nbytes(p, 150, 4)
+    assert data.size <= -(-150 * (ell + sum(q.bit_length() for q in p.primes[:4])) // 8) + 5 * 8
     t2, r2 = rlwe.unpack_limbs(p, data, (3, 50), 4)
     assert np.array_equal(t, t2) and np.array_equal(r[:4], r2)
 
@@ -147,3 +148,14 @@ def test_mod_switch_is_exact_division():
         assert int(t2[i]) == want % p.t
         assert all(int(r2[j, i]) == want % q for j, q in enumerate(p.primes[: p.n_keep]))
     assert math.prod(p.primes[: p.n_keep]) == p.P_keep
+
+
+@pytest.mark.parametrize("w", [1, 13, 21, 37, 63, 64])
+def test_dense_bit_packer(w, rng):
+    for cnt in (1, 63, 64, 65, 1000):
+        v = rng.integers(0, 2**63, cnt, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        if w < 64:
+            v &= np.uint64((1 << w) - 1)
+        words = rlwe._packw(v, w)
+        assert words.size == -(-cnt * w // 64)
+        assert np.array_equal(rlwe._unpackw(words, w, cnt), v)

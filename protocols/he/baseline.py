@@ -52,8 +52,7 @@ class BaselineServer:
         t0 = time.perf_counter()
         y = matmul_mod(x, w, self.ell)
         t_plain = time.perf_counter() - t0
-        bits = sum(rlwe.coeff_bits(params, len(params.primes)))
-        seed, data = ch.recv((np.uint8, (16,)), (np.uint8, (-(-n * params.n * bits // 8),)))
+        seed, data = ch.recv((np.uint8, (16,)), (np.uint8, (rlwe.packed_nbytes(params, n * params.n, len(params.primes)),)))
         t0 = time.perf_counter()
         b = rlwe.unpack_limbs(params, data, (n, params.n), len(params.primes))
         pm = rlwe.PreparedMatrix.build(params, b, seed.tobytes(), tok)

@@ -211,13 +211,12 @@ class COPClient:
             self.meta[name] = meta
             have[name] = self.cache.valid_prefix(name)
         ch.send_bytes(json.dumps(have).encode())
-        bits = sum(rlwe.coeff_bits(self.params, len(self.params.primes)))
         fetched = 0
         for m in head["matrices"]:
             name = m["name"]
             for c in range(have[name], m["chunks"]):
                 rows = min(rlwe.A_CHUNK_ROWS, m["n_in"] - c * rlwe.A_CHUNK_ROWS)
-                nb = -(-rows * self.params.n * bits // 8)
+                nb = rlwe.packed_nbytes(self.params, rows * self.params.n, len(self.params.primes))
                 data = ch.recv_array(np.uint8, (nb,))
                 self.cache.put_chunk(name, c, data.tobytes())
                 fetched += 1

@@ -114,8 +114,7 @@ def product_sizes(params: HEParams, tokens: int, m_out: int, slots: int) -> tupl
     g = -(-tokens // slots)
     u = min(slots, tokens) * m_out
     k = params.n_keep
-    bits = sum(rlwe.coeff_bits(params, k))
-    nb = -(-g * u * bits // 8) + -(-g * params.n * bits // 8)
+    nb = rlwe.packed_nbytes(params, g * u, k) + rlwe.packed_nbytes(params, g * params.n, k)
     return g, u, nb
 
 
@@ -149,8 +148,7 @@ def open_product(key: HEKey, wire: np.ndarray, tokens: int, m_out: int, slots: i
     wire = np.asarray(wire)
     if wire.dtype != np.uint8 or wire.size != nb:
         raise ProtocolError(f"product message has {wire.size} bytes, expected {nb}")
-    bits = sum(rlwe.coeff_bits(params, params.n_keep))
-    nb_b = -(-g * u * bits // 8)
+    nb_b = rlwe.packed_nbytes(params, g * u, params.n_keep)
     b = rlwe.unpack_limbs(params, wire[:nb_b], (g, u), params.n_keep)
     a = rlwe.unpack_limbs(params, wire[nb_b:], (g, params.n), params.n_keep)
     m = rlwe.decrypt_switched(key.sk, b, a)  # (G, U)

@@ -429,35 +429,72 @@ def coeff_bits(params: HEParams, n_primes: int) -> list[int]:
     return [params.ell] + [int(p).bit_length() for p in params.primes[:n_primes]]
 
 
+def _packw(v: np.ndarray, w: int) -> np.ndarray:
+    """Pack uint64 values < 2^w densely into uint64 words (little-endian bit order).
+
+    Values are processed in blocks of 64 (64 values x w bits = w words exactly); the Python loop
+    runs over the 64 positions of a block, each step vectorised over all blocks."""
+    cnt = v.size
+    nblk = -(-cnt // 64)
+    vv = np.zeros(nblk * 64, dtype=U64)
+    vv[:cnt] = v.reshape(-1)
+    vv = vv.reshape(nblk, 64)
+    vv = np.ascontiguousarray(vv.T)  # (64, nblk): rows contiguous
+    out = np.zeros((w, nblk), dtype=U64)
+    for j in range(64):
+        word, off = divmod(j * w, 64)
+        out[word] |= vv[j] << U64(off)
+        if off + w > 64:
+            out[word + 1] |= vv[j] >> U64(64 - off)
+    return out.T.reshape(-1)[: -(-cnt * w // 64)]
+
+
+def _unpackw(words: np.ndarray, w: int, cnt: int) -> np.ndarray:
+    nblk = -(-cnt // 64)
+    ww = np.zeros(nblk * w + 1, dtype=U64)
+    ww[: words.size] = words
+    blk = np.ascontiguousarray(ww[: nblk * w].reshape(nblk, w).T)  # (w, nblk): rows contiguous
+    m = U64((1 << w) - 1) if w < 64 else U64(0xFFFFFFFFFFFFFFFF)
+    out = np.empty((64, nblk), dtype=U64)
+    for j in range(64):
+        word, off = divmod(j * w, 64)
+        x = blk[word] >> U64(off)
+        if off + w > 64:
+            x |= blk[word + 1] << U64(64 - off)
+        np.bitwise_and(x, m, out=out[j])
+    return out.T.reshape(-1)[:cnt]
+
+
+def packed_nbytes(params: HEParams, count: int, n_primes: int) -> int:
+    """Wire bytes of ``count`` coefficients with the t-limb and ``n_primes`` prime residues."""
+    return 8 * sum(-(-count * w // 64) for w in coeff_bits(params, n_primes))
+
+
 def pack_limbs(params: HEParams, t: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Bit-pack coefficients (t-limb: ell bits, each prime: 21 bits) into uint8; ~log2 Q'' bits each."""
-    cols = [t.reshape(-1)] + [r[i].reshape(-1).astype(U64) for i in range(r.shape[0])]
+    """Bit-pack coefficients (t-limb: ell bits, each prime: its bit length) as uint8 bytes:
+    ~log2(2^ell * prod primes) bits per coefficient (plus < 8 bytes of padding per limb)."""
     widths = coeff_bits(params, r.shape[0])
-    bits = []
-    for c, w in zip(cols, widths):
-        b = np.unpackbits(c.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-        bits.append(b[:, :w])
-    return np.packbits(np.concatenate(bits, axis=1).reshape(-1), bitorder="little")
+    parts = [_packw(t.reshape(-1), widths[0])]
+    parts += [_packw(r[i].reshape(-1).astype(U64), w) for i, w in enumerate(widths[1:])]
+    return np.concatenate(parts).view(np.uint8)
 
 
 def unpack_limbs(params: HEParams, data: np.ndarray, shape: tuple, n_primes: int) -> tuple[np.ndarray, np.ndarray]:
-    widths = coeff_bits(params, n_primes)
     count = int(np.prod(shape))
-    total = sum(widths)
-    need = -(-count * total // 8)
+    need = packed_nbytes(params, count, n_primes)
     if data.dtype != np.uint8 or data.size != need:
         raise ProtocolError(f"packed ciphertext has {data.size} bytes, expected {need}")
-    bits = np.unpackbits(data, bitorder="little")[: count * total].reshape(count, total)
+    words = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype="<u8").astype(U64)
+    widths = coeff_bits(params, n_primes)
     out = []
     pos = 0
     for w in widths:
-        blk = np.zeros((count, 64), dtype=np.uint8)
-        blk[:, :w] = bits[:, pos : pos + w]
-        out.append(np.packbits(blk, axis=1, bitorder="little").view("<u8").reshape(shape).astype(U64))
-        pos += w
+        nw = -(-count * w // 64)
+        out.append(_unpackw(words[pos : pos + nw], w, count).reshape(shape))
+        pos += nw
     t = out[0]
     r = np.stack([o.astype(np.int64) for o in out[1:]]) if n_primes else np.zeros((0,) + tuple(shape), np.int64)
     for i, p in enumerate(params.primes[:n_primes]):
-        if np.any(r[i] >= p):
+        if r[i].size and r[i].max() >= p:
             raise ProtocolError("ciphertext residue out of range")
     return t, r
