@@ -23,9 +23,9 @@ Operations (``x``, ``y``: values; ``b``: bits; "server" = the weight owner, part
 ``square(x, ell)``          elementwise square, not truncated
 ``mul_server(name, x, ell)`` x ⊙ w for the server's private vector ``name``, not truncated
 ``trunc(x, s, ell)``        arithmetic shift right by s bits
-``ge(x, c, ell)``           bits [x ≥ c] for a public ring constant c
+``ge(x, c, ell, drop)``     bits [x ≥ c] for a public ring constant c (at 2^drop resolution)
 ``mul_bit(b, x, ell)``      b·x
-``max(x, axis, ell)``       maximum along an axis
+``max(x, axis, ell, drop)`` maximum along an axis (at 2^drop resolution)
 ``reciprocal / rsqrt``      1/x, 1/√x on a promised range
 ``ring_down / ring_up``     change of ring (values must fit the smaller ring)
 ``reveal(x)``               the plaintext value, to the client only (server gets None)
@@ -191,9 +191,11 @@ class SimBackend(Backend):
             return R.reduce(x)
         return R.from_signed(R.to_signed(x) >> np.int64(s))
 
-    def ge(self, x, c, ell: int) -> np.ndarray:
+    def ge(self, x, c, ell: int, drop: int = 0) -> np.ndarray:
+        """[x ≥ c]; the secure backend compares at 2^drop resolution (results may differ within
+        2^drop ulps of c), the simulator exactly."""
         R = Ring(ell)
-        return (R.to_signed(R.sub(x, np.uint64(c))) >= 0).astype(np.uint8)
+        return (R.to_signed(R.sub(x, c)) >= 0).astype(np.uint8)
 
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         b = np.asarray(b, dtype=np.uint64)
@@ -201,9 +203,12 @@ class SimBackend(Backend):
             b = b[..., None]
         return Ring(ell).mul(x, b)
 
-    def max(self, x, axis: int, ell: int) -> np.ndarray:
+    def max(self, x, axis: int, ell: int, drop: int = 0) -> np.ndarray:
+        """Maximum along ``axis``; with ``drop`` the result is ⌊max/2^drop⌋·2^drop (the secure
+        backend compares at that resolution, its result may be one step higher)."""
         R = Ring(ell)
-        return R.from_signed(np.max(R.to_signed(x), axis=axis))
+        m = np.max(R.to_signed(x), axis=axis)
+        return R.from_signed((m >> np.int64(drop)) << np.int64(drop))
 
     def reciprocal(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
         R = Ring(ell)

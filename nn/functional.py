@@ -27,11 +27,21 @@ def _recip_const(n: int, bits: int) -> int:
     return int(round((1 << bits) / n))
 
 
+def cmp_drop(frac: int) -> int:
+    """Low bits a comparison may ignore: breakpoints and clamps need only ``cmp_frac_bits`` (config
+    knob, default 5: 1/32) of fraction, and a comparison on fewer bits costs fewer COTs."""
+    from protocols.config import get_config
+
+    keep = int(get_config().get("cmp_frac_bits", 5))
+    return max(0, frac - keep)
+
+
 def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shift: int | None = None) -> np.ndarray:
     """Evaluate ``table`` on x (ring ``ell``, ``frac`` bits); see the module docstring.
 
-    ``power_shift`` h (default: config knob ``power_shift``, 1): each power is formed as
-    X_k = trunc_{f−h}(trunc_h(X_{k−1})·X), so the product before truncation is 2^h smaller.  The
+    ``power_shift`` h (default: config knob ``power_shift``, 1): X_2 = trunc_{f−2h}(trunc_h(X)²)
+    (the squaring protocol costs half a product) and X_k = trunc_{f−h}(trunc_h(X_{k−1})·X) for
+    k ≥ 3, so each product before truncation is 2^h (2^2h) smaller.  The
     secure known-sign truncation needs |product| < 2^(ell−2), one bit less than the ring itself
     (which is what the tables are checked against); h = 1 restores that bit (exp's piece on
     [−4.9, −3) has x² up to 24, i.e. 2^30.6 at 2·13 bits).  h = 0 is bit-exact with
@@ -47,9 +57,14 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
     D = max(D, max(len(p) - 1 for p in table.pieces), 1)
     # powers X_1..X_D (sequential rule)
     pw = [None, R.reduce(x)]
-    for _ in range(2, D + 1):
-        a = be.trunc(pw[-1], h, ell) if h else pw[-1]
-        pw.append(be.trunc(be.mul(a, pw[1], ell), frac - h, ell))
+    for k in range(2, D + 1):
+        if k == 2:
+            # x² by the cheaper squaring protocol (one cross term): both factors lose h bits
+            a = be.trunc(pw[1], h, ell) if h else pw[1]
+            pw.append(be.trunc(be.square(a, ell), frac - 2 * h, ell))
+        else:
+            a = be.trunc(pw[-1], h, ell) if h else pw[-1]
+            pw.append(be.trunc(be.mul(a, pw[1], ell), frac - h, ell))
 
     def combine(coeffs) -> np.ndarray:
         acc = np.zeros(x.shape, dtype=np.uint64)
@@ -82,7 +97,7 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
     if conds:
         c = R.from_signed(np.array(conds, dtype=np.int64)).reshape((-1,) + (1,) * x.ndim)
         xs = np.broadcast_to(R.reduce(x), (len(conds),) + x.shape)
-        bits = be.ge(xs, np.broadcast_to(c, xs.shape), ell)
+        bits = be.ge(xs, np.broadcast_to(c, xs.shape), ell, drop=cmp_drop(frac))
         sel = be.mul_bit(bits, np.stack(diffs), ell)
         res = R.add(res, np.sum(sel, axis=0, dtype=np.uint64))
     return R.reduce(res)
@@ -96,7 +111,7 @@ def exp_squaring(be: Backend, x: np.ndarray, n: int, cutoff: float, ell: int, fr
     u = add_public(be, be.trunc(x, n, ell), np.uint64(1 << frac), ell)
     for _ in range(n):
         u = be.trunc(be.square(u, ell), frac, ell)
-    b = be.ge(x, np.full(x.shape, R.encode(np.float64(cutoff), frac)[()]), ell)
+    b = be.ge(x, np.full(x.shape, R.encode(np.float64(cutoff), frac)[()]), ell, drop=cmp_drop(frac))
     return be.mul_bit(b, u, ell)
 
 
@@ -112,7 +127,8 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int) -> np.nd
     table or an :class:`approx.ExpSquaring` baseline."""
     R = Ring(ell)
     n = s.shape[-1]
-    m = be.max(s, axis=-1, ell=ell)
+    # the subtracted maximum need not be exact (softmax is shift-invariant; z may exceed 0 by 2^-5)
+    m = be.max(s, axis=-1, ell=ell, drop=cmp_drop(frac))
     z = R.sub(s, m[..., None])
     e = evaluate(be, exp_table, z, ell, frac)
     den = np.sum(e, axis=-1, dtype=np.uint64)
@@ -148,7 +164,7 @@ def clamp(be: Backend, x: np.ndarray, lo: float, hi: float, ell: int, frac: int)
     batched multiplexer — lo + [x≥lo]·(x−lo) + [x≥hi]·(hi−x)."""
     R = Ring(ell)
     clo, chi = R.encode(np.float64(lo), frac)[()], R.encode(np.float64(hi), frac)[()]
-    bits = be.ge(np.stack([x, x]), np.stack([np.full(x.shape, clo), np.full(x.shape, chi)]), ell)
+    bits = be.ge(np.stack([x, x]), np.stack([np.full(x.shape, clo), np.full(x.shape, chi)]), ell, drop=cmp_drop(frac))
     lo_s = add_public(be, np.zeros_like(x), clo, ell)
     hi_s = add_public(be, np.zeros_like(x), chi, ell)
     sel = be.mul_bit(bits, np.stack([R.sub(x, lo_s), R.sub(hi_s, x)]), ell)

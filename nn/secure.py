@@ -91,20 +91,32 @@ class SecureBackend(Backend):
     def trunc(self, x, s: int, ell: int) -> np.ndarray:
         return trunc_a(self.mpc, x, s, ell=ell, mode="faithful")
 
-    def ge(self, x, c, ell: int) -> np.ndarray:
+    def _coarse(self, d, drop: int, ell: int) -> np.ndarray:
+        """Local (probabilistic) truncation by ``drop`` bits, then down to ring ell − drop.  The
+        rare wrap error of local truncation is a multiple of 2^(ell−drop), which the ring change
+        removes: the result is ⌊d / 2^drop⌋ (+1) exactly, for every d in the ring."""
+        if drop == 0:
+            return d
+        t = trunc_a(self.mpc, d, drop, ell=ell, mode="probabilistic")
+        return ring_down(t, ell - drop)
+
+    def ge(self, x, c, ell: int, drop: int = 0) -> np.ndarray:
         from protocols.compare import drelu_a
 
         R = Ring(ell)
         d = R.sub(x, c) if self.party == 0 else R.reduce(x)
-        return drelu_a(self.mpc, d, ell=ell)
+        return drelu_a(self.mpc, self._coarse(d, drop, ell), ell=ell - drop)
 
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         return mul_ba(self.mpc, b, x, ell=ell)
 
-    def max(self, x, axis: int, ell: int) -> np.ndarray:
+    def max(self, x, axis: int, ell: int, drop: int = 0) -> np.ndarray:
         from protocols.max import max_a
 
-        return max_a(self.mpc, x, axis=axis, ell=ell)
+        if drop == 0:
+            return max_a(self.mpc, x, axis=axis, ell=ell)
+        m = max_a(self.mpc, self._coarse(x, drop, ell), axis=axis, ell=ell - drop)
+        return Ring(ell).mul_public(ring_up(self.mpc, m, ell - drop, ell), 1 << drop)
 
     def reciprocal(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
         return reciprocal_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
