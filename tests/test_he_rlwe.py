@@ -159,3 +159,18 @@ def test_dense_bit_packer(w, rng):
         words = rlwe._packw(v, w)
         assert words.size == -(-cnt * w // 64)
         assert np.array_equal(rlwe._unpackw(words, w, cnt), v)
+
+
+def test_float32_operands_are_exact(rng):
+    """Large matrices keep their BLAS operands in float32 (exact below 2^24): same results."""
+    p = toy(64)
+    prg = PRG()
+    sk = rlwe.SecretKey.generate(p, prg)
+    w = rng.integers(0, 2**64, (300, 20), dtype=np.uint64)
+    x = rng.integers(0, 2**64, (3, 300), dtype=np.uint64)
+    b = rlwe.encrypt_rows(sk, w, b"q" * 16, prg)
+    pm64 = rlwe.PreparedMatrix.build(p, b, b"q" * 16, 20)
+    pm32 = rlwe.PreparedMatrix.build(p, b, b"q" * 16, 20, f32_above=0)
+    assert pm32.prime_ops[0].dtype == np.float32 and pm64.prime_ops[0].dtype == np.float64
+    for u, v in zip(rlwe.mac_packed(pm64, x), rlwe.mac_packed(pm32, x)):
+        assert np.array_equal(u, v)

@@ -232,12 +232,22 @@ class PreparedMatrix:
     digit_ops: list[np.ndarray]
 
     @classmethod
-    def build(cls, params: HEParams, b: tuple[np.ndarray, np.ndarray], seed: bytes, m_out: int) -> "PreparedMatrix":
+    def build(cls, params: HEParams, b: tuple[np.ndarray, np.ndarray], seed: bytes, m_out: int,
+              f32_above: int = 1 << 31) -> "PreparedMatrix":
+        """Operands as float64, or as float32 (exact: |values| <= 2^21 < 2^24; converted chunk by
+        chunk in the products) when float64 operands would exceed ``f32_above`` bytes."""
         b_t, b_r = b
         n_in = b_t.shape[0]
         a_t, a_r = expand_a(params, seed, n_in)
-        ops = [np.concatenate([centred(b_r[i], p), centred(a_r[i], p)], axis=1) for i, p in enumerate(params.primes)]
-        dig = digits(np.concatenate([b_t, a_t], axis=1), params.digits)
+        k = len(params.primes) + params.digits
+        dt = np.float32 if k * n_in * 2 * params.n * 8 > f32_above else np.float64
+        ops = []
+        for i, p in enumerate(params.primes):
+            op = np.empty((n_in, 2 * params.n), dtype=dt)
+            op[:, : params.n] = centred(b_r[i], p)
+            op[:, params.n :] = centred(a_r[i], p)
+            ops.append(op)
+        dig = [d.astype(dt) for d in digits(np.concatenate([b_t, a_t], axis=1), params.digits)]
         return cls(params, n_in, m_out, ops, dig)
 
     @property
@@ -258,11 +268,13 @@ def _matmul_exact(x: np.ndarray, c: np.ndarray, chunk: int = MAX_INNER) -> np.nd
     """x (T, n) @ c (n, K), float64 integers whose products times ``chunk`` stay <= 2^53: exact
     int64, chunked along n."""
     n = x.shape[1]
-    if n <= chunk:
+    if c.dtype != np.float64:  # float32 storage: convert slices of ~256 rows (bounded memory)
+        chunk = min(chunk, 256)
+    if n <= chunk and c.dtype == np.float64:
         return (x @ c).astype(np.int64)
     acc = None
     for s in range(0, n, chunk):
-        z = (x[:, s : s + chunk] @ c[s : s + chunk]).astype(np.int64)
+        z = (x[:, s : s + chunk] @ c[s : s + chunk].astype(np.float64)).astype(np.int64)
         acc = z if acc is None else acc + z  # < 2^63 for n < 2^11 * 4096
     return acc
 
