@@ -66,6 +66,9 @@ class Config:
     """Statistical security of noise flooding (bits), on top of the union bound below."""
     he_union_bits: int = 20
     """log2 of the largest number of ciphertext coefficients one query may return (union bound)."""
+    he_prepared_mb: int = 4096
+    """Memory budget (MiB) for the COP client's in-memory BLAS operands (least recently used
+    matrices are dropped and rebuilt from the disk cache when needed again)."""
     he_max_terms: int = 32768
     """Largest number of scalar x ciphertext terms summed into one returned coefficient
     (tokens per packed ciphertext x inner dimension); sizes the modulus for the noise bound."""

@@ -209,3 +209,29 @@ def test_cop_and_baseline_two_processes_over_grpc():
     assert res["party"]["exact"] and res["party-baseline"]["exact"]
     assert res["party"]["bytes_sent"] > 0 and res["party"]["bytes_recv"] == 0
     assert res["party-baseline"]["bytes_recv"] > 0
+
+
+def test_prepared_operands_respect_memory_budget(rng, tmp_path):
+    from protocols.config import override
+
+    R = Ring(16)
+    mats = {f"w{i}": R.reduce(rng.integers(0, 2**64, (8, 8), dtype=np.uint64)) for i in range(3)}
+    x = R.reduce(rng.integers(0, 2**64, (2, 8), dtype=np.uint64))
+    xs, xc = R.share(x)
+
+    def fs(mpc):
+        s = COPServer(mpc, mats, ell=16)
+        s.setup()
+        return [s.mmul_ap(k, xs) for k in ("w0", "w1", "w2", "w0")]
+
+    def fc(mpc):
+        c = COPClient(mpc, ell=16, cache_dir=tmp_path)
+        c.setup()
+        out = [c.mmul_ap(k, xc) for k in ("w0", "w1", "w2", "w0")]
+        return out, list(c._prepared)
+
+    with override(he_prepared_mb=8):  # one 8-row matrix at ell=16 takes ~6 MiB
+        y0, (y1, kept), _, _ = session(fs, fc, tmp_path)
+    assert kept == ["w0"]
+    for k, a, b in zip(("w0", "w1", "w2", "w0"), y0, y1):
+        assert np.array_equal(R.add(a, b), ref(x, mats[k], 16))

@@ -51,6 +51,10 @@ def model_hash(weights: dict[str, np.ndarray], biases: dict[str, np.ndarray] | N
     return h.hexdigest()
 
 
+def _pm_bytes(pm: rlwe.PreparedMatrix) -> int:
+    return sum(o.nbytes for o in pm.prime_ops) + sum(o.nbytes for o in pm.digit_ops)
+
+
 def _chunk_count(rows: int) -> int:
     return -(-rows // rlwe.A_CHUNK_ROWS)
 
@@ -171,8 +175,9 @@ class COPServer:
 
 class COPClient:
     """Client side.  ``cache_dir``: where encrypted weights are kept (default ``$PARTY_HE_CACHE`` or
-    ``~/.cache/party/he``); ``keep_prepared``: keep each matrix's BLAS operands in memory after
-    first use (fast; ~ (L + digits) * n_in * 2N * 8 bytes per matrix) or rebuild per call."""
+    ``~/.cache/party/he``); ``keep_prepared``: keep matrices' BLAS operands in memory after first
+    use (~ (L + digits) * n_in * 2N * 8 bytes per matrix, float32 above 2 GB), least recently used
+    dropped beyond ``Config.he_prepared_mb``; or rebuild from the disk cache on every call."""
 
     def __init__(self, mpc: MPC, ell: int | None = None, cache_dir: str | Path | None = None, keep_prepared: bool = True,
                  params: HEParams | None = None):
@@ -239,6 +244,7 @@ class COPClient:
 
     def prepared(self, name: str) -> rlwe.PreparedMatrix:
         if name in self._prepared:
+            self._prepared[name] = self._prepared.pop(name)  # mark as most recently used
             return self._prepared[name]
         if name not in self.meta:
             raise KeyError(f"no encrypted matrix {name!r} (run setup first)")
@@ -246,8 +252,14 @@ class COPClient:
         b = self._load_rows(name, list(range(meta["chunks"])))
         pm = rlwe.PreparedMatrix.build(self.params, b, bytes.fromhex(meta["seed"]), meta["m_out"])
         if self.keep_prepared:
+            budget = get_config().he_prepared_mb << 20
+            while self._prepared and self._prepared_bytes() + _pm_bytes(pm) > budget:
+                self._prepared.pop(next(iter(self._prepared)))  # least recently used first
             self._prepared[name] = pm
         return pm
+
+    def _prepared_bytes(self) -> int:
+        return sum(_pm_bytes(p) for p in self._prepared.values())
 
     # --- online ----------------------------------------------------------------------------
     def mmul_ap(self, name: str, x_share: np.ndarray) -> np.ndarray:
