@@ -21,6 +21,7 @@ Operations (``x``, ``y``: values; ``b``: bits; "server" = the weight owner, part
 ``server_const(name)``      the server's private vector/matrix as a value (zeros on the client)
 ``mul(x, y, ell)``          elementwise product, *not* truncated
 ``square(x, ell)``          elementwise square, not truncated
+``mul_rows(d, r, ell)``     d ⊙ r[..., None] for a per-row scalar r, not truncated
 ``mul_server(name, x, ell)`` x ⊙ w for the server's private vector ``name``, not truncated
 ``trunc(x, s, ell)``        arithmetic shift right by s bits
 ``ge(x, c, ell, drop)``     bits [x ≥ c] for a public ring constant c (at 2^drop resolution)
@@ -180,6 +181,9 @@ class SimBackend(Backend):
 
     def square(self, x, ell: int) -> np.ndarray:
         return Ring(ell).mul(x, x)
+
+    def mul_rows(self, d, r, ell: int) -> np.ndarray:
+        return Ring(ell).mul(d, np.asarray(r, dtype=np.uint64)[..., None])
 
     def mul_server(self, name: str, x, ell: int) -> np.ndarray:
         R = Ring(ell)

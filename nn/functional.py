@@ -135,7 +135,7 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int) -> np.nd
     den = R.reduce(den)
     # den >= e(0) ~ 1 (the maximum's own term) and <= n
     r = be.reciprocal(den, 0.5, float(n) + 1.0, ell, frac)
-    p = be.mul(e, np.broadcast_to(r[..., None], e.shape), ell)
+    p = be.mul_rows(e, r, ell)
     return be.trunc(p, frac, ell)
 
 
@@ -198,6 +198,6 @@ def layer_norm(be: Backend, x: np.ndarray, name: str, eps: float, ell: int, frac
     # below every calibrated variance and below the fixed-point resolution)
     var = clamp(be, var, lo, hi, ell, frac)
     r = be.rsqrt(var, lo, hi, ell, frac)
-    n = be.trunc(be.mul(d, np.broadcast_to(r[..., None], d.shape), ell), frac, ell)
+    n = be.trunc(be.mul_rows(d, r, ell), frac, ell)
     y = be.trunc(be.mul_server(name + ".g", n, ell), frac, ell)
     return R.add(y, be.server_const(name + ".b", ell))

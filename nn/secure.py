@@ -5,7 +5,7 @@ additive shares.  Linear algebra goes to the HE layer (``protocols.he``: Nimbus'
 product for x·W, HE cross terms for share × share products, ciphertext selection for the
 embedding); everything else to the OT-based kernels in ``protocols``.
 
-Per operation (ring ``ell``): ``mul`` → ``mul_aa``; ``square`` → ``square_a``; ``mul_server`` →
+Per operation (ring ``ell``): ``mul`` → ``mul_aa``; ``square`` → ``square_a``; ``mul_rows`` → ``mul_rows``; ``mul_server`` →
 ``mul_av`` (γ private to the server); ``trunc`` → ``trunc_a`` (faithful, known sign);
 ``ge`` → ``drelu_a`` of x − c; ``mul_bit`` → ``mul_ba``; ``max`` → ``max_a``; ``reciprocal`` /
 ``rsqrt`` → Newton (``protocols.newton``); ``ring_up`` → one COT per element.
@@ -19,7 +19,7 @@ import numpy as np
 from protocols.context import MPC
 from protocols.convert import ring_down, ring_up
 from protocols.mul import mul_aa, square_a
-from protocols.mul_private import mul_av
+from protocols.mul_private import mul_av, mul_rows
 from protocols.newton import reciprocal_a, rsqrt_a
 from protocols.ring import Ring
 from protocols.select import mul_ba
@@ -83,6 +83,9 @@ class SecureBackend(Backend):
 
     def square(self, x, ell: int) -> np.ndarray:
         return square_a(self.mpc, x, ell=ell)
+
+    def mul_rows(self, d, r, ell: int) -> np.ndarray:
+        return mul_rows(self.mpc, d, r, ell=ell)
 
     def mul_server(self, name: str, x, ell: int) -> np.ndarray:
         w = self.weights[name] if self.party == 0 else None

@@ -1,54 +1,94 @@
-"""Share × a value private to one party (``mul_av``; SPU's "v" = private visibility).
+"""Products with one operand broadcast: share × a value private to one party (``mul_av``; SPU's
+"v" = private visibility), and share × a shared per-row scalar (``mul_rows``).
 
-LayerNorm's γ belongs to the server: y = γ ⊙ x with x = x0 + x1 shared.  The owner multiplies its
-own share locally (γ·x_own); the cross term γ·x_other is one Gilboa product: the other party's
-share bits are the choice bits of ``ell`` arithmetic COTs whose correlation is γ, position i
-carrying only its low ``ell − i`` bits (same construction as one half of
-:func:`protocols.mul.mul_aa`).
-
-Inputs: this party's share ``x`` (uint64 mod 2^ell); ``w`` (owner only: integers broadcastable to
-``x.shape``; the other party passes None).  Output: shares of ``w·x mod 2^ell`` (the caller
-truncates fixed-point products).  Rounds: 1 exchange per ``ot_batch // ell`` elements.
-Traffic: owner sends ``ell(ell+1)/2`` bits per element, the other party ``ell`` bits
-(:func:`mul_av_cost`) — half of ``mul_aa``.
+LayerNorm's γ belongs to the server and the same γ_j multiplies every row; softmax's 1/Σe and
+LayerNorm's 1/σ are one shared scalar per row.  In both cases one operand's bits can serve as the
+choice bits of the Gilboa product for a whole column or row: an arithmetic COT carries k values
+(``protocols.ot.extensions.ACOT``), so the COT count — which sets the running time with silent OT
+— drops by the broadcast factor while the traffic per element stays ``ell(ell+1)/2`` bits per
+cross term (position i of the bit decomposition carries only ``ell − i`` bits).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .channel import iter_chunks
 from .config import get_config
-from .mul import _batch, _bits, _gilboa_sum
+from .mul import _bits
 from .ot.extensions import ACOT, acot, packed_nbytes
 from .ring import Ring
 
 
 def mul_av(mpc, x, w=None, *, owner: int = 0, ell: int | None = None, batch: int | None = None) -> np.ndarray:
+    """Shares of w ⊙ x for x (..., H) shared and w (H,) known only to ``owner``.
+
+    The owner multiplies its own share locally; the cross term w·x_other runs with the *owner as
+    COT receiver* whose choice bits are the bits of w_j — the same for every row — so one set of
+    ``ell`` COTs per column serves all rows (k = rows values per OT): COTs ``ell·H``, not
+    ``ell·H·rows``.  Traffic: the other party sends ``ell(ell+1)/2`` bits per element, the owner
+    ``ell·H`` choice bits.  1 round.  (w must broadcast along the last axis only.)
+    """
     ell = get_config().ell if ell is None else int(ell)
     R = Ring(ell)
     x = R.reduce(np.asarray(x, dtype=np.uint64))
     shape = x.shape
+    H = shape[-1] if x.ndim else 1
+    x2 = x.reshape(-1, H)  # (rows, H)
+    rows = x2.shape[0]
     me = mpc.party
+    widths = tuple(range(ell, 0, -1))
     if me == owner:
         if w is None:
             raise ValueError("mul_av: the owner of w must pass it")
-        wf = np.broadcast_to(R.from_signed(np.asarray(w, dtype=np.int64)), shape).reshape(-1)
-        z = R.mul(x.reshape(-1), wf)
+        wv = np.asarray(w, dtype=np.int64)
+        if wv.shape not in ((H,), (1,), ()):
+            raise ValueError(f"mul_av: w of shape {wv.shape} must be ({H},) (one value per column)")
+        wr = np.broadcast_to(R.from_signed(wv), (H,))
+        z = R.mul(x2, wr[None, :])
+        job = ACOT(1 - owner, widths, H, rows, c=_bits(wr, ell))
     else:
         if w is not None:
             raise ValueError("mul_av: only the owner passes w")
-        z = np.zeros(x.size, dtype=np.uint64)
-    xf = x.reshape(-1)
+        z = np.zeros_like(x2)
+        job = ACOT(1 - owner, widths, H, rows, x=np.broadcast_to(x2.T, (ell, H, rows)))
+    (o,) = acot(mpc, [job])  # (ell, H, rows): row i of the field is bit i of w_j times x
+    o = o.reshape(ell, H, rows)
+    cross = np.sum(o << np.arange(ell, dtype=np.uint64)[:, None, None], axis=0, dtype=np.uint64)
+    return R.reduce(z + cross.T).reshape(shape)
+
+
+def mul_rows(mpc, d, r, *, ell: int | None = None) -> np.ndarray:
+    """Shares of d ⊙ r[..., None] for shared d (..., H) and a shared per-row scalar r (...).
+
+    d·r = d0·r0 + d1·r1 + d0·r1 + d1·r0; each cross term d_a·r_b takes r_b's bits as the choice
+    bits of ``ell`` COTs per *row* whose correlation is the whole row d_a (k = H values per OT), so
+    COTs are ``2·ell·rows`` instead of ``2·ell·rows·H`` (softmax's e·(1/Σe), LayerNorm's d·rsqrt).
+    Traffic per party: ``ell(ell+1)/2`` bits per element + ``ell`` bits per row.  1 round.
+    """
+    ell = get_config().ell if ell is None else int(ell)
+    R = Ring(ell)
+    d = R.reduce(np.asarray(d, dtype=np.uint64))
+    r = R.reduce(np.asarray(r, dtype=np.uint64))
+    if d.shape[:-1] != r.shape:
+        raise ValueError(f"mul_rows: d {d.shape} needs r of shape {d.shape[:-1]}, got {r.shape}")
+    shape = d.shape
+    H = shape[-1]
+    d2 = d.reshape(-1, H)
+    r1 = r.reshape(-1)
+    rows = r1.size
+    me = mpc.party
     widths = tuple(range(ell, 0, -1))
-    for sl in iter_chunks(xf.size, _batch(ell, batch, ell)):
-        m = sl.stop - sl.start
-        if me == owner:
-            job = ACOT(owner, widths, m, x=np.broadcast_to(wf[sl], (ell, m)))
-        else:
-            job = ACOT(owner, widths, m, c=_bits(xf[sl], ell))
-        (o,) = acot(mpc, [job])
-        z[sl] += _gilboa_sum(o, ell)
-    return R.reduce(z).reshape(shape)
+    mine_x = np.broadcast_to(d2, (ell, rows, H))
+    mine_c = _bits(r1, ell)
+    jobs = [ACOT(0, widths, rows, H, x=mine_x if me == 0 else None, c=mine_c if me == 1 else None),
+            ACOT(1, widths, rows, H, x=mine_x if me == 1 else None, c=mine_c if me == 0 else None)]
+    o0, o1 = acot(mpc, jobs)
+    sh = np.arange(ell, dtype=np.uint64)[:, None, None]
+    cross = np.sum((o0.reshape(ell, rows, H) << sh) + (o1.reshape(ell, rows, H) << sh), axis=0, dtype=np.uint64)
+    return R.reduce(R.mul(d2, r1[:, None]) + cross).reshape(shape)
+
+
+def mul_rows_ideal(d, r, ell: int) -> np.ndarray:
+    return Ring(ell).mul(d, np.asarray(r, dtype=np.uint64)[..., None])
 
 
 def mul_av_ideal(x, w, ell: int) -> np.ndarray:
@@ -56,12 +96,14 @@ def mul_av_ideal(x, w, ell: int) -> np.ndarray:
     return R.mul(R.reduce(x), R.from_signed(np.asarray(w, dtype=np.int64)))
 
 
-def mul_av_cost(n: int, ell: int, party: int, owner: int = 0, batch: int | None = None) -> dict:
-    """Payload bytes ``party`` sends and rounds for :func:`mul_av` on n elements."""
-    widths = list(range(ell, 0, -1))
-    sent = rounds = 0
-    for sl in iter_chunks(n, _batch(ell, batch, ell)):
-        m = sl.stop - sl.start
-        sent += packed_nbytes(m, widths) if party == owner else (ell * m + 7) // 8
-        rounds += 1
-    return {"bytes_sent": sent, "rounds": rounds}
+def mul_av_cost(rows: int, H: int, ell: int, party: int, owner: int = 0) -> dict:
+    """Payload bytes ``party`` sends and rounds for :func:`mul_av` on a (rows, H) input."""
+    if party == owner:
+        return {"bytes_sent": (ell * H + 7) // 8, "rounds": 1}
+    return {"bytes_sent": packed_nbytes(H, [w for w in range(ell, 0, -1) for _ in range(rows)]), "rounds": 1}
+
+
+def mul_rows_cost(rows: int, H: int, ell: int) -> dict:
+    """Per-party payload bytes and rounds of :func:`mul_rows` (both parties send the same)."""
+    return {"bytes_sent": (ell * rows + 7) // 8 + packed_nbytes(rows, [w for w in range(ell, 0, -1) for _ in range(H)]),
+            "rounds": 1}

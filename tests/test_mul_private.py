@@ -3,18 +3,22 @@ import pytest
 
 from protocols.channel import run_two_party
 from protocols.context import MPC
-from protocols.mul_private import mul_av, mul_av_cost, mul_av_ideal
+from protocols.mul_private import mul_av, mul_av_cost, mul_av_ideal, mul_rows, mul_rows_cost, mul_rows_ideal
 from protocols.ring import Ring
 
 
-@pytest.mark.parametrize("ell", [32, 64])
+def _edges(R, x):
+    x.reshape(-1)[:4] = R.reduce(np.array([0, 1, R.mask, R.half], dtype=np.uint64))
+    return x
+
+
+@pytest.mark.parametrize("ell", [32, 40, 64])
 @pytest.mark.parametrize("owner", [0, 1])
 def test_mul_av_exact_and_cost(ell, owner, rng):
     R = Ring(ell)
-    n = 300
-    x = R.reduce(rng.integers(0, 2**63, size=(3, n // 3), dtype=np.uint64))
-    x.reshape(-1)[:4] = R.reduce(np.array([0, 1, R.mask, R.half], dtype=np.uint64))
-    w = rng.integers(-(2**20), 2**20, size=(n // 3,))  # broadcast along rows
+    rows, H = 5, 24
+    x = _edges(R, R.reduce(rng.integers(0, 2**63, size=(rows, H), dtype=np.uint64)))
+    w = rng.integers(-(2**20), 2**20, size=(H,))
     w[:3] = [0, -1, 2**20 - 1]
     x0, x1 = R.share(x)
 
@@ -28,19 +32,38 @@ def test_mul_av_exact_and_cost(ell, owner, rng):
 
     (z0, c0), (z1, c1), _, _ = run_two_party(party(0, x0), party(1, x1))
     assert np.array_equal(R.reconstruct(z0, z1), mul_av_ideal(x, w, ell))
-    assert c0.bytes_sent == mul_av_cost(n, ell, 0, owner)["bytes_sent"]
-    assert c1.bytes_sent == mul_av_cost(n, ell, 1, owner)["bytes_sent"]
+    assert c0.bytes_sent == mul_av_cost(rows, H, ell, 0, owner)["bytes_sent"]
+    assert c1.bytes_sent == mul_av_cost(rows, H, ell, 1, owner)["bytes_sent"]
     assert c0.rounds == 1 and c1.rounds == 1
 
 
-def test_mul_av_needs_w_on_owner_only():
+@pytest.mark.parametrize("ell", [32, 40, 64])
+def test_mul_rows_exact_and_cost(ell, rng):
+    R = Ring(ell)
+    d = _edges(R, R.reduce(rng.integers(0, 2**63, size=(2, 3, 17), dtype=np.uint64)))
+    r = _edges(R, R.reduce(rng.integers(0, 2**63, size=(2, 3), dtype=np.uint64)))
+    d0, d1 = R.share(d)
+    r0, r1 = R.share(r)
+
+    def party(ds, rs):
+        def f(ch):
+            mpc = MPC.setup(ch, ot_kind="insecure-dealer")
+            with ch.scope("mul_rows") as rec:
+                z = mul_rows(mpc, ds, rs, ell=ell)
+            return z, rec.cost
+        return f
+
+    (z0, c0), (z1, c1), _, _ = run_two_party(party(d0, r0), party(d1, r1))
+    assert np.array_equal(R.reconstruct(z0, z1), mul_rows_ideal(d, r, ell))
+    want = mul_rows_cost(6, 17, ell)["bytes_sent"]
+    assert c0.bytes_sent == want and c1.bytes_sent == want
+    assert c0.rounds == 1
+
+
+def test_mul_av_rejects_bad_use():
     def f(ch):
         mpc = MPC.setup(ch, ot_kind="insecure-dealer")
-        return mul_av(mpc, np.zeros(3, np.uint64), None, owner=0, ell=32)
-
-    def g(ch):
-        mpc = MPC.setup(ch, ot_kind="insecure-dealer")
-        return mul_av(mpc, np.zeros(3, np.uint64), None, owner=0, ell=32)
+        return mul_av(mpc, np.zeros((2, 3), np.uint64), None, owner=0, ell=32)
 
     with pytest.raises(ValueError, match="owner"):
-        run_two_party(f, g, timeout=10)
+        run_two_party(f, f, timeout=10)
