@@ -203,7 +203,17 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--ell", type=int, default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--prepared-mb", type=int, default=None, help="Config.he_prepared_mb for the client")
     a = ap.parse_args(argv)
+    if a.prepared_mb:
+        from protocols.config import override
+
+        with override(he_prepared_mb=a.prepared_mb):
+            return _main(a)
+    return _main(a)
+
+
+def _main(a) -> int:
     rows = []
     for case in a.case.split(","):
         for impl in a.impl.split(","):

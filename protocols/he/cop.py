@@ -55,6 +55,12 @@ def _pm_bytes(pm: rlwe.PreparedMatrix) -> int:
     return sum(o.nbytes for o in pm.prime_ops) + sum(o.nbytes for o in pm.digit_ops)
 
 
+def _width_for(params: HEParams, name: str, m_out: int, compact: bool) -> int:
+    """Compact mode keeps b on the M output coefficients only (setup traffic and client storage
+    / (N/M)); products then leave one token per ciphertext instead of N/M."""
+    return m_out if compact and m_out < params.n else params.n
+
+
 def _chunk_count(rows: int) -> int:
     return -(-rows // rlwe.A_CHUNK_ROWS)
 
@@ -72,8 +78,10 @@ class COPServer:
         ell: int | None = None,
         key: HEKey | None = None,
         params: HEParams | None = None,
+        compact: bool | None = None,
     ):
         self.mpc = mpc
+        self.compact = get_config().he_compact if compact is None else compact
         self.ell = get_config().ell if ell is None else ell
         self.params = params or (key.params if key else choose_params(self.ell))
         if self.params.ell != self.ell:
@@ -96,7 +104,7 @@ class COPServer:
         start = ch.snapshot()
         mats = [
             {"name": k, "n_in": int(w.shape[0]), "m_out": int(w.shape[1]), "seed": self.key.matrix_seed(self.model_hash, k).hex(),
-             "chunks": _chunk_count(w.shape[0])}
+             "chunks": _chunk_count(w.shape[0]), "width": self._width(k)}
             for k, w in sorted(self.weights.items())
         ]
         head = {"params": self.params.fingerprint(), "ell": self.ell, "model": self.model_hash, "key_id": self.key.key_id, "matrices": mats}
@@ -117,7 +125,8 @@ class COPServer:
             for c in range(first, m["chunks"]):
                 te = time.perf_counter()
                 rows = w[c * rlwe.A_CHUNK_ROWS : (c + 1) * rlwe.A_CHUNK_ROWS]
-                bt, br = rlwe.encrypt_rows(self.key.sk, rows, bytes.fromhex(m["seed"]), self.mpc.prg, first_chunk=c)
+                bt, br = rlwe.encrypt_rows(self.key.sk, rows, bytes.fromhex(m["seed"]), self.mpc.prg, first_chunk=c,
+                                           keep=m["width"])
                 data = rlwe.pack_limbs(self.params, bt, br)
                 enc_time += time.perf_counter() - te
                 ch.send(data)
@@ -125,6 +134,14 @@ class COPServer:
         self.stats = {"setup_bytes_sent": cost.bytes_sent, "setup_bytes_recv": cost.bytes_recv, "setup_time_s": time.perf_counter() - t0,
                       "encrypt_time_s": enc_time, "rounds": cost.rounds}
         return self.stats
+
+    def _width(self, name: str) -> int:
+        """Coefficients of b the client holds: M (compact) or N (packed outputs)."""
+        return _width_for(self.params, name, int(self.weights[name].shape[1]), self.compact)
+
+    def _slots(self, name: str, n_in: int) -> int:
+        w = self.weights[name]
+        return 1 if self._width(name) < self.params.n else rlwe.slots_for(self.params, n_in, int(w.shape[1]))
 
     # --- online ----------------------------------------------------------------------------
     def _plain(self, name: str, x: np.ndarray) -> np.ndarray:
@@ -142,7 +159,7 @@ class COPServer:
         if x.ndim != 2 or x.shape[1] != w.shape[0]:
             raise ProtocolError(f"mmul_ap {name}: share of shape {x.shape}, matrix needs (T, {w.shape[0]})")
         tok, m_out = x.shape[0], w.shape[1]
-        slots = rlwe.slots_for(self.params, w.shape[0], m_out)
+        slots = self._slots(name, w.shape[0])
         _, _, nb = product_sizes(self.params, tok, m_out, slots)
         t0 = time.perf_counter()
         y = self._plain(name, x)  # overlaps with the client's work
@@ -159,7 +176,7 @@ class COPServer:
         """Server's share of table[name][token_ids] (the client knows the ids)."""
         w = self.weights[name]
         m_out = w.shape[1]
-        slots = rlwe.slots_for(self.params, 1, m_out)
+        slots = self._slots(name, 1)
         _, _, nb = product_sizes(self.params, tokens, m_out, slots)
         wire = self.mpc.ch.recv_array(np.uint8, (nb,))
         y = open_product(self.key, wire, tokens, m_out, slots)
@@ -212,6 +229,9 @@ class COPClient:
         for m in head["matrices"]:
             name = m["name"]
             meta = {k: m[k] for k in ("n_in", "m_out", "seed", "chunks")}
+            meta["width"] = int(m.get("width", self.params.n))
+            if not 1 <= meta["width"] <= self.params.n or meta["width"] < min(meta["m_out"], self.params.n) and meta["width"] != self.params.n:
+                raise ProtocolError(f"setup: matrix {name} has an invalid coefficient width {meta['width']}")
             self.cache.write_meta(name, meta)
             self.meta[name] = meta
             have[name] = self.cache.valid_prefix(name)
@@ -221,7 +241,7 @@ class COPClient:
             name = m["name"]
             for c in range(have[name], m["chunks"]):
                 rows = min(rlwe.A_CHUNK_ROWS, m["n_in"] - c * rlwe.A_CHUNK_ROWS)
-                nb = rlwe.packed_nbytes(self.params, rows * self.params.n, len(self.params.primes))
+                nb = rlwe.packed_nbytes(self.params, rows * m.get("width", self.params.n), len(self.params.primes))
                 data = ch.recv_array(np.uint8, (nb,))
                 self.cache.put_chunk(name, c, data.tobytes())
                 fetched += 1
@@ -237,7 +257,7 @@ class COPClient:
         for c in chunks:
             rows = min(rlwe.A_CHUNK_ROWS, meta["n_in"] - c * rlwe.A_CHUNK_ROWS)
             data = np.frombuffer(self.cache.get_chunk(name, c), dtype=np.uint8)
-            t, r = rlwe.unpack_limbs(self.params, data, (rows, self.params.n), len(self.params.primes))
+            t, r = rlwe.unpack_limbs(self.params, data, (rows, meta.get("width", self.params.n)), len(self.params.primes))
             ts.append(t)
             rs.append(r)
         return np.concatenate(ts), np.concatenate(rs, axis=1)
@@ -250,7 +270,9 @@ class COPClient:
             raise KeyError(f"no encrypted matrix {name!r} (run setup first)")
         meta = self.meta[name]
         b = self._load_rows(name, list(range(meta["chunks"])))
-        pm = rlwe.PreparedMatrix.build(self.params, b, bytes.fromhex(meta["seed"]), meta["m_out"])
+        # float64 operands if they fit half the memory budget, else exact float32 (converted per chunk)
+        pm = rlwe.PreparedMatrix.build(self.params, b, bytes.fromhex(meta["seed"]), meta["m_out"],
+                                       f32_above=(get_config().he_prepared_mb << 20) // 2)
         if self.keep_prepared:
             budget = get_config().he_prepared_mb << 20
             while self._prepared and self._prepared_bytes() + _pm_bytes(pm) > budget:
@@ -286,7 +308,7 @@ class COPClient:
         ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
         if ids.size == 0 or ids.min() < 0 or ids.max() >= meta["n_in"]:
             raise ValueError(f"token ids outside 0..{meta['n_in'] - 1}")
-        slots = rlwe.slots_for(self.params, 1, meta["m_out"])
+        slots = 1 if meta.get("width", self.params.n) < self.params.n else rlwe.slots_for(self.params, 1, meta["m_out"])
         ct = select_packed(self, name, ids, slots)
         wire, share = finish_product(self.params, self.server_pub, ct, ids.size, meta["m_out"], slots, self.mpc.prg)
         self.mpc.ch.send(wire)
