@@ -69,6 +69,9 @@ class Config:
     he_prepared_mb: int = 4096
     """Memory budget (MiB) for the COP client's in-memory BLAS operands (least recently used
     matrices are dropped and rebuilt from the disk cache when needed again)."""
+    he_compact: bool = True
+    """COP: the client holds each weight ciphertext's b only on its M output coefficients (setup
+    traffic and storage / (N/M)); products then return one token per ciphertext instead of N/M."""
     he_max_terms: int = 32768
     """Largest number of scalar x ciphertext terms summed into one returned coefficient
     (tokens per packed ciphertext x inner dimension); sizes the modulus for the noise bound."""

@@ -10,7 +10,9 @@ from protocols.channel import ProtocolError, run_two_party
 from protocols.context import MPC
 from protocols.he import rlwe
 from protocols.he.cache import WeightCache
+from protocols.config import override
 from protocols.he.core import product_sizes
+from protocols.he.cop import product_slots
 from protocols.he.cop import COPClient, COPServer
 from protocols.ring import Ring
 
@@ -40,8 +42,13 @@ def session(fs, fc, cache):
     return run_two_party(s, c)
 
 
-@pytest.mark.parametrize("ell", [64, 32])
-def test_mmul_ap_exact_bias_edges_and_cost(ell, rng, tmp_path):
+@pytest.mark.parametrize("ell,compact", [(64, True), (32, True), (64, False)])
+def test_mmul_ap_exact_bias_edges_and_cost(ell, compact, rng, tmp_path):
+    with override(he_compact=compact):
+        _mmul_ap_case(ell, compact, rng, tmp_path)
+
+
+def _mmul_ap_case(ell, compact, rng, tmp_path):
     R = Ring(ell)
     T, n, M = 4, 64, 96
     w = edge_matrix(R, rng, (n, M))
@@ -74,14 +81,22 @@ def test_mmul_ap_exact_bias_edges_and_cost(ell, rng, tmp_path):
     assert np.array_equal(R.add(y0, y1), ref(x, w, ell, bias))
     assert np.array_equal(R.add(z0, z1), ref(x2, w2, ell))
     # traffic: one client -> server message of exactly the analytic size, nothing back
-    nb = product_sizes(params, T, M, rlwe.slots_for(params, n, M))[2]
+    nb = product_sizes(params, T, M, product_slots(params, n, M, compact))[2]
+    assert product_slots(params, n, M, compact) == (1 if compact else rlwe.slots_for(params, n, M))
     assert costs["c"].bytes_sent == nb and costs["c"].bytes_recv == 0 and costs["c"].msgs_sent == 1
     assert costs["s"].bytes_recv == nb and costs["s"].bytes_sent == 0
     # the client's share is uniform-looking (it is its mask), not the product
     assert not np.array_equal(y1, ref(x, w, ell, bias))
 
 
-def test_setup_cache_resume_and_verification(rng, tmp_path):
+@pytest.fixture
+def packed():
+    """Full-width (packed-output) ciphertexts: the sizes these tests reason about."""
+    with override(he_compact=False):
+        yield
+
+
+def test_setup_cache_resume_and_verification(rng, tmp_path, packed):
     R = Ring(24)
     n, M = 150, 40  # 3 chunks of 64 rows
     w = R.reduce(rng.integers(0, 2**64, (n, M), dtype=np.uint64))
@@ -211,7 +226,7 @@ def test_cop_and_baseline_two_processes_over_grpc():
     assert res["party-baseline"]["bytes_recv"] > 0
 
 
-def test_prepared_operands_respect_memory_budget(rng, tmp_path):
+def test_prepared_operands_respect_memory_budget(rng, tmp_path, packed):
     from protocols.config import override
 
     R = Ring(16)
@@ -230,7 +245,7 @@ def test_prepared_operands_respect_memory_budget(rng, tmp_path):
         out = [c.mmul_ap(k, xc) for k in ("w0", "w1", "w2", "w0")]
         return out, list(c._prepared)
 
-    with override(he_prepared_mb=8):  # one 8-row matrix at ell=16 takes ~6 MiB
+    with override(he_prepared_mb=5):  # one 8-row matrix at ell=16 takes ~3 MiB (float32 above 2.5 MiB)
         y0, (y1, kept), _, _ = session(fs, fc, tmp_path)
     assert kept == ["w0"]
     for k, a, b in zip(("w0", "w1", "w2", "w0"), y0, y1):

@@ -61,6 +61,15 @@ def _width_for(params: HEParams, name: str, m_out: int, compact: bool) -> int:
     return m_out if compact and m_out < params.n else params.n
 
 
+def product_slots(params: HEParams, n_in: int, m_out: int, compact: bool | None = None) -> int:
+    """Tokens per returned ciphertext of an ``n_in x m_out`` COP product: 1 in compact mode,
+    N/M (capped by the noise budget) otherwise."""
+    compact = get_config().he_compact if compact is None else compact
+    if _width_for(params, "", m_out, compact) < params.n:
+        return 1
+    return rlwe.slots_for(params, n_in, m_out)
+
+
 def _chunk_count(rows: int) -> int:
     return -(-rows // rlwe.A_CHUNK_ROWS)
 
@@ -140,8 +149,7 @@ class COPServer:
         return _width_for(self.params, name, int(self.weights[name].shape[1]), self.compact)
 
     def _slots(self, name: str, n_in: int) -> int:
-        w = self.weights[name]
-        return 1 if self._width(name) < self.params.n else rlwe.slots_for(self.params, n_in, int(w.shape[1]))
+        return product_slots(self.params, n_in, int(self.weights[name].shape[1]), self.compact)
 
     # --- online ----------------------------------------------------------------------------
     def _plain(self, name: str, x: np.ndarray) -> np.ndarray:
@@ -230,7 +238,7 @@ class COPClient:
             name = m["name"]
             meta = {k: m[k] for k in ("n_in", "m_out", "seed", "chunks")}
             meta["width"] = int(m.get("width", self.params.n))
-            if not 1 <= meta["width"] <= self.params.n or meta["width"] < min(meta["m_out"], self.params.n) and meta["width"] != self.params.n:
+            if meta["width"] not in (self.params.n, meta["m_out"]):
                 raise ProtocolError(f"setup: matrix {name} has an invalid coefficient width {meta['width']}")
             self.cache.write_meta(name, meta)
             self.meta[name] = meta

@@ -33,10 +33,16 @@ def select_packed(client, name: str, ids: np.ndarray, slots: int) -> tuple[np.nd
     offset[chunks] = np.arange(chunks.size) * rows_per
     pos = offset[ids // rows_per] + ids % rows_per
     m_out = meta["m_out"]
-    yt = np.stack([b_t[pos], a_t[pos]], axis=1)  # (T, 2, N)
-    t = rlwe.negashift_pack(yt, m_out, slots, params.n, None) & rlwe._mask(params.ell)
+    width = b_t.shape[1]  # N, or M when the client holds b compactly (then slots == 1)
+
+    def pair(b, a):
+        y = np.zeros((pos.size, 2, params.n), dtype=a.dtype)
+        y[:, 0, :width] = b[pos]
+        y[:, 1] = a[pos]
+        return y
+
+    t = rlwe.negashift_pack(pair(b_t, a_t), m_out, slots, params.n, None) & rlwe._mask(params.ell)
     rs = []
     for i, p in enumerate(params.primes):
-        yr = np.stack([b_r[i][pos], a_r[i][pos]], axis=1)
-        rs.append(rlwe.negashift_pack(yr, m_out, slots, params.n, p))
+        rs.append(rlwe.negashift_pack(pair(b_r[i], a_r[i]), m_out, slots, params.n, p))
     return t, np.stack(rs)

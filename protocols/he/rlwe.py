@@ -186,11 +186,13 @@ class SecretKey:
 
 
 def encrypt_rows(
-    sk: SecretKey, m: np.ndarray, seed: bytes, prg: PRG, first_chunk: int = 0
+    sk: SecretKey, m: np.ndarray, seed: bytes, prg: PRG, first_chunk: int = 0, keep: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Seeded secret-key encryptions of the rows of m (rows, <= N) mod 2^ell (row j -> coefficients
     0..M-1 of ciphertext j).  Returns only ``b = -a s + e + P m`` (t-limb and prime limbs); ``a`` is
-    ``expand_a(seed, rows, first_chunk)``.  Chunked internally to bound memory."""
+    ``expand_a(seed, rows, first_chunk)``.  ``keep``: return b only on coefficients 0..keep-1
+    (compact storage: enough for products that are returned unpacked, one token per ciphertext).
+    Chunked internally to bound memory."""
     params = sk.params
     m = np.asarray(m, dtype=U64)
     rows, width = m.shape
@@ -206,8 +208,9 @@ def encrypt_rows(
         e_t, e_r = small_to_limbs(params, e)
         pm = np.zeros((nrows, params.n), dtype=U64)
         pm[:, :width] = m[c0 : c0 + nrows] * U64(params.P % (1 << 64))
-        ts.append((e_t - as_t + pm) & _mask(params.ell))
-        rs.append(np.stack([np.mod(e_r[i] - as_r[i], p) for i, p in enumerate(params.primes)]))
+        w = params.n if keep is None else keep
+        ts.append(((e_t - as_t + pm) & _mask(params.ell))[:, :w])
+        rs.append(np.stack([np.mod(e_r[i] - as_r[i], p)[:, :w] for i, p in enumerate(params.primes)]))
     return np.concatenate(ts), np.concatenate(rs, axis=1)
 
 
@@ -230,6 +233,7 @@ class PreparedMatrix:
     m_out: int
     prime_ops: list[np.ndarray]
     digit_ops: list[np.ndarray]
+    width: int = 0  # coefficients of b held (N, or M when compact); 0 means N
 
     @classmethod
     def build(cls, params: HEParams, b: tuple[np.ndarray, np.ndarray], seed: bytes, m_out: int,
@@ -237,22 +241,26 @@ class PreparedMatrix:
         """Operands as float64, or as float32 (exact: |values| <= 2^21 < 2^24; converted chunk by
         chunk in the products) when float64 operands would exceed ``f32_above`` bytes."""
         b_t, b_r = b
-        n_in = b_t.shape[0]
+        n_in, width = b_t.shape
         a_t, a_r = expand_a(params, seed, n_in)
         k = len(params.primes) + params.digits
         dt = np.float32 if k * n_in * 2 * params.n * 8 > f32_above else np.float64
         ops = []
         for i, p in enumerate(params.primes):
-            op = np.empty((n_in, 2 * params.n), dtype=dt)
-            op[:, : params.n] = centred(b_r[i], p)
-            op[:, params.n :] = centred(a_r[i], p)
+            op = np.empty((n_in, width + params.n), dtype=dt)
+            op[:, :width] = centred(b_r[i], p)
+            op[:, width:] = centred(a_r[i], p)
             ops.append(op)
         dig = [d.astype(dt) for d in digits(np.concatenate([b_t, a_t], axis=1), params.digits)]
-        return cls(params, n_in, m_out, ops, dig)
+        return cls(params, n_in, m_out, ops, dig, width)
+
+    @property
+    def compact(self) -> bool:
+        return 0 < self.width < self.params.n
 
     @property
     def slots(self) -> int:
-        return slots_for(self.params, self.n_in, self.m_out)
+        return 1 if self.compact else slots_for(self.params, self.n_in, self.m_out)
 
 
 def slots_for(params: HEParams, n_in: int, m_out: int) -> int:
@@ -300,6 +308,18 @@ def negashift_pack(y: np.ndarray, m_out: int, slots: int, n: int, modulus: int |
     return out
 
 
+def _split_bn(y: np.ndarray, pm: PreparedMatrix, tok: int) -> np.ndarray:
+    """(tok, width + N) products -> (tok, 2, N) [b | a]; a compact b (width M < N) is zero-padded:
+    its ciphertexts go out one token each, decrypted on coefficients 0..M-1 only."""
+    n = pm.params.n
+    if not pm.compact:
+        return y.reshape(tok, 2, n)
+    out = np.zeros((tok, 2, n), dtype=y.dtype)
+    out[:, 0, : pm.width] = y[:, : pm.width]
+    out[:, 1] = y[:, pm.width :]
+    return out
+
+
 def mac_packed(pm: PreparedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """sum_j x[k, j] * ct_j for every token k, packed N/M tokens per ciphertext.
 
@@ -314,14 +334,14 @@ def mac_packed(pm: PreparedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
         xp = centred(np.mod(xs, p), p)
         # reduce after packing: |y| <= n 2^40 and slots * n <= max_terms (<= 2^22), so the packed
         # int64 sums stay below 2^62
-        y = _matmul_exact(xp, pm.prime_ops[i]).reshape(tok, 2, n)
+        y = _split_bn(_matmul_exact(xp, pm.prime_ops[i]), pm, tok)
         rs.append(negashift_pack(y, pm.m_out, pm.slots, n, p))
     xd = digits(xs.view(U64), params.digits)
     acc = None
     for a, b in params.digit_pairs():
         z = _matmul_exact(xd[a], pm.digit_ops[b], MAX_INNER_T).view(U64) << U64(DIGIT_BITS * (a + b))
         acc = z if acc is None else acc + z
-    t = negashift_pack(acc.reshape(tok, 2, n), pm.m_out, pm.slots, n, None) & _mask(params.ell)
+    t = negashift_pack(_split_bn(acc, pm, tok), pm.m_out, pm.slots, n, None) & _mask(params.ell)
     return t, np.stack(rs)
 
 
