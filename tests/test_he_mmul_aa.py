@@ -10,10 +10,14 @@ from protocols.he.params import choose_params
 from protocols.ring import Ring
 
 
-@pytest.mark.parametrize("ell,batch", [(64, (2,)), (18, ())])
-def test_mmul_aa_exact(ell, batch, rng):
+@pytest.mark.parametrize("ell,batch,dims,compact", [(64, (2,), (6, 16, 9), True), (18, (), (6, 16, 9), True),
+                                                    (18, (), (300, 16, 40), False)])
+def test_mmul_aa_exact(ell, batch, dims, compact, rng):
+    from protocols.he.mmul_aa import compact_pays
+
     R = Ring(ell)
-    T, n, M = 6, 16, 9
+    T, n, M = dims
+    assert compact_pays(choose_params(ell), max(1, int(np.prod(batch))), T, n, M) == compact
     a = R.reduce(rng.integers(0, 2**64, batch + (T, n), dtype=np.uint64))
     b = R.reduce(rng.integers(0, 2**64, batch + (n, M), dtype=np.uint64))
     a.reshape(-1)[:3] = [0, R.mask, R.half]

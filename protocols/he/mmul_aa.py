@@ -25,6 +25,16 @@ from .core import HEKey, PublicKey, finish_product, matmul_mod, open_product, pr
 U64 = np.uint64
 
 
+def compact_pays(params, heads: int, tok: int, n: int, m_out: int) -> bool:
+    """Whether compact B rows (b on M coefficients, unpacked products) move fewer bytes than
+    full rows with products packed N/M tokens per ciphertext."""
+    k = len(params.primes)
+    full = rlwe.packed_nbytes(params, heads * n * params.n, k) + heads * product_sizes(
+        params, tok, m_out, rlwe.slots_for(params, n, m_out))[2]
+    small = rlwe.packed_nbytes(params, heads * n * m_out, k) + heads * product_sizes(params, tok, m_out, 1)[2]
+    return small < full and m_out < params.n
+
+
 def mmul_aa(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: PublicKey, ell: int) -> np.ndarray:
     ch = mpc.ch
     params = key.params
@@ -40,21 +50,24 @@ def mmul_aa(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: PublicKey,
     a2 = a.reshape(-1, tok, n)
     b2 = b.reshape(-1, n, m_out)
     h = a2.shape[0]
-    # 1) encrypt my B share: rows of all heads, one seed per message
+    # 1) encrypt my B share: rows of all heads, one seed per message.  Compact rows (b on the M
+    #    used coefficients, products returned one token per ciphertext) when that moves fewer
+    #    bytes — both parties decide from the public shapes.
+    width = params.n if not compact_pays(params, h, tok, n, m_out) else m_out
     seed = random_seed()
-    bt, br = rlwe.encrypt_rows(key.sk, b2.reshape(h * n, m_out), seed, mpc.prg)
+    bt, br = rlwe.encrypt_rows(key.sk, b2.reshape(h * n, m_out), seed, mpc.prg, keep=width)
     ch.send(np.frombuffer(seed, np.uint8), rlwe.pack_limbs(params, bt, br))
-    sd, data = ch.recv((np.uint8, (16,)), (np.uint8, (rlwe.packed_nbytes(params, h * n * params.n, len(params.primes)),)))
-    pt, pr = rlwe.unpack_limbs(params, data, (h * n, params.n), len(params.primes))
+    sd, data = ch.recv((np.uint8, (16,)), (np.uint8, (rlwe.packed_nbytes(params, h * n * width, len(params.primes)),)))
+    pt, pr = rlwe.unpack_limbs(params, data, (h * n, width), len(params.primes))
     pa_t, pa_r = rlwe.expand_a(params, sd.tobytes(), h * n)
     # 2) multiply-accumulate my A with the peer's encrypted B, per head (a handful)
-    slots = rlwe.slots_for(params, n, m_out)
+    slots = 1 if width < params.n else rlwe.slots_for(params, n, m_out)
     wires, masks = [], []
     for i in range(h):
         sl = slice(i * n, (i + 1) * n)
         ops = [np.concatenate([rlwe.centred(pr[j][sl], p), rlwe.centred(pa_r[j][sl], p)], axis=1) for j, p in enumerate(params.primes)]
         dig = rlwe.digits(np.concatenate([pt[sl], pa_t[sl]], axis=1), params.digits)
-        pm = rlwe.PreparedMatrix(params, n, m_out, ops, dig)
+        pm = rlwe.PreparedMatrix(params, n, m_out, ops, dig, width)
         ct = rlwe.mac_packed(pm, a2[i])
         w, r = finish_product(params, peer, ct, tok, m_out, slots, mpc.prg)
         wires.append(w)
