@@ -33,8 +33,12 @@ def cost_report(ch: Channel, time_s: float | None = None, extra: dict | None = N
     if time_s is not None:
         total.time_s = time_s
     recs = list(ch.records if records is None else records)
-    # records are appended when a scope closes: inner scopes come before the scope holding them
-    rows = [_row(r.name, r.cost, ch.party) for r in recs]
+    # records are appended when a scope closes: inner scopes come before the scope holding them.
+    # A scope entered many times (e.g. the COT engine's "cot" refills) is one row: the sums.
+    sums: dict[str, Cost] = {}
+    for r in recs:
+        sums[r.name] = sums[r.name] + r.cost if r.name in sums else r.cost.copy()
+    rows = [_row(name, c, ch.party) for name, c in sums.items()]
     return {
         "party": "client" if ch.party == 1 else "server",
         "profile": ch.profile.name,
