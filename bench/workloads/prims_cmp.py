@@ -33,17 +33,14 @@ from protocols.compare import cmp, cmp_cost, lt_aa, msb_cost
 from protocols.max import max_a, max_cost, max_ideal
 from protocols.ring import Ring
 
+from .prims_arith import _shares  # public-coin test data, shared the same way
+
 DESCRIPTION = "(library of comparison benchmarks for the 'primitives' workload; not a workload)"
 
 
 def cases(args):  # pragma: no cover - guard for `python -m bench prims_cmp`
     raise SystemExit("prims_cmp is a library used by `python -m bench primitives`; "
                      "for an in-process run use `python -m bench.workloads.prims_cmp`")
-
-
-def _shares(mpc, v: np.ndarray, R: Ring) -> np.ndarray:
-    r = R.reduce(mpc.shared_prg.uint64(v.shape, R.ell))
-    return r if mpc.party == 0 else R.sub(R.reduce(v), r)
 
 
 def _reveal_bits(mpc, z: np.ndarray) -> np.ndarray:
