@@ -78,9 +78,36 @@ def _server_state(model: LoadedModel) -> dict:
             from nn.model import fixed_weights, model_config
 
             cfg = model_config()
-            st = {"fixed": fixed_weights(model.weights.weights, cfg.frac), "key": None, "lock": threading.Lock()}
+            st = {"fixed": fixed_weights(model.weights.weights, cfg.frac), "key": _server_key(model),
+                  "lock": threading.Lock()}
             model._secure_state = st  # type: ignore[attr-defined]
         return st
+
+
+def _server_key(model: LoadedModel):
+    """The server's HE key for this model, kept on disk (mode 0600) so clients' caches of
+    encrypted weights stay valid across server restarts (``$PARTY_CACHE/server/``)."""
+    from nn.data import cache_dir
+    from nn.model import MODEL_RINGS
+    from protocols.he.core import HEKey
+    from protocols.he.params import choose_params
+
+    params = choose_params(MODEL_RINGS["ell"])
+    d = Path(cache_dir()) / "server"
+    path = d / f"{model.hash[:32]}-{params.fingerprint()}.npz"
+    if path.is_file():
+        try:
+            return HEKey.load(params, str(path))
+        except (ValueError, KeyError, OSError) as e:
+            log.warning("stored HE key %s unusable (%s); making a new one", path, e)
+    key = HEKey.generate(params)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    key.save(str(tmp))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    log.info("new HE key for model %s stored in %s", model.name, path)
+    return key
 
 
 def _tokenizer_for(info: dict, tokenizer_dir: str | None):
