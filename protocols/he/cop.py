@@ -201,8 +201,9 @@ class COPServer:
 class COPClient:
     """Client side.  ``cache_dir``: where encrypted weights are kept (default ``$PARTY_HE_CACHE`` or
     ``~/.cache/party/he``); ``keep_prepared``: keep matrices' BLAS operands in memory after first
-    use (~ (L + digits) * n_in * 2N * 8 bytes per matrix, float32 above 2 GB), least recently used
-    dropped beyond ``Config.he_prepared_mb``; or rebuild from the disk cache on every call."""
+    use (~ (L + digits) * n_in * (M + N) * 8 bytes per matrix, float32 above half the budget) up to
+    ``Config.he_prepared_mb`` (the first matrices that fit stay; the rest are rebuilt from the disk
+    cache on each call), or rebuild every matrix on every call."""
 
     def __init__(self, mpc: MPC, ell: int | None = None, cache_dir: str | Path | None = None, keep_prepared: bool = True,
                  params: HEParams | None = None):
@@ -282,10 +283,12 @@ class COPClient:
         pm = rlwe.PreparedMatrix.build(self.params, b, bytes.fromhex(meta["seed"]), meta["m_out"],
                                        f32_above=(get_config().he_prepared_mb << 20) // 2)
         if self.keep_prepared:
+            # A forward pass visits the matrices in a fixed cycle, for which LRU eviction misses
+            # every time once the budget is exceeded; keeping the first ones that fit (and
+            # rebuilding the rest per call) makes those hit on every pass.
             budget = get_config().he_prepared_mb << 20
-            while self._prepared and self._prepared_bytes() + _pm_bytes(pm) > budget:
-                self._prepared.pop(next(iter(self._prepared)))  # least recently used first
-            self._prepared[name] = pm
+            if self._prepared_bytes() + _pm_bytes(pm) <= budget or not self._prepared:
+                self._prepared[name] = pm
         return pm
 
     def _prepared_bytes(self) -> int:
