@@ -113,10 +113,11 @@ def public_shapes(cfg, with_head: bool = True) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def linear_names(weights_or_cfg, with_head: bool = True) -> list[str]:
-    """Names of the matrices the HE layer serves (for setup)."""
+def linear_names(weights_or_cfg, with_head: bool = True, layers: int | None = None) -> list[str]:
+    """Names of the matrices the HE layer serves (for setup); ``layers``: only the first n layers."""
     cfg = getattr(weights_or_cfg, "config", weights_or_cfg)
-    names = [f"L{i}.{n}" for i in range(cfg.num_hidden_layers) for n in ("qkv", "o", "h1", "h2")]
+    nl = cfg.num_hidden_layers if layers is None else layers
+    names = [f"L{i}.{n}" for i in range(nl) for n in ("qkv", "o", "h1", "h2")]
     return names + (["head"] if with_head else [])
 
 

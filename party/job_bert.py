@@ -154,6 +154,15 @@ class _BertJob(Job):
     def validate_params(self, params: dict) -> None:
         if params.get("ot", "ferret") not in ("ferret", "iknp"):
             raise ValueError("'ot' must be ferret or iknp")
+        n = params.get("layers")
+        if n is not None and (not isinstance(n, int) or n < 1):
+            raise ValueError("'layers' (run only the first n encoder layers, for timing) must be a positive integer")
+
+    @staticmethod
+    def _layers(params: dict, cfg) -> int:
+        """Encoder layers to run: all, or the first ``params['layers']`` (timing runs)."""
+        n = params.get("layers")
+        return cfg.num_hidden_layers if n is None else min(int(n), cfg.num_hidden_layers)
 
     def parse_inputs(self, args) -> list[str]:
         texts: list[str] = []
@@ -190,7 +199,7 @@ class _BertJob(Job):
         from protocols.context import MPC
 
         mpc = MPC.setup(ch, ot_kind=params.get("ot", "ferret"))
-        names = linear_names(cfg_model, with_head=True) + ["emb.word"]
+        names = linear_names(cfg_model, with_head=True, layers=self._layers(params, cfg_model)) + ["emb.word"]
         if ch.party == 0:
             he = HELinear(mpc, cfg_model, self._ell, fixed, names, key=key)
         else:
@@ -226,7 +235,7 @@ class _BertJob(Job):
             _, he, be, net = self._session(ch, params, cfgm, st["fixed"], st["key"])
             st["key"] = he.cop.key  # keep the HE key: the client's cache stays valid across sessions
             for T in lengths.tolist():
-                out = net(be, None, int(T), embed_only=self.embed)
+                out = net(be, None, int(T), embed_only=self.embed, layers=self._layers(params, cfgm))
                 be.reveal(out, self._ell)
         log.info("bert session: %d sentence(s) done", lengths.size)
 
@@ -251,7 +260,7 @@ class _BertJob(Job):
             R = Ring(self._ell)
             for k, x in enumerate(ids):
                 ts = time.perf_counter()
-                out = net(be, x, int(x.size), embed_only=self.embed)
+                out = net(be, x, int(x.size), embed_only=self.embed, layers=self._layers(params, cfgm))
                 v = R.decode(be.reveal(out, self._ell), MODEL_RINGS["frac"])
                 if self.embed:
                     results.append({"tokens": int(x.size), "embedding": v.tolist(), "time_s": time.perf_counter() - ts})
@@ -262,7 +271,7 @@ class _BertJob(Job):
                                     "logits": v.tolist(), "probabilities": p.tolist(), "time_s": time.perf_counter() - ts})
                 report(k + 1, len(ids), f"sentence {k + 1}/{len(ids)}")
         ch.records.extend(_costs_to_records(be.costs, ch.party))
-        return {"model": info.get("name"), "num_layers": cfgm.num_hidden_layers, "results": results, "setup": he.stats,
+        return {"model": info.get("name"), "num_layers": self._layers(params, cfgm), "results": results, "setup": he.stats,
                 "layers": {k: vars(v) for k, v in be.costs.items()}, "time_s": time.perf_counter() - t0,
                 "texts": texts}
 

@@ -28,6 +28,8 @@ MODELS = {"minilm-l6": "minilm-l6", "bert-base": "bert-base-random", "bert-large
 def add_args(p) -> None:
     p.add_argument("--cases", default="minilm-l6-128,bert-base-128")
     p.add_argument("--ot", default="ferret")
+    p.add_argument("--layers", type=int, default=None,
+                   help="run only the first n encoder layers (per-layer timing; SPU's row is one layer)")
     add_peer_args(p)
 
 
@@ -61,7 +63,8 @@ def cases(args) -> list[dict]:
         mdir = os.path.join(cache, name)
         shutil.rmtree(mdir, ignore_errors=True)
         out.append({"case": c, "job": "bert-classify", "model": MODELS[name], "inputs": [_text(int(tok))],
-                    "params": {"ot": args.ot, "he_cache": mdir}, "extra": _extra})
+                    "params": {"ot": args.ot, "he_cache": mdir, **({"layers": args.layers} if args.layers else {})},
+                    "extra": _extra})
     return out
 
 
