@@ -178,6 +178,16 @@ class HELinear:
         return self.cop.mmul_ap(name, x)
 
     def mmul_aa(self, a: np.ndarray, b: np.ndarray, *, ell: int) -> np.ndarray:
+        """Shared × shared (Q·Kᵀ, P·V): HE cross terms, or Gilboa products on COT when those move
+        fewer bytes (short sentences) and fit in memory — both parties decide from public shapes."""
+        from protocols.he.mmul_aa import mmul_aa_bytes
+        from protocols.mul_private import mmul_aa_ot, mmul_aa_ot_cost
+
+        h, T, d = a.shape
+        M = b.shape[-1]
+        ot = mmul_aa_ot_cost(h, T, d, M, ell)["bytes_sent"]
+        if ot <= mmul_aa_bytes(self.cop.params, h, T, d, M) and h * d * M * T * ell * 8 <= 1 << 29:
+            return mmul_aa_ot(self.mpc, a, b, ell=ell)
         return self.cop.mmul_aa(a, b)
 
     def embed(self, name: str, ids, tokens: int, *, ell: int) -> np.ndarray:

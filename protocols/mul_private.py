@@ -107,3 +107,47 @@ def mul_rows_cost(rows: int, H: int, ell: int) -> dict:
     """Per-party payload bytes and rounds of :func:`mul_rows` (both parties send the same)."""
     return {"bytes_sent": (ell * rows + 7) // 8 + packed_nbytes(rows, [w for w in range(ell, 0, -1) for _ in range(H)]),
             "rounds": 1}
+
+
+def mmul_aa_ot(mpc, a, b, *, ell: int | None = None) -> np.ndarray:
+    """Shares of a @ b for shared a (h, T, d) and b (h, d, M) by Gilboa products on COT.
+
+    The local terms a_i·b_i are plaintext matrix products; each cross term a_s·b_r takes the bits of
+    every entry b_r[h, j, m] as the choice bits of ``ell`` arithmetic COTs whose correlation is the
+    whole column a_s[h, :, j] (k = T values per OT), then sums over j locally.  Both cross terms run
+    in one exchange: 1 round.  Traffic per party: ``ell`` choice bits per entry of b plus
+    ``ell(ell+1)/2`` bits per (entry of b) × T.  Cheaper than the HE cross terms when T and M are
+    small (short sentences' Q·Kᵀ and P·V): the HE route pays a whole ciphertext per output token.
+    """
+    ell = get_config().ell if ell is None else int(ell)
+    R = Ring(ell)
+    a = R.reduce(np.asarray(a, dtype=np.uint64))
+    b = R.reduce(np.asarray(b, dtype=np.uint64))
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ValueError(f"mmul_aa_ot: shapes {a.shape} and {b.shape} do not multiply as (h,T,d)@(h,d,M)")
+    from .he.core import matmul_mod
+
+    h, T, d = a.shape
+    M = b.shape[2]
+    n = h * d * M
+    me = mpc.party
+    widths = tuple(range(ell, 0, -1))
+    # correlation of OT (h, j, m): the column a[h, :, j] — laid out (ell, h, d, M, T)
+    corr = np.broadcast_to(a.transpose(0, 2, 1)[None, :, :, None, :], (ell, h, d, M, T)).reshape(ell, n, T)
+    bits = _bits(b.reshape(-1), ell)  # (ell, n)
+    jobs = [ACOT(0, widths, n, T, x=corr if me == 0 else None, c=bits if me == 1 else None),
+            ACOT(1, widths, n, T, x=corr if me == 1 else None, c=bits if me == 0 else None)]
+    o0, o1 = acot(mpc, jobs)
+    sh = np.arange(ell, dtype=np.uint64)[:, None, None]
+    cross = np.sum((o0.reshape(ell, n, T) << sh) + (o1.reshape(ell, n, T) << sh), axis=0, dtype=np.uint64)
+    # (h, d, M, T): sum over the inner index d, then (h, T, M)
+    cross = np.sum(cross.reshape(h, d, M, T), axis=1, dtype=np.uint64).transpose(0, 2, 1)
+    local = np.stack([matmul_mod(a[i], b[i], ell) for i in range(h)])
+    return R.reduce(local + cross)
+
+
+def mmul_aa_ot_cost(h: int, T: int, d: int, M: int, ell: int) -> dict:
+    """Per-party payload bytes and rounds of :func:`mmul_aa_ot` (both parties send the same)."""
+    n = h * d * M
+    return {"bytes_sent": (ell * n + 7) // 8 + packed_nbytes(n, [w for w in range(ell, 0, -1) for _ in range(T)]),
+            "rounds": 1}

@@ -67,3 +67,29 @@ def test_mul_av_rejects_bad_use():
 
     with pytest.raises(ValueError, match="owner"):
         run_two_party(f, f, timeout=10)
+
+
+@pytest.mark.parametrize("ell", [32, 40, 64])
+def test_mmul_aa_ot_exact_and_cost(ell, rng):
+    from protocols.mul_private import mmul_aa_ot, mmul_aa_ot_cost
+
+    R = Ring(ell)
+    h, T, d, M = 2, 5, 7, 4
+    a = _edges(R, R.reduce(rng.integers(0, 2**63, size=(h, T, d), dtype=np.uint64)))
+    b = _edges(R, R.reduce(rng.integers(0, 2**63, size=(h, d, M), dtype=np.uint64)))
+    a0, a1 = R.share(a)
+    b0, b1 = R.share(b)
+
+    def party(x, y):
+        def f(ch):
+            mpc = MPC.setup(ch, ot_kind="insecure-dealer")
+            with ch.scope("mm") as rec:
+                z = mmul_aa_ot(mpc, x, y, ell=ell)
+            return z, rec.cost
+        return f
+
+    (z0, c0), (z1, c1), _, _ = run_two_party(party(a0, b0), party(a1, b1))
+    want = np.array(np.matmul(a.astype(object), b.astype(object)) % (1 << ell), dtype=np.uint64)
+    assert np.array_equal(R.reconstruct(z0, z1), want)
+    assert c0.bytes_sent == c1.bytes_sent == mmul_aa_ot_cost(h, T, d, M, ell)["bytes_sent"]
+    assert c0.rounds == 1

@@ -25,14 +25,27 @@ from .core import HEKey, PublicKey, finish_product, matmul_mod, open_product, pr
 U64 = np.uint64
 
 
-def compact_pays(params, heads: int, tok: int, n: int, m_out: int) -> bool:
-    """Whether compact B rows (b on M coefficients, unpacked products) move fewer bytes than
-    full rows with products packed N/M tokens per ciphertext."""
+def _bytes(params, heads: int, tok: int, n: int, m_out: int) -> tuple[int, int]:
+    """Bytes one party sends in :func:`mmul_aa`: (full rows + packed products, compact rows +
+    one-token products)."""
     k = len(params.primes)
     full = rlwe.packed_nbytes(params, heads * n * params.n, k) + heads * product_sizes(
         params, tok, m_out, rlwe.slots_for(params, n, m_out))[2]
     small = rlwe.packed_nbytes(params, heads * n * m_out, k) + heads * product_sizes(params, tok, m_out, 1)[2]
+    return full, small
+
+
+def compact_pays(params, heads: int, tok: int, n: int, m_out: int) -> bool:
+    """Whether compact B rows (b on M coefficients, unpacked products) move fewer bytes than
+    full rows with products packed N/M tokens per ciphertext."""
+    full, small = _bytes(params, heads, tok, n, m_out)
     return small < full and m_out < params.n
+
+
+def mmul_aa_bytes(params, heads: int, tok: int, n: int, m_out: int) -> int:
+    """Payload bytes each party sends in :func:`mmul_aa` for (heads, tok, n) @ (heads, n, m_out)."""
+    full, small = _bytes(params, heads, tok, n, m_out)
+    return small if compact_pays(params, heads, tok, n, m_out) else full
 
 
 def mmul_aa(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: PublicKey, ell: int) -> np.ndarray:
