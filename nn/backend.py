@@ -127,7 +127,7 @@ class SimBackend(Backend):
 
     party = 0
 
-    def __init__(self, weights: dict[str, np.ndarray], ell: int, frac: int, tables: dict | None = None):
+    def __init__(self, weights: dict[str, np.ndarray], ell: int, frac: int):
         super().__init__()
         self.weights = weights
         self.ell = ell
