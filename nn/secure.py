@@ -30,7 +30,7 @@ from .backend import Backend
 
 class SecureBackend(Backend):
     """``mpc``: the session's protocol context; ``linear_engine``: the HE layer's per-party object
-    (see :mod:`nn.he_adapter`); ``weights``: the server's fixed-point weights (None on the client)."""
+    (:class:`HELinear`); ``weights``: the server's fixed-point weights (None on the client)."""
 
     def __init__(self, mpc: MPC, linear_engine: Any, weights: dict[str, np.ndarray] | None = None,
                  progress: Callable[[int, int, str], None] | None = None):
