@@ -143,7 +143,7 @@ def test_shaping_bandwidth_wan_5mb():
     t = min(_timed("wan", f0, f1) for _ in range(2))
     # shaping never makes a transfer faster than the link allows; the upper margin absorbs thread
     # wake-ups on a loaded 2-core CI machine (the 10 % figures come from `python -m bench channel`)
-    assert bound * 0.99 <= t <= bound * 1.30, (t, bound)
+    assert bound * 0.99 <= t <= bound * 1.5, (t, bound)
 
 
 def test_shaping_latency_lan_100_pingpongs():
@@ -163,4 +163,4 @@ def test_shaping_latency_lan_100_pingpongs():
     t = min(_timed("lan", f0, f1) for _ in range(5))  # best of 5: the machine is shared
     # shaping never makes a transfer faster than the link allows; the upper margin absorbs thread
     # wake-ups on a loaded 2-core CI machine (the 10 % figures come from `python -m bench channel`)
-    assert bound * 0.99 <= t <= bound * 1.30, (t, bound)
+    assert bound * 0.99 <= t <= bound * 1.5, (t, bound)
