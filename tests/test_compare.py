@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from protocols.channel import run_two_party
 from protocols.compare import (
     cmp,
     cmp_cost,
@@ -21,19 +20,12 @@ from protocols.config import override
 from protocols.context import MPC
 from protocols.ring import Ring
 
+from _twoparty import run_mpc
+
 
 def _run(f, in0, in1, kind="insecure-dealer"):
-    def w(inp):
-        def g(ch):
-            mpc = MPC.setup(ch, kind)
-            with ch.scope("op") as rec:
-                r = f(mpc, inp)
-            return r, rec.cost
-
-        return g
-
-    (r0, c0), (r1, c1), _, _ = run_two_party(w(in0), w(in1))
-    return r0, r1, c0, c1
+    """f(mpc, in_i) on party i over the shared two-party test helper."""
+    return run_mpc(f, (in0,), (in1,), kind)
 
 
 def _ring_values(rng, R: Ring, n: int) -> np.ndarray:
