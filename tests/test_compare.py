@@ -17,7 +17,6 @@ from protocols.compare import (
     wrap_ideal,
 )
 from protocols.config import override
-from protocols.context import MPC
 from protocols.ring import Ring
 
 from _twoparty import run_mpc

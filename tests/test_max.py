@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from protocols.context import MPC
 from protocols.max import max_a, max_cost, max_ideal
 from protocols.ring import Ring
 
