@@ -126,18 +126,17 @@ def finish_product(
     Order matters: re-randomise (hides sum_j x_j a_j), subtract the mask P*r, switch to
     2^ell * P'', flood the b part (statistically hides the x-dependent noise); the b part is sent
     only on the U = slots * M coefficients that are decrypted."""
-    t, r = rlwe.rerandomize(params, ct, pub.pk0, pub.pk_seed, prg)
-    g = t.shape[0]
+    g = ct[0].shape[0]
+    u = min(slots, tokens) * m_out
+    (bt, br), (at, ar) = rlwe.rerandomize_parts(params, ct, pub.pk0, pub.pk_seed, prg, u)
     share = prg.uint64((tokens, m_out), params.ell)
     mpoly = np.zeros((g * slots, m_out), dtype=U64)
     mpoly[:tokens] = share
-    mask_poly = np.zeros((g, params.n), dtype=U64)
-    mask_poly[:, : slots * m_out] = mpoly.reshape(g, slots * m_out)
-    t = rlwe.add_plain_mask(params, t, mask_poly)
-    t, r = rlwe.mod_switch(params, t, r)
-    u = min(slots, tokens) * m_out
-    bt, br = rlwe.flood(params, t[:, 0, :u], r[:, :, 0, :u], prg)
-    wire = np.concatenate([rlwe.pack_limbs(params, bt, br), rlwe.pack_limbs(params, t[:, 1], r[:, :, 1])])
+    bt = (bt - mpoly.reshape(g, slots * m_out)[:, :u] * U64(params.P % (1 << 64))) & rlwe._mask(params.ell)
+    bt, br = rlwe.mod_switch(params, bt, br)
+    at, ar = rlwe.mod_switch(params, at, ar)
+    bt, br = rlwe.flood(params, bt, br, prg)
+    wire = np.concatenate([rlwe.pack_limbs(params, bt, br), rlwe.pack_limbs(params, at, ar)])
     return wire, share
 
 

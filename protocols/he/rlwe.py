@@ -141,22 +141,50 @@ def _conv_exact(xs: np.ndarray, sf: np.ndarray) -> np.ndarray:
     return z.astype(np.int64)
 
 
+def _conv_exact_many(xs: list[np.ndarray], sf: np.ndarray, cols: int | None = None) -> list[np.ndarray]:
+    """:func:`_conv_exact` of several equally shaped float integer arrays with the same small
+    poly(s): two real inputs share one complex FFT (the negacyclic product is C-linear, so the
+    real and imaginary parts of the result are the two products), halving the FFTs."""
+    if not xs:
+        return []
+    n = xs[0].shape[-1]
+    psi = _psi(n)
+    out: list[np.ndarray] = []
+    for i in range(0, len(xs), 2):
+        two = i + 1 < len(xs)
+        z = xs[i] * psi
+        if two:
+            z += xs[i + 1] * (1j * psi)
+        y = np.fft.ifft(np.fft.fft(z, axis=-1) * sf, axis=-1)
+        y *= psi.conj()
+        for part in ((y.real, y.imag) if two else (y.real,)):
+            if cols is not None:  # only the first ``cols`` coefficients are wanted
+                part = part[..., :cols]
+            r = np.rint(part)
+            if r.size and np.max(np.abs(part - r)) > 0.2:  # pragma: no cover - float bound broken
+                raise ArithmeticError("FFT product lost exactness")
+            out.append(r.astype(np.int64))
+    return out
+
+
 def polymul_small(
     params: HEParams, t: np.ndarray | None, r: np.ndarray, sf: np.ndarray, primes=None
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """(t, r) * small (FFT given) in every limb; shapes broadcast like ``t * sf``.
 
     ``primes`` selects the prime limbs present in ``r`` (default: all).  ``t`` may be None.
-    """
+    Limbs are convolved two per complex FFT (:func:`_conv_exact_many`)."""
     primes = params.primes if primes is None else primes
-    outs_r = []
-    for i, p in enumerate(primes):
-        outs_r.append(np.mod(_conv_exact(centred(r[i], p), sf), p))
+    ins = [centred(r[i], p) for i, p in enumerate(primes)]
+    if t is not None:
+        ins += digits(t, params.digits)
+    res = _conv_exact_many(ins, sf)
+    outs_r = [np.mod(res[i], p) for i, p in enumerate(primes)]
     out_t = None
     if t is not None:
         acc = None
-        for k, d in enumerate(digits(t, params.digits)):
-            z = _conv_exact(d, sf).view(U64) << U64(DIGIT_BITS * k)
+        for k, z in enumerate(res[len(primes):]):
+            z = z.view(U64) << U64(DIGIT_BITS * k)
             acc = z if acc is None else acc + z
         out_t = acc & _mask(params.ell)
     return out_t, np.stack(outs_r)
@@ -293,6 +321,8 @@ def negashift_pack(y: np.ndarray, m_out: int, slots: int, n: int, modulus: int |
     Multiplication by X^s is a coefficient rotation with a sign flip on the wrapped part (free,
     no keys).  ``modulus`` None means uint64 wrap-around (the t-limb, masked by the caller)."""
     tok = y.shape[0]
+    if slots == 1:
+        return y if modulus is None else np.mod(y, modulus)
     g = -(-tok // slots)
     if g * slots != tok:
         pad = np.zeros((g * slots - tok,) + y.shape[1:], dtype=y.dtype)
@@ -314,8 +344,9 @@ def _split_bn(y: np.ndarray, pm: PreparedMatrix, tok: int) -> np.ndarray:
     n = pm.params.n
     if not pm.compact:
         return y.reshape(tok, 2, n)
-    out = np.zeros((tok, 2, n), dtype=y.dtype)
+    out = np.empty((tok, 2, n), dtype=y.dtype)
     out[:, 0, : pm.width] = y[:, : pm.width]
+    out[:, 0, pm.width :] = 0
     out[:, 1] = y[:, pm.width :]
     return out
 
@@ -351,20 +382,86 @@ def rerandomize(
     """ct + Enc_pk(0) = ct + (u pk0 + e1, u a_pk + e2), u ternary, fresh per ciphertext.
 
     Makes the ``a`` part pseudorandom (decisional RLWE with secret u) so that it no longer is the
-    public linear combination sum_j x_j a_j; adds noise <= 2 N eta + eta (counted in the bound)."""
+    public linear combination sum_j x_j a_j; adds noise <= 2 N eta + eta (counted in the bound).
+    Full (G, 2, N) form; :func:`rerandomize_parts` computes b only on the coefficients used."""
+    (bt, br), (at, ar) = rerandomize_parts(params, ct, pk0, pk_seed, prg, params.n)
+    return np.stack([bt, at], axis=1), np.stack([br, ar], axis=2)
+
+
+_PK_SPECTRA: dict = {}
+RERAND_CHUNK = 16  # ciphertexts per FFT batch (bounds the complex temporaries to a few MB)
+
+
+def _pk_spectra(params: HEParams, pk0: tuple[np.ndarray, np.ndarray], pk_seed: bytes) -> np.ndarray:
+    """FFTs of the twisted public-key polynomials (pk0, a_pk), limbs paired as complex inputs:
+    (ceil((L + digits) / 2), 2, N) complex.  Cached per key (the same for every query)."""
+    key = (params.fingerprint(), pk_seed, hashlib.sha256(np.ascontiguousarray(pk0[0]).tobytes()).digest())
+    if key not in _PK_SPECTRA:
+        a_t, a_r = expand_a(params, pk_seed, 1)
+        big_t = np.stack([pk0[0], a_t[0]])  # (2, N)
+        big_r = np.stack([pk0[1], a_r[:, 0]], axis=1)  # (L, 2, N)
+        ins = [centred(big_r[i], p) for i, p in enumerate(params.primes)] + digits(big_t, params.digits)
+        psi = _psi(params.n)
+        spec = []
+        for i in range(0, len(ins), 2):
+            z = ins[i] * psi
+            if i + 1 < len(ins):
+                z += ins[i + 1] * (1j * psi)
+            spec.append(np.fft.fft(z, axis=-1))
+        if len(_PK_SPECTRA) > 8:
+            _PK_SPECTRA.clear()
+        _PK_SPECTRA[key] = np.stack(spec)
+    return _PK_SPECTRA[key]
+
+
+def rerandomize_parts(
+    params: HEParams, ct: tuple[np.ndarray, np.ndarray], pk0: tuple[np.ndarray, np.ndarray], pk_seed: bytes, prg: PRG,
+    used: int,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """:func:`rerandomize` returning ((b_t (G, used), b_r (L, G, used)), (a_t (G, N), a_r (L, G, N))):
+    b only on its first ``used`` coefficients (the only ones sent).  One FFT of u per ciphertext
+    and one inverse FFT per pair of limbs (the public key's spectra are cached)."""
     t, r = ct
-    g = t.shape[0]
-    a_t, a_r = expand_a(params, pk_seed, 1)
-    big_t = np.stack([pk0[0], a_t[0]])  # (2, N)
-    big_r = np.stack([pk0[1], a_r[:, 0]], axis=1)  # (L, 2, N)
-    u = sample_ternary(prg, (g, 1, params.n))
-    uf = small_fft(u)  # (G, 1, N)
-    rt, rr = polymul_small(params, big_t[None], big_r[:, None], uf)  # (G, 2, N), (L, G, 2, N)
-    e = sample_cbd(prg, (g, 2, params.n))
-    e_t, e_r = small_to_limbs(params, e)
-    t = (t + rt + e_t) & _mask(params.ell)
-    r = np.stack([np.mod(r[i] + rr[i] + e_r[i], p) for i, p in enumerate(params.primes)])
-    return t, r
+    g, n = t.shape[0], params.n
+    L = len(params.primes)
+    mask = _mask(params.ell)
+    spec = _pk_spectra(params, pk0, pk_seed)
+    psi = _psi(n)
+    u = sample_ternary(prg, (g, 1, n))
+    e = sample_cbd(prg, (g, n + used))
+    out_bt = np.empty((g, used), dtype=U64)
+    out_at = np.empty((g, n), dtype=U64)
+    out_br = np.empty((L, g, used), dtype=np.int64)
+    out_ar = np.empty((L, g, n), dtype=np.int64)
+    for c0 in range(0, g, RERAND_CHUNK):
+        sl = slice(c0, min(g, c0 + RERAND_CHUNK))
+        uf = np.fft.fft(u[sl] * psi, axis=-1)  # (g0, 1, N)
+        eb, ea = e[sl, :used], e[sl, used:]
+        acc_b = (t[sl, 0, :used] + eb.view(U64))
+        acc_a = (t[sl, 1] + ea.view(U64))
+        limb = 0
+        for k in range(spec.shape[0]):
+            y = np.fft.ifft(spec[k] * uf, axis=-1)  # (g0, 2, N)
+            y *= psi.conj()
+            for part in (y.real, y.imag):
+                if limb >= L + params.digits:
+                    break
+                z = np.rint(part)
+                if np.max(np.abs(part - z)) > 0.2:  # pragma: no cover - float bound broken
+                    raise ArithmeticError("FFT product lost exactness")
+                z = z.astype(np.int64)
+                if limb < L:
+                    p = params.primes[limb]
+                    out_br[limb, sl] = np.mod(r[limb, sl, 0, :used] + z[:, 0, :used] + eb, p)
+                    out_ar[limb, sl] = np.mod(r[limb, sl, 1] + z[:, 1] + ea, p)
+                else:
+                    sh = U64(DIGIT_BITS * (limb - L))
+                    acc_b += z[:, 0, :used].view(U64) << sh
+                    acc_a += z[:, 1].view(U64) << sh
+                limb += 1
+        out_bt[sl] = acc_b & mask
+        out_at[sl] = acc_a & mask
+    return (out_bt, out_br), (out_at, out_ar)
 
 
 def add_plain_mask(params: HEParams, t: np.ndarray, mask_poly: np.ndarray) -> np.ndarray:
@@ -375,16 +472,22 @@ def add_plain_mask(params: HEParams, t: np.ndarray, mask_poly: np.ndarray) -> np
 
 
 def _garner(r: np.ndarray, primes) -> list[np.ndarray]:
-    """Mixed-radix digits z_i (int64) of the integer in [0, prod primes) with residues r (k, ...)."""
+    """Mixed-radix digits z_i (int64) of the integer in [0, prod primes) with residues r (k, ...).
+
+    Partial sums stay below k * 2^42 (no intermediate reductions): two reductions per prime."""
     z = []
     for i, p in enumerate(primes):
-        s = np.zeros(r.shape[1:], dtype=np.int64)
+        if i == 0:
+            z.append(np.mod(r[0], p))
+            continue
+        s = None
         w = 1
         for m in range(i):
-            s = np.mod(s + z[m] * (w % p), p)
+            term = z[m] * (w % p)
+            s = term if s is None else s + term
             w *= primes[m]
-        inv = pow(w % p, -1, p) if i else 1
-        z.append(np.mod((r[i] - s) * inv, p))
+        inv = pow(w % p, -1, p)
+        z.append(np.mod(np.mod(r[i] - s, p) * inv, p))
     return z
 
 
@@ -398,12 +501,13 @@ def mod_switch(params: HEParams, t: np.ndarray, r: np.ndarray) -> tuple[np.ndarr
     D = params.D
     out_r = []
     for i, p in enumerate(keep):
-        chat = np.zeros(r.shape[1:], dtype=np.int64)
+        chat = None  # sum_m z_m (W_m mod p) < len(drop) * 2^42: exact in int64
         w = 1
         for m, q in enumerate(drop):
-            chat = np.mod(chat + z[m] * (w % p), p)
+            term = z[m] * (w % p)
+            chat = term if chat is None else chat + term
             w *= q
-        out_r.append(np.mod((r[i] - chat) * pow(D % p, -1, p), p))
+        out_r.append(np.mod(np.mod(r[i] - chat, p) * pow(D % p, -1, p), p))
     chat_t = np.zeros(t.shape, dtype=U64)
     w = 1
     for m, q in enumerate(drop):
@@ -437,9 +541,14 @@ def decrypt_switched(
     params = sk.params
     keep = params.primes[: params.n_keep]
     u = b[0].shape[-1]
-    as_t, as_r = polymul_small(params, a[0], a[1], sk.fft, primes=keep)
-    v_t = (b[0] + as_t[..., :u]) & _mask(params.ell)
-    v_r = np.stack([np.mod(b[1][i] + as_r[i][..., :u], p) for i, p in enumerate(keep)])
+    ins = [centred(a[1][i], p) for i, p in enumerate(keep)] + digits(a[0], params.digits)
+    res = _conv_exact_many(ins, sk.fft, cols=u)  # a*s on the u decrypted coefficients only
+    as_t = None
+    for k, z in enumerate(res[len(keep):]):
+        z = z.view(U64) << U64(DIGIT_BITS * k)
+        as_t = z if as_t is None else as_t + z
+    v_t = (b[0] + as_t) & _mask(params.ell)
+    v_r = np.stack([np.mod(b[1][i] + res[i], p) for i, p in enumerate(keep)])
     z = _garner(v_r, keep)
     pk = params.P_keep
     frac = np.zeros(v_t.shape)
