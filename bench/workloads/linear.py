@@ -28,8 +28,13 @@ from protocols.context import MPC
 from protocols.prg import PRG
 from protocols.ring import Ring
 
+from ._peers import add_peer_args, peer_rows_for
+
 DESCRIPTION = "HE linear layers: COP (party) vs server-side baseline (party-baseline), TxNxM cases"
 DEFAULT_CASES = ["128x768x768", "128x768x2304", "128x768x3072", "128x3072x768"]
+# COP variants: ``party`` picks per matrix the mode with the lower estimated online time
+# (cop.resolve_compact "auto"); ``party-compact`` / ``party-packed`` force one mode.
+COP_MODES = {"party": "auto", "party-compact": True, "party-packed": False}
 
 
 def parse_case(case: str) -> tuple[int, int, int]:
@@ -62,15 +67,18 @@ def run_linear(ch, role: int, case: str, impl: str = "party", repeat: int = 3, e
     # ---- setup ----------------------------------------------------------------------------
     s0 = ch.snapshot()
     t0 = time.perf_counter()
+    is_cop = impl in COP_MODES
     if role == 0:
-        cop = COPServer(mpc, {"w": W} if impl == "party" else {}, {"w": bias}, ell=ell)
+        cop = COPServer(mpc, {"w": W} if is_cop else {}, {"w": bias}, ell=ell, compact=COP_MODES.get(impl))
         st = cop.setup()
         out["encrypt_time_s"] = st["encrypt_time_s"]
+        if is_cop:
+            out["slots"] = cop._slots("w", int(W.shape[0]))
     else:
         cop = COPClient(mpc, ell=ell, cache_dir=cache_dir or tempfile.mkdtemp(prefix="he-cache-"))
         st = cop.setup()
         out["storage_bytes"] = st["storage_bytes"]
-        if impl == "party":
+        if is_cop:
             tp = time.perf_counter()
             cop.prepared("w")  # load + verify the cache, expand a, build BLAS operands
             out["prepare_time_s"] = time.perf_counter() - tp
@@ -92,11 +100,13 @@ def run_linear(ch, role: int, case: str, impl: str = "party", repeat: int = 3, e
         ch.exchange(np.zeros(1, np.uint8))  # align the two parties before timing (not counted)
         s0 = ch.snapshot()
         t0 = time.perf_counter()
+        c0 = time.process_time()
         y = eng.mmul_ap("w", xi)
         wall = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         c = ch.cost_since(s0)
         runs.append({"time_s": wall, "bytes_sent": c.bytes_sent, "bytes_recv": c.bytes_recv, "rounds": c.rounds,
-                     "msgs": c.msgs_sent + c.msgs_recv, **getattr(eng, "timing", {})})
+                     "msgs": c.msgs_sent + c.msgs_recv, "cpu_s": cpu, **getattr(eng, "timing", {})})
     for k in runs[0]:
         out[k] = statistics.median(float(r[k]) for r in runs)
     out["times_s"] = [r["time_s"] for r in runs]
@@ -112,6 +122,9 @@ def run_linear(ch, role: int, case: str, impl: str = "party", repeat: int = 3, e
     if role == 1:
         srv = peer
         out["server_compute_s"] = srv.get("server_compute_s")
+        out["server_cpu_s"] = srv.get("cpu_s")
+        out["client_cpu_s"] = out.get("cpu_s")
+        out["slots"] = srv.get("slots")
         out["encrypt_time_s"] = srv.get("encrypt_time_s")
         both = [max(a, b) for a, b in zip(out["times_s"], srv["times_s"])]
         out["time_s"] = statistics.median(both)  # until both parties hold their shares
@@ -150,11 +163,17 @@ def run_in_process(case: str, impl: str, profile: str | None, repeat: int, ell: 
 
 # ---- harness plug-in ---------------------------------------------------------------------------
 def add_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--impl", default="party,party-baseline")
+    ap.add_argument("--impl", default="party,party-compact,party-baseline")
     ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
+    add_peer_args(ap)
 
 
-_EXTRA = ("client_compute_s", "server_compute_s", "setup_bytes_recv", "setup_bytes_sent", "setup_time_s",
+def peer_rows(args, profile: str) -> list[dict]:
+    """SPU CHEETAH on the same cases, run live in the same invocation (``--peers none`` skips)."""
+    return peer_rows_for("linear", args.cases.split(","), args, profile)
+
+
+_EXTRA = ("client_compute_s", "server_compute_s", "client_cpu_s", "server_cpu_s", "slots", "setup_bytes_recv", "setup_bytes_sent", "setup_time_s",
           "encrypt_time_s", "prepare_time_s", "storage_bytes", "he_params", "exact")
 
 
@@ -173,7 +192,7 @@ def cases(args) -> list[dict]:
         if impl == "spu-cheetah":
             continue  # measured by the SPU peer driver (bench/peers), not by this job
         for c in args.cases.split(","):
-            out.append({"case": c, "impl": impl, "job": "he-linear", "params": {"case": c, "impl": impl, "repeat": 1},
+            out.append({"case": c, "impl": impl, "job": "he-linear", "params": {"case": c, "impl": impl, "repeat": 1 if impl == "party-baseline" else 3},
                         "extra": _extra})
     return out
 

@@ -55,16 +55,53 @@ def _pm_bytes(pm: rlwe.PreparedMatrix) -> int:
     return sum(o.nbytes for o in pm.prime_ops) + sum(o.nbytes for o in pm.digit_ops)
 
 
+# Cost model of one online product (client side, one core), used by ``compact="auto"``:
+# float64 BLAS throughput, per-returned-ciphertext work (re-randomise, switch, pack, decrypt),
+# link bandwidth and the token count the choice is made for.
+AUTO_FLOPS = 50e9
+AUTO_PER_CT_S = 3e-3
+AUTO_BANDWIDTH_BPS = 200e6
+AUTO_TOKENS = 128
+
+
+def online_estimate(params: HEParams, n_in: int, m_out: int, compact: bool, tokens: int = AUTO_TOKENS,
+                    bandwidth_bps: float = AUTO_BANDWIDTH_BPS) -> float:
+    """Estimated online seconds of one COP product in either mode: (L + digit pairs) float64
+    products (T x n_in) @ (n_in x (width + N)), per-ciphertext finishing, the message at the
+    given bandwidth."""
+    width = m_out if compact and m_out < params.n else params.n
+    slots = 1 if width < params.n else rlwe.slots_for(params, n_in, m_out)
+    gemms = len(params.primes) + len(params.digit_pairs())
+    g, _, nb = product_sizes(params, tokens, m_out, slots)
+    return gemms * 2.0 * tokens * n_in * (width + params.n) / AUTO_FLOPS + g * AUTO_PER_CT_S + nb * 8 / bandwidth_bps
+
+
+def resolve_compact(params: HEParams, n_in: int, m_out: int, compact: bool | str | None = None) -> bool:
+    """``compact``: True / False, ``"auto"`` (the mode with the lower :func:`online_estimate`:
+    packed outputs cost N/M times more setup traffic and storage but return ~N/M times fewer
+    ciphertexts), or None for ``Config.he_compact``."""
+    compact = get_config().he_compact if compact is None else compact
+    if compact == "auto":
+        if m_out >= params.n:
+            return False
+        try:
+            rlwe.slots_for(params, n_in, m_out)
+        except ValueError:
+            return True
+        return online_estimate(params, n_in, m_out, True) <= online_estimate(params, n_in, m_out, False)
+    return bool(compact)
+
+
 def _width_for(params: HEParams, name: str, m_out: int, compact: bool) -> int:
     """Compact mode keeps b on the M output coefficients only (setup traffic and client storage
     / (N/M)); products then leave one token per ciphertext instead of N/M."""
     return m_out if compact and m_out < params.n else params.n
 
 
-def product_slots(params: HEParams, n_in: int, m_out: int, compact: bool | None = None) -> int:
+def product_slots(params: HEParams, n_in: int, m_out: int, compact: bool | str | None = None) -> int:
     """Tokens per returned ciphertext of an ``n_in x m_out`` COP product: 1 in compact mode,
     N/M (capped by the noise budget) otherwise."""
-    compact = get_config().he_compact if compact is None else compact
+    compact = resolve_compact(params, n_in, m_out, compact)
     if _width_for(params, "", m_out, compact) < params.n:
         return 1
     return rlwe.slots_for(params, n_in, m_out)
@@ -87,7 +124,7 @@ class COPServer:
         ell: int | None = None,
         key: HEKey | None = None,
         params: HEParams | None = None,
-        compact: bool | None = None,
+        compact: bool | str | None = None,
     ):
         self.mpc = mpc
         self.compact = get_config().he_compact if compact is None else compact
@@ -146,10 +183,14 @@ class COPServer:
 
     def _width(self, name: str) -> int:
         """Coefficients of b the client holds: M (compact) or N (packed outputs)."""
-        return _width_for(self.params, name, int(self.weights[name].shape[1]), self.compact)
+        w = self.weights[name]
+        return _width_for(self.params, name, int(w.shape[1]),
+                          resolve_compact(self.params, int(w.shape[0]), int(w.shape[1]), self.compact))
 
     def _slots(self, name: str, n_in: int) -> int:
-        return product_slots(self.params, n_in, int(self.weights[name].shape[1]), self.compact)
+        w = self.weights[name]
+        return product_slots(self.params, n_in, int(w.shape[1]),
+                             resolve_compact(self.params, int(w.shape[0]), int(w.shape[1]), self.compact))
 
     # --- online ----------------------------------------------------------------------------
     def _plain(self, name: str, x: np.ndarray) -> np.ndarray:
