@@ -12,7 +12,7 @@ from protocols.he import rlwe
 from protocols.he.cache import WeightCache
 from protocols.config import override
 from protocols.he.core import product_sizes
-from protocols.he.cop import product_slots
+from protocols.he.cop import online_estimate, product_slots, resolve_compact
 from protocols.he.cop import COPClient, COPServer
 from protocols.ring import Ring
 
@@ -42,7 +42,7 @@ def session(fs, fc, cache):
     return run_two_party(s, c)
 
 
-@pytest.mark.parametrize("ell,compact", [(64, True), (32, True), (64, False)])
+@pytest.mark.parametrize("ell,compact", [(64, True), (32, True), (64, False), (64, "auto")])
 def test_mmul_ap_exact_bias_edges_and_cost(ell, compact, rng, tmp_path):
     with override(he_compact=compact):
         _mmul_ap_case(ell, compact, rng, tmp_path)
@@ -82,7 +82,9 @@ def _mmul_ap_case(ell, compact, rng, tmp_path):
     assert np.array_equal(R.add(z0, z1), ref(x2, w2, ell))
     # traffic: one client -> server message of exactly the analytic size, nothing back
     nb = product_sizes(params, T, M, product_slots(params, n, M, compact))[2]
-    assert product_slots(params, n, M, compact) == (1 if compact else rlwe.slots_for(params, n, M))
+    mode = resolve_compact(params, n, M, compact)
+    assert mode is (False if compact == "auto" else compact)  # auto: a small n_in x M -> packed
+    assert product_slots(params, n, M, compact) == (1 if mode else rlwe.slots_for(params, n, M))
     assert costs["c"].bytes_sent == nb and costs["c"].bytes_recv == 0 and costs["c"].msgs_sent == 1
     assert costs["s"].bytes_recv == nb and costs["s"].bytes_sent == 0
     # the client's share is uniform-looking (it is its mask), not the product
@@ -250,3 +252,18 @@ def test_prepared_operands_respect_memory_budget(rng, tmp_path, packed):
     assert kept == ["w0"]
     for k, a, b in zip(("w0", "w1", "w2", "w0"), y0, y1):
         assert np.array_equal(R.add(a, b), ref(x, mats[k], 16))
+
+
+def test_auto_mode_choice_on_bert_shapes():
+    """compact="auto": packed outputs where they return far fewer bytes for little extra
+    multiply-accumulate (768-wide inputs), compact where the packed a-part products dominate
+    (3072-wide input); both estimates are positive and the choice is their minimum."""
+    from protocols.he.params import choose_params
+
+    p = choose_params(64)
+    for (n, m), want in {(768, 768): False, (768, 2304): False, (768, 3072): False, (3072, 768): True}.items():
+        est = {c: online_estimate(p, n, m, c) for c in (True, False)}
+        assert min(est.values()) > 0
+        assert resolve_compact(p, n, m, "auto") is want
+        assert resolve_compact(p, n, m, True) is True and resolve_compact(p, n, m, False) is False
+    assert resolve_compact(p, 768, 8192, "auto") is False  # M = N: nothing to compact

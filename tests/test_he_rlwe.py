@@ -174,3 +174,48 @@ def test_float32_operands_are_exact(rng):
     assert pm32.prime_ops[0].dtype == np.float32 and pm64.prime_ops[0].dtype == np.float64
     for u, v in zip(rlwe.mac_packed(pm64, x), rlwe.mac_packed(pm32, x)):
         assert np.array_equal(u, v)
+
+
+def test_conv_exact_many_pairs_and_odd_count():
+    """Two real inputs per complex FFT give the same products as one at a time (odd count too)."""
+    p = toy(64, n=1024)
+    prg = PRG()
+    s = rlwe.sample_ternary(prg, (p.n,))
+    sf = rlwe.small_fft(s)
+    t, r = rlwe.sample_uniform(p, prg, (3, p.n))
+    xs = [rlwe.centred(r[i], q) for i, q in enumerate(p.primes[:3])]
+    got = rlwe._conv_exact_many(xs, sf)
+    assert len(got) == 3
+    for x, g in zip(xs, got):
+        assert np.array_equal(rlwe._conv_exact(x, sf), g)
+    cut = rlwe._conv_exact_many(xs, sf, cols=10)
+    assert all(np.array_equal(c, g[..., :10]) for c, g in zip(cut, got))
+
+
+def test_rerandomize_parts_matches_full_and_decrypts():
+    """b re-randomised only on the used coefficients, and the full form, both decrypt to the
+    product after the switch (no flooding here: exactness of the arithmetic only)."""
+    p = toy(64, n=1024)
+    prg = PRG()
+    sk = rlwe.SecretKey.generate(p, prg)
+    pk_seed = b"k" * 16
+    pk = rlwe.make_public_key(sk, pk_seed, prg)
+    w = prg.uint64((30, 50))
+    x = prg.uint64((7, 30))
+    b = rlwe.encrypt_rows(sk, w, b"s" * 16, prg)
+    pm = rlwe.PreparedMatrix.build(p, b, b"s" * 16, 50)
+    ct = rlwe.mac_packed(pm, x)
+    used = pm.slots * 50
+    seed = b"r" * 16
+    (bt, br), (at, ar) = rlwe.rerandomize_parts(p, ct, pk, pk_seed, PRG(seed), used)
+    ft, fr = rlwe.rerandomize(p, ct, pk, pk_seed, PRG(seed))
+    assert bt.shape == (ct[0].shape[0], used) and br.shape == (len(p.primes), ct[0].shape[0], used)
+    ft, fr = rlwe.mod_switch(p, ft, fr)
+    full = rlwe.decrypt_switched(sk, (ft[:, 0], fr[:, :, 0]), (ft[:, 1], fr[:, :, 1]))
+    assert np.array_equal(full[:, :used].reshape(-1, 50)[: x.shape[0]], ref_mod(x, w, 64))
+    bt, br = rlwe.mod_switch(p, bt, br)
+    at, ar = rlwe.mod_switch(p, at, ar)
+    m = rlwe.decrypt_switched(sk, (bt, br), (at, ar))
+    g, sl = m.shape[0], pm.slots
+    got = m.reshape(g * sl, 50)[: x.shape[0]]
+    assert np.array_equal(got, ref_mod(x, w, 64))
