@@ -267,3 +267,31 @@ def test_auto_mode_choice_on_bert_shapes():
         assert resolve_compact(p, n, m, "auto") is want
         assert resolve_compact(p, n, m, True) is True and resolve_compact(p, n, m, False) is False
     assert resolve_compact(p, 768, 8192, "auto") is False  # M = N: nothing to compact
+
+
+def test_prepared_operands_fit_budget_as_int21(rng, tmp_path):
+    """A budget below the float32 size but above 29 bytes per coefficient: the client keeps the
+    whole model prepared as 3-byte residues (nothing rebuilt per call) and the products stay exact."""
+    R = Ring(64)
+    n, M = 64, 96
+    w = R.reduce(rng.integers(0, 2**64, (n, M), dtype=np.uint64))
+    x = R.reduce(rng.integers(0, 2**64, (3, n), dtype=np.uint64))
+    xs, xc = R.share(x)
+    seen = {}
+
+    def fs(mpc):
+        s = COPServer(mpc, {"w": w}, ell=64, compact=True)
+        s.setup()
+        return s.mmul_ap("w", xs), s.mmul_ap("w", xs)
+
+    def fc(mpc):
+        c = COPClient(mpc, ell=64, cache_dir=tmp_path)
+        c.setup()
+        y = c.mmul_ap("w", xc), c.mmul_ap("w", xc)
+        seen["storage"], seen["kept"] = c.storage(), list(c._prepared)
+        return y
+
+    with override(he_prepared_mb=16):  # f32: 21.2 MB, int21: 15.4 MB
+        (y0, y0b), (y1, y1b), _, _ = session(fs, fc, tmp_path)
+    assert seen == {"storage": "int21", "kept": ["w"]}
+    assert np.array_equal(R.add(y0, y1), ref(x, w, 64, None)) and np.array_equal(R.add(y0b, y1b), ref(x, w, 64, None))

@@ -176,6 +176,29 @@ def test_float32_operands_are_exact(rng):
         assert np.array_equal(u, v)
 
 
+@pytest.mark.parametrize("width", [None, 20])
+def test_int21_operands_are_exact(rng, width):
+    """3-byte residues + raw t-limb (the densest prepared form): same products, 29/80 the bytes;
+    extreme residues (+-(p-1)/2) and t-limb values (0, 2^64-1) included, full and compact b."""
+    p = toy(64)
+    prg = PRG()
+    sk = rlwe.SecretKey.generate(p, prg)
+    w = rng.integers(0, 2**64, (300, 20), dtype=np.uint64)
+    x = rng.integers(0, 2**64, (5, 300), dtype=np.uint64)
+    x[0] = np.uint64(2**63)
+    b = rlwe.encrypt_rows(sk, w, b"q" * 16, prg, keep=width)
+    for i, q in enumerate(p.primes):
+        b[1][i, 1, :2] = [(q - 1) // 2, (q + 1) // 2]
+    b[0][2, :2] = [0, 2**64 - 1]
+    pm64 = rlwe.PreparedMatrix.build(p, b, b"q" * 16, 20, storage="f64")
+    pm21 = rlwe.PreparedMatrix.build(p, b, b"q" * 16, 20, storage="int21")
+    assert isinstance(pm21.prime_ops[0], rlwe.Int21Op) and isinstance(pm21.digit_ops[0], rlwe.RawTLimb)
+    nb = sum(o.nbytes for o in pm21.prime_ops) + sum(o.nbytes for o in pm21.digit_ops)
+    assert nb == rlwe.storage_bytes(p, 300, width or p.n, "int21") == 29 * 300 * ((width or p.n) + p.n)
+    for u, v in zip(rlwe.mac_packed(pm64, x), rlwe.mac_packed(pm21, x)):
+        assert np.array_equal(u, v)
+
+
 def test_conv_exact_many_pairs_and_odd_count():
     """Two real inputs per complex FFT give the same products as one at a time (odd count too)."""
     p = toy(64, n=1024)

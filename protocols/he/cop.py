@@ -242,9 +242,9 @@ class COPServer:
 class COPClient:
     """Client side.  ``cache_dir``: where encrypted weights are kept (default ``$PARTY_HE_CACHE`` or
     ``~/.cache/party/he``); ``keep_prepared``: keep matrices' BLAS operands in memory after first
-    use (~ (L + digits) * n_in * (M + N) * 8 bytes per matrix, float32 above half the budget) up to
-    ``Config.he_prepared_mb`` (the first matrices that fit stay; the rest are rebuilt from the disk
-    cache on each call), or rebuild every matrix on every call."""
+    use (:meth:`storage`: float64, float32 or 3-byte residues, whichever lets the whole model fit)
+    up to ``Config.he_prepared_mb`` (the first matrices that fit stay; the rest are rebuilt from
+    the disk cache on each call), or rebuild every matrix on every call."""
 
     def __init__(self, mpc: MPC, ell: int | None = None, cache_dir: str | Path | None = None, keep_prepared: bool = True,
                  params: HEParams | None = None):
@@ -320,9 +320,8 @@ class COPClient:
             raise KeyError(f"no encrypted matrix {name!r} (run setup first)")
         meta = self.meta[name]
         b = self._load_rows(name, list(range(meta["chunks"])))
-        # float64 operands if they fit half the memory budget, else exact float32 (converted per chunk)
         pm = rlwe.PreparedMatrix.build(self.params, b, bytes.fromhex(meta["seed"]), meta["m_out"],
-                                       f32_above=(get_config().he_prepared_mb << 20) // 2)
+                                       storage=self.storage())
         if self.keep_prepared:
             # A forward pass visits the matrices in a fixed cycle, for which LRU eviction misses
             # every time once the budget is exceeded; keeping the first ones that fit (and
@@ -331,6 +330,19 @@ class COPClient:
             if self._prepared_bytes() + _pm_bytes(pm) <= budget or not self._prepared:
                 self._prepared[name] = pm
         return pm
+
+    def storage(self) -> str:
+        """Representation of the prepared operands: the fastest one in which every matrix of the
+        model fits ``Config.he_prepared_mb`` together: float64, else float32 (exact, converted
+        per row chunk), else "int21" (residues in 3 bytes, t-limb raw: 29 bytes per coefficient
+        with 7 primes; MiniLM-L6 ~3.9 GiB instead of 11.4 GiB in float64)."""
+        budget = get_config().he_prepared_mb << 20
+        for st in ("f64", "f32", "int21"):
+            need = sum(rlwe.storage_bytes(self.params, int(m["n_in"]), int(m.get("width", self.params.n)), st)
+                       for m in self.meta.values())
+            if need <= budget:
+                return st
+        return "int21"
 
     def _prepared_bytes(self) -> int:
         return sum(_pm_bytes(p) for p in self._prepared.values())

@@ -251,6 +251,49 @@ def make_public_key(sk: SecretKey, seed: bytes, prg: PRG) -> tuple[np.ndarray, n
 # ----------------------------------------------------------------------------------------------
 # the multiply-accumulate side (holder of the ciphertexts, not of the key)
 # ----------------------------------------------------------------------------------------------
+class Int21Op:
+    """An operand of centred residues |v| < 2^20 held in 3 bytes per entry (uint16 low part,
+    uint8 high part of v + 2^20) and converted to float64 row chunk by row chunk in the
+    products: 3/8 of the float64 size, 3/4 of float32."""
+
+    dtype = "int21"
+    OFFSET = 1 << 20
+
+    def __init__(self, v: np.ndarray):
+        u = (np.asarray(v, dtype=np.int64) + self.OFFSET).astype(np.uint32)
+        self.lo = (u & 0xFFFF).astype(np.uint16)
+        self.hi = (u >> 16).astype(np.uint8)
+        self.shape = self.lo.shape
+
+    @property
+    def nbytes(self) -> int:
+        return self.lo.nbytes + self.hi.nbytes
+
+    def rows(self, s: int, e: int) -> np.ndarray:
+        out = self.lo[s:e].astype(np.float64)
+        out += self.hi[s:e] * 65536.0
+        out -= float(self.OFFSET)
+        return out
+
+
+class RawTLimb:
+    """The t-limb of an operand as raw uint64 (8 bytes per entry instead of 3 digit arrays);
+    its balanced digits are formed per row chunk in the products."""
+
+    dtype = "u64"
+
+    def __init__(self, t: np.ndarray):
+        self.t = np.ascontiguousarray(t, dtype=U64)
+        self.shape = self.t.shape
+
+    @property
+    def nbytes(self) -> int:
+        return self.t.nbytes
+
+
+OP_CHUNK_ROWS = 256  # rows converted to float64 at a time for compressed operands
+
+
 @dataclass
 class PreparedMatrix:
     """Ciphertexts of one matrix, in the form the BLAS products want: per prime, the centred
@@ -265,14 +308,23 @@ class PreparedMatrix:
 
     @classmethod
     def build(cls, params: HEParams, b: tuple[np.ndarray, np.ndarray], seed: bytes, m_out: int,
-              f32_above: int = 1 << 31) -> "PreparedMatrix":
+              f32_above: int = 1 << 31, storage: str | None = None) -> "PreparedMatrix":
         """Operands as float64, or as float32 (exact: |values| <= 2^21 < 2^24; converted chunk by
-        chunk in the products) when float64 operands would exceed ``f32_above`` bytes."""
+        chunk in the products) when float64 operands would exceed ``f32_above`` bytes.
+        ``storage`` forces one of "f64" (80 bytes per coefficient with 7 primes), "f32" (40) or
+        "int21" (29: residues in 3 bytes, the t-limb raw; see :func:`storage_bytes`)."""
         b_t, b_r = b
         n_in, width = b_t.shape
         a_t, a_r = expand_a(params, seed, n_in)
+        if storage == "int21":
+            ops = [Int21Op(np.concatenate([centred(b_r[i], p), centred(a_r[i], p)], axis=1))
+                   for i, p in enumerate(params.primes)]
+            return cls(params, n_in, m_out, ops, [RawTLimb(np.concatenate([b_t, a_t], axis=1))], width)
         k = len(params.primes) + params.digits
-        dt = np.float32 if k * n_in * 2 * params.n * 8 > f32_above else np.float64
+        if storage is not None:
+            dt = {"f64": np.float64, "f32": np.float32}[storage]
+        else:
+            dt = np.float32 if k * n_in * 2 * params.n * 8 > f32_above else np.float64
         ops = []
         for i, p in enumerate(params.primes):
             op = np.empty((n_in, width + params.n), dtype=dt)
@@ -291,6 +343,13 @@ class PreparedMatrix:
         return 1 if self.compact else slots_for(self.params, self.n_in, self.m_out)
 
 
+def storage_bytes(params: HEParams, n_in: int, width: int, storage: str) -> int:
+    """Bytes of a matrix's prepared operands (n_in rows of width + N coefficients)."""
+    per = {"f64": 8 * (len(params.primes) + params.digits), "f32": 4 * (len(params.primes) + params.digits),
+           "int21": 3 * len(params.primes) + 8}[storage]
+    return per * n_in * (width + params.n)
+
+
 def slots_for(params: HEParams, n_in: int, m_out: int) -> int:
     """Tokens packed per returned ciphertext: N // M, capped so that slots * n_in <= max_terms
     (the noise bound the parameters were sized for)."""
@@ -304,6 +363,12 @@ def _matmul_exact(x: np.ndarray, c: np.ndarray, chunk: int = MAX_INNER) -> np.nd
     """x (T, n) @ c (n, K), float64 integers whose products times ``chunk`` stay <= 2^53: exact
     int64, chunked along n."""
     n = x.shape[1]
+    if isinstance(c, Int21Op):
+        acc = None
+        for s in range(0, n, OP_CHUNK_ROWS):
+            z = (x[:, s : s + OP_CHUNK_ROWS] @ c.rows(s, s + OP_CHUNK_ROWS)).astype(np.int64)
+            acc = z if acc is None else acc + z
+        return acc
     if c.dtype != np.float64:  # float32 storage: convert slices of ~256 rows (bounded memory)
         chunk = min(chunk, 256)
     if n <= chunk and c.dtype == np.float64:
@@ -369,9 +434,17 @@ def mac_packed(pm: PreparedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
         rs.append(negashift_pack(y, pm.m_out, pm.slots, n, p))
     xd = digits(xs.view(U64), params.digits)
     acc = None
-    for a, b in params.digit_pairs():
-        z = _matmul_exact(xd[a], pm.digit_ops[b], MAX_INNER_T).view(U64) << U64(DIGIT_BITS * (a + b))
-        acc = z if acc is None else acc + z
+    if isinstance(pm.digit_ops[0], RawTLimb):  # digits of the stored t-limb, chunk by chunk
+        raw = pm.digit_ops[0].t
+        for s in range(0, raw.shape[0], OP_CHUNK_ROWS):
+            cd = digits(raw[s : s + OP_CHUNK_ROWS], params.digits)
+            for a, b in params.digit_pairs():
+                z = (xd[a][:, s : s + OP_CHUNK_ROWS] @ cd[b]).astype(np.int64).view(U64) << U64(DIGIT_BITS * (a + b))
+                acc = z if acc is None else acc + z
+    else:
+        for a, b in params.digit_pairs():
+            z = _matmul_exact(xd[a], pm.digit_ops[b], MAX_INNER_T).view(U64) << U64(DIGIT_BITS * (a + b))
+            acc = z if acc is None else acc + z
     t = negashift_pack(_split_bn(acc, pm, tok), pm.m_out, pm.slots, n, None) & _mask(params.ell)
     return t, np.stack(rs)
 
