@@ -49,9 +49,7 @@ def lift_signed(x: np.ndarray, ell: int) -> np.ndarray:
 
 def centred(r: np.ndarray, p: int) -> np.ndarray:
     """Residues in [0, p) -> (-p/2, p/2] as float64 (exact: |value| < 2^20)."""
-    f = r.astype(np.float64)
-    f[r > p // 2] -= p
-    return f
+    return (r - p * (r > p // 2)).astype(np.float64)
 
 
 def digits(x: np.ndarray, k: int) -> list[np.ndarray]:
@@ -259,11 +257,20 @@ class Int21Op:
     dtype = "int21"
     OFFSET = 1 << 20
 
-    def __init__(self, v: np.ndarray):
-        u = (np.asarray(v, dtype=np.int64) + self.OFFSET).astype(np.uint32)
-        self.lo = (u & 0xFFFF).astype(np.uint16)
-        self.hi = (u >> 16).astype(np.uint8)
+    def __init__(self, v: np.ndarray | None = None, shape: tuple | None = None):
+        if v is None:
+            self.lo, self.hi = np.empty(shape, np.uint16), np.empty(shape, np.uint8)
+        else:
+            self.lo, self.hi = np.empty(v.shape, np.uint16), np.empty(v.shape, np.uint8)
+            self.set_rows(0, v)
         self.shape = self.lo.shape
+
+    def set_rows(self, s: int, v: np.ndarray, c0: int = 0) -> None:
+        """Store centred residues v (rows s.., columns c0..)."""
+        u = (np.asarray(v) + self.OFFSET).astype(np.uint32)
+        e, c1 = s + u.shape[0], c0 + u.shape[1]
+        self.lo[s:e, c0:c1] = u & 0xFFFF
+        self.hi[s:e, c0:c1] = u >> 16
 
     @property
     def nbytes(self) -> int:
@@ -315,23 +322,34 @@ class PreparedMatrix:
         "int21" (29: residues in 3 bytes, the t-limb raw; see :func:`storage_bytes`)."""
         b_t, b_r = b
         n_in, width = b_t.shape
-        a_t, a_r = expand_a(params, seed, n_in)
-        if storage == "int21":
-            ops = [Int21Op(np.concatenate([centred(b_r[i], p), centred(a_r[i], p)], axis=1))
-                   for i, p in enumerate(params.primes)]
-            return cls(params, n_in, m_out, ops, [RawTLimb(np.concatenate([b_t, a_t], axis=1))], width)
+        shape = (n_in, width + params.n)
         k = len(params.primes) + params.digits
-        if storage is not None:
-            dt = {"f64": np.float64, "f32": np.float32}[storage]
+        if storage is None:
+            storage = "f32" if k * n_in * 2 * params.n * 8 > f32_above else "f64"
+        if storage == "int21":
+            ops = [Int21Op(shape=shape) for _ in params.primes]
+            dig = [RawTLimb(np.empty(shape, dtype=U64))]
         else:
-            dt = np.float32 if k * n_in * 2 * params.n * 8 > f32_above else np.float64
-        ops = []
-        for i, p in enumerate(params.primes):
-            op = np.empty((n_in, width + params.n), dtype=dt)
-            op[:, :width] = centred(b_r[i], p)
-            op[:, width:] = centred(a_r[i], p)
-            ops.append(op)
-        dig = [d.astype(dt) for d in digits(np.concatenate([b_t, a_t], axis=1), params.digits)]
+            dt = {"f64": np.float64, "f32": np.float32}[storage]
+            ops = [np.empty(shape, dtype=dt) for _ in params.primes]
+            dig = [np.empty(shape, dtype=dt) for _ in range(params.digits)]
+        # row chunks of 64 (one expansion of a each): the temporaries stay in cache
+        for c0 in range(0, n_in, A_CHUNK_ROWS):
+            c1 = min(n_in, c0 + A_CHUNK_ROWS)
+            a_t, a_r = expand_a(params, seed, c1 - c0, c0 // A_CHUNK_ROWS)
+            for i, p in enumerate(params.primes):
+                if storage == "int21":
+                    ops[i].set_rows(c0, centred(b_r[i, c0:c1], p))
+                    ops[i].set_rows(c0, centred(a_r[i], p), width)
+                else:
+                    ops[i][c0:c1, :width] = centred(b_r[i, c0:c1], p)
+                    ops[i][c0:c1, width:] = centred(a_r[i], p)
+            if storage == "int21":
+                dig[0].t[c0:c1, :width] = b_t[c0:c1]
+                dig[0].t[c0:c1, width:] = a_t
+            else:
+                for d_op, d in zip(dig, digits(np.concatenate([b_t[c0:c1], a_t], axis=1), params.digits)):
+                    d_op[c0:c1] = d
         return cls(params, n_in, m_out, ops, dig, width)
 
     @property
