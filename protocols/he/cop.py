@@ -114,7 +114,10 @@ def _chunk_count(rows: int) -> int:
 class COPServer:
     """Server side.  ``weights[name]``: (n_in, M) uint64 mod 2^ell (M <= N; fuse Q/K/V by
     concatenating columns); ``biases[name]``: (M,) added to the server's output share;
-    ``embeddings``: names of tables used with :meth:`embed` (row = token id)."""
+    ``embeddings``: names of tables used with :meth:`embed` (row = token id).  ``compact``:
+    True (b on the M output coefficients: small setup, one token per returned ciphertext),
+    False (full b: N/M times the setup, N/M tokens per returned ciphertext), ``"auto"`` (per
+    matrix, the lower :func:`online_estimate`), None for ``Config.he_compact``."""
 
     def __init__(
         self,
