@@ -334,15 +334,18 @@ class COPClient:
                 self._prepared[name] = pm
         return pm
 
+    EMBED_PREFIX = "emb."  # tables read row by row by :meth:`embed` (never prepared)
+
     def storage(self) -> str:
         """Representation of the prepared operands: the fastest one in which every matrix of the
         model fits ``Config.he_prepared_mb`` together: float64, else float32 (exact, converted
         per row chunk), else "int21" (residues in 3 bytes, t-limb raw: 29 bytes per coefficient
         with 7 primes; MiniLM-L6 ~3.9 GiB instead of 11.4 GiB in float64)."""
         budget = get_config().he_prepared_mb << 20
+        mats = [m for k, m in self.meta.items() if not k.startswith(self.EMBED_PREFIX)]
         for st in ("f64", "f32", "int21"):
             need = sum(rlwe.storage_bytes(self.params, int(m["n_in"]), int(m.get("width", self.params.n)), st)
-                       for m in self.meta.values())
+                       for m in mats)
             if need <= budget:
                 return st
         return "int21"
