@@ -1,6 +1,6 @@
 """COT-engine benchmark (library for the ``primitives`` workload; not a harness workload itself).
 
-``run_cot_bench(ch, n, kind="ferret")`` runs on *both* parties (same arguments) and returns this
+``run_cot_bench(ch, n, kind="silent")`` runs on *both* parties (same arguments) and returns this
 party's figures::
 
     {"case": "cot", "kind", "params", "n",
@@ -25,7 +25,7 @@ party's figures::
 
 Run in-process (two threads over the in-memory channel)::
 
-    python -m bench.workloads.ot_bench --n 1000000 [--kind ferret|iknp] [--params b13|b11|toy]
+    python -m bench.workloads.ot_bench --n 1000000 [--kind silent|ferret|iknp] [--params ea11|ea40|b13|b11|toy]
 
 The machine's other load makes timings noisy: the __main__ repeats and prints medians.
 """
@@ -53,9 +53,14 @@ def _get(pair, party: int, sender_party: int, n: int):
     return pair.sender.get(n) if party == sender_party else pair.receiver.get(n)
 
 
-def run_cot_bench(ch, n: int, kind: str = "ferret", params: str | None = None, steady: bool = True) -> dict:
-    """Measure COT throughput and traffic on ``ch`` (call on both parties with equal arguments)."""
-    kw = {"ferret_params": params} if params else {}
+_DEFAULT_PARAMS = {"ferret": "b13", "silent": "ea11"}
+
+
+def run_cot_bench(ch, n: int, kind: str = "silent", params: str | None = None, steady: bool = True) -> dict:
+    """Measure COT throughput and traffic on ``ch`` (call on both parties with equal arguments).
+    ``params`` names the parameter set of ``ferret`` (Config extra ``ferret_params``) or ``silent``
+    (``silent_params``)."""
+    kw = {f"{kind}_params": params} if params and kind in _DEFAULT_PARAMS else {}
     me = ch.party
     start = ch.snapshot()
     cpu0 = time.thread_time()
@@ -70,7 +75,7 @@ def run_cot_bench(ch, n: int, kind: str = "ferret", params: str | None = None, s
     cpu3 = time.thread_time()
     total = ch.cost_since(start)
     out = {
-        "case": "cot", "kind": kind, "params": params or ("b13" if kind == "ferret" else None), "n": n,
+        "case": "cot", "kind": kind, "params": params or _DEFAULT_PARAMS.get(kind), "n": n,
         "time_setup_s": t1 - t0, "time_dir0_s": t2 - t1, "time_dir1_s": t3 - t2, "time_s": t3 - t0,
         "cots_per_s": 2 * n / (t3 - t0),
         "bytes_total": total.bytes_sent + total.bytes_recv,
@@ -96,6 +101,11 @@ def run_cot_bench(ch, n: int, kind: str = "ferret", params: str | None = None, s
     if kind == "ferret":
         p = pair.sender.params.main
         out["lpn"] = {"n": p.n, "k": p.k, "t": p.t, "b": p.b}
+    elif kind == "silent":
+        sp = pair.sender.params
+        out["lpn"] = {"code": "dual EA", "N": sp.main.N, "n": sp.main.n_out, "t": sp.main.t, "b": sp.main.b,
+                      "w": sp.main.w, "pre": None if sp.pre is None else
+                      {"N": sp.pre.N, "t": sp.pre.t, "b": sp.pre.b, "w": sp.pre.w}}
     return out
 
 
@@ -120,8 +130,9 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--kind", default="ferret", choices=["ferret", "iknp", "insecure-dealer"])
-    ap.add_argument("--params", default=None, help="Ferret parameter set (b13 default, b11, toy)")
+    ap.add_argument("--kind", default="silent", choices=["silent", "ferret", "iknp", "insecure-dealer"])
+    ap.add_argument("--params", default=None, help="parameter set: silent ea11 (default), ea40, toy; "
+                                                   "ferret b13 (default), b11, toy")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)

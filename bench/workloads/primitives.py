@@ -22,7 +22,7 @@ DEFAULT = "cot,cmp64,mul_trunc64,cmp32,mul_trunc32"
 def add_args(p) -> None:
     p.add_argument("--n", type=int, default=1_000_000, help="batch size (default 10^6)")
     p.add_argument("--cases", default=DEFAULT, help=f"comma-separated (default {DEFAULT})")
-    p.add_argument("--ot", default="ferret", help="COT engine: ferret (default) or iknp")
+    p.add_argument("--ot", default="silent", help="COT engine: silent (default), ferret or iknp")
     add_peer_args(p)
 
 
@@ -55,7 +55,7 @@ def run_case(ch, params: dict) -> dict:
     from .prims_arith import bench_b2a, bench_mul_trunc, bench_reciprocal, bench_rsqrt, bench_select
     from .prims_cmp import bench_cmp
 
-    case, n, ot = params["case"], int(params["n"]), params.get("ot", "ferret")
+    case, n, ot = params["case"], int(params["n"]), params.get("ot", "silent")
     if not 1 <= n <= 10_000_000:
         raise ValueError("n must be in 1..10^7")
     if case == "cot":

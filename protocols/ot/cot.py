@@ -6,7 +6,8 @@ A COT pair holds, for i in 0..n-1,
 The receiver's choice bits are random; a chosen-choice COT costs one extra bit (see
 ``protocols/ot/extensions.py``).
 
-Implementations (``make_cot``): ``ferret`` (silent OT, default), ``iknp`` (bootstrap/baseline),
+Implementations (``make_cot``): ``silent`` (dual-LPN silent OT, expand-accumulate code, default;
+``protocols/ot/silent.py``), ``ferret`` (primal-LPN silent OT), ``iknp`` (bootstrap/baseline),
 and ``insecure-dealer`` (both sides expand one common seed: *no security at all*, for tests only).
 
 Pairing: on a channel, :class:`OTPair` gives each party one sender and one receiver instance.
@@ -112,7 +113,7 @@ class OTPair:
         self.receiver = receiver
 
 
-def make_cot(ch: "Channel", kind: str = "ferret") -> OTPair:
+def make_cot(ch: "Channel", kind: str = "silent") -> OTPair:
     """Set up COT in both directions on ``ch``.  Both parties call this with the same ``kind``."""
     if kind == "insecure-dealer":
         # Both parties know everything: NOT SECURE.  Only for unit tests of higher protocols.
@@ -127,4 +128,8 @@ def make_cot(ch: "Channel", kind: str = "ferret") -> OTPair:
         from .ferret import make_ferret_pair
 
         return make_ferret_pair(ch)
-    raise ValueError(f"unknown COT kind {kind!r}: choose ferret, iknp or insecure-dealer")
+    if kind == "silent":
+        from .silent import make_silent_pair
+
+        return make_silent_pair(ch)
+    raise ValueError(f"unknown COT kind {kind!r}: choose silent, ferret, iknp or insecure-dealer")

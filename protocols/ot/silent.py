@@ -28,17 +28,27 @@ receiver's choice bit is the LSB of its block) into n_out = N/2 fresh COTs, N = 
 4. **Re-bootstrap**: the first M outputs of every iteration are the next iteration's base (never
    served); the remaining n_out − M are served by ``get``.
 
-Bootstrap: Chou–Orlandi base OT (128) + IKNP of M COTs → the first iteration.
+Bootstrap: Chou–Orlandi base OT (128) + IKNP of pre.M COTs → one iteration of a small *bootstrap
+level* ``pre`` whose first main.M outputs are the main base (the rest is served) → main
+iterations, each re-bootstrapped from the previous one's first main.M outputs.
 
-Parameters (``Config.extra['silent_params']``, default ``"ea40"``):
+Parameters (``Config.extra['silent_params']``, default ``"ea11"``):
 
-=====  ===  ==  ==  =========  =========  =====  ========================================
-name   t    b   w   N=t·2^b    n_out=N/2  M=t·b  security (semi-honest)
-=====  ===  ==  ==  =========  =========  =====  ========================================
-ea40   176  14  40  2,883,584  1,441,792  2,464  128-bit (libOTe ExAcc40 estimate)
-ea11   400  13  11  3,276,800  1,638,400  5,200  128-bit (libOTe ExAcc11 estimate)
-toy    16   7   8   2,048      1,024      112    NONE (tests only)
-=====  ===  ==  ==  =========  =========  =====  ========================================
+======  ====  ===  ==  ==  =========  =========  =====  ========================================
+name    lvl   t    b   w   N=t·2^b    n_out=N/2  M=t·b  security (semi-honest)
+======  ====  ===  ==  ==  =========  =========  =====  ========================================
+ea11    main  400  13  11  3,276,800  1,638,400  5,200  128-bit (libOTe ExAcc11 estimate)
+ ..     pre   176  7   40  22,528     11,264     1,232  128-bit (libOTe ExAcc40 estimate)
+ea40    main  176  13  40  1,441,792  720,896    2,288  128-bit (libOTe ExAcc40 estimate)
+toy     main  16   7   8   2,048      1,024      112    NONE (tests only)
+ ..     pre   8    5   8   256        128        40     NONE
+toy1    main  16   6   7   1,024      512        96     NONE (no pre level)
+======  ====  ===  ==  ==  =========  =========  =====  ========================================
+
+Why two codes: w = 40 makes every output row 40 random reads of a 23–52 MB vector (~8 ns each
+here), so ``ea40`` alone reaches only ~2 M COT/s per party; ``ea11`` is 3× cheaper per row but
+needs t = 400 trees, whose IKNP bootstrap (5,200 COTs, 83 KB) would exceed 1 bit/COT at 10^6;
+bootstrapping ea11's base from a small ea40 instance (1,232 IKNP COTs) keeps both.
 
 Security claim and its source.  libOTe (SilentOtExt, ``EAConfigure`` / ``getRegNoiseWeight``)
 picks the noise weight from the linear-test bound for regular noise: a linear test along a dual
@@ -46,11 +56,12 @@ codeword of relative weight ≥ δ has bias ≤ (1 − 2δ)^t, so t = ⌈−λ /
 multiple of 8 (and ≥ 128) with code rate 1/2 (N = 2·n_out) and an *estimated* minimum-distance
 ratio δ of the EA code: ExAcc7 δ = 0.05, ExAcc11 δ = 0.1, ExAcc21 δ = 0.1, ExAcc40 δ = 0.2.  For
 λ = 128: ExAcc40 → t = 176, ExAcc11 → t = 400.  We use bins of 2^b (power of two, N ≥ libOTe's
-N for the same n_out) and uniformly random expander positions (libOTe uses a structured,
-regular expander; its estimate is for random-like EA codes).  This is the *linear-test* bound
+N for the same n_out) and uniformly random expander positions from a public AES-CTR seed.
+The pre level (N = 22,528) follows the same rule (the bound does not depend on N; libOTe
+applies it to small instances too, with a floor of t ≥ 64 below N = 512).  This is the *linear-test* bound
 only (it covers Gaussian elimination / ISD-style linear attacks heuristically, per BCGIKRS22);
-newer libOTe versions replaced it by a more conservative model (pseudo-distance floors, a
-regular-noise factor) and later algebraic attacks on regular noise (Briaud–Øygarden, Eurocrypt
+newer libOTe versions replaced it by a more conservative model (EA codes at rate 1/5,
+ExAcc40 with w = 41, pseudo-distance floors, a regular-noise factor) and later algebraic attacks on regular noise (Briaud–Øygarden, Eurocrypt
 2023) lowered some published PCG estimates: re-check with a current estimator before relying on
 exactly 128 bits.  ``ea11`` is the more conservative code with more noise.  The half-tree SPCOT
 is secure for a circular-correlation-robust H (Guo et al. 2023, with the σ-based fixed-key AES
@@ -58,11 +69,15 @@ hash of Guo–Katz–Wang–Yu, S&P 2020) in the random-permutation model; semi-
 
 Cost (payload, exact; :func:`traffic_for` walks the schedule):
   setup per direction: base OT (R → S 32 B, S → R 4,224 B) + 16 B each way per pair (public seed);
-  first ``get``: IKNP of M COTs (16·⌈M/64⌉·64 B, R → S) and iteration 1;
-  every iteration: one message S → R of 16·t·(b−1) bytes (ea40: 36,608 B = 0.2035 bit per
-  served COT; ea11: 76,800 B).  Rounds: one one-way message per iteration.
-  Example (ea40, one direction, 10^6 COTs from a fresh pair): 4,256 + 39,936 + 36,608 B
-  = 80,800 B → 0.646 bit/COT including bootstrap.
+  first ``get``: IKNP of pre.M COTs (16·⌈pre.M/64⌉·64 B, R → S) and the pre iteration;
+  every iteration of level L: one message S → R of 16·L.t·(L.b−1) bytes.
+  ea11, one direction, 10^6 COTs from a fresh pair: 4,256 (base OT) + 20,480 (IKNP) + 16,896
+  (pre) + 76,800 (main) = 118,432 B → 0.947 bit/COT including bootstrap; steady state 76,800 B
+  per 1,633,200 served = 0.376 bit/COT.  ea40: 108,704 B → 0.870 bit/COT at 10^6; steady
+  0.376 bit/COT.  Rounds: one one-way message per iteration (the receiver waits once).
+
+The plaintext twin is :func:`protocols.ot.iknp.ideal_cot`; ``tests/test_silent_ot.py`` checks the
+half-tree and EA steps against straight-from-the-definition versions.
 """
 from __future__ import annotations
 
@@ -87,12 +102,11 @@ _KEY = b"party-halftree-H"  # fixed public key of π
 
 
 @dataclass(frozen=True)
-class SilentParams:
-    name: str
+class Level:
+    """One dual-LPN instance: t trees of depth b (N = t·2^b), EA expander weight w, n_out = N/2."""
     t: int  # noise weight = number of trees
     b: int  # tree depth; bins of 2^b
     w: int  # expander weight of the EA code
-    secure: bool
 
     @property
     def N(self) -> int:
@@ -107,26 +121,42 @@ class SilentParams:
         """Base COTs consumed per iteration."""
         return self.t * self.b
 
-    @property
-    def served(self) -> int:
-        return self.n_out - self.m
+
+@dataclass(frozen=True)
+class SilentParams:
+    name: str
+    main: Level
+    pre: Level | None  # bootstrap level (from IKNP) that yields main's first base, or None
+    secure: bool
 
     def validate(self) -> None:
-        if self.t < 1 or self.b < 2 or self.w < 1 or self.served < 1:
+        for lv in (self.main, self.pre):
+            if lv is not None and (lv.t < 1 or lv.b < 2 or lv.w < 1):
+                raise ValueError(f"silent OT level {lv} is malformed")
+        if self.main.n_out <= self.main.m:
             raise ValueError(f"silent OT parameters {self} do not expand")
+        if self.pre is not None and self.pre.n_out < self.main.m:
+            raise ValueError("bootstrap level must yield at least the main base")
+
+    @property
+    def served(self) -> int:
+        """COTs served per main iteration."""
+        return self.main.n_out - self.main.m
 
 
 PARAMS: dict[str, SilentParams] = {
-    "ea40": SilentParams("ea40", 176, 14, 40, True),
-    "ea11": SilentParams("ea11", 400, 13, 11, True),
-    "toy": SilentParams("toy", 16, 7, 8, False),  # NOT secure: tests of the machinery only
+    "ea11": SilentParams("ea11", Level(400, 13, 11), Level(176, 7, 40), True),
+    "ea40": SilentParams("ea40", Level(176, 13, 40), None, True),
+    # tiny and NOT secure: tests of the machinery only
+    "toy": SilentParams("toy", Level(16, 7, 8), Level(8, 5, 8), False),
+    "toy1": SilentParams("toy1", Level(16, 6, 7), None, False),
 }
 
 
 def get_params(name: str | SilentParams | None = None) -> SilentParams:
     if isinstance(name, SilentParams):
         return name
-    name = name or get_config().get("silent_params", "ea40")
+    name = name or get_config().get("silent_params", "ea11")
     try:
         p = PARAMS[name]
     except KeyError:
@@ -135,7 +165,7 @@ def get_params(name: str | SilentParams | None = None) -> SilentParams:
     return p
 
 
-def iteration_cost(p: SilentParams) -> int:
+def iteration_cost(p: Level) -> int:
     """Payload bytes of one iteration (sender → receiver)."""
     return 16 * p.t * (p.b - 1)
 
@@ -268,15 +298,16 @@ def halftree_receiver(ws: _Workspace, tb: np.ndarray, corr: np.ndarray, out: np.
 # ----------------------------------------------------------------------------------------------
 # dual expand-accumulate code
 # ----------------------------------------------------------------------------------------------
-def ea_indices(seed: bytes, n: int, N: int, w: int, row0: int = 0) -> np.ndarray:
+def ea_indices(seed: bytes, n: int, N: int, w: int, row0: int = 0, out: np.ndarray | None = None) -> np.ndarray:
     """Expander positions of rows row0 .. row0+n: (w, n) int64 uniform in [0, N) (64-bit
-    multiply-shift of 32-bit little-endian AES-CTR words; row i's w words are consecutive;
-    bias < N/2^32).  row0·w must be a multiple of 4."""
+    multiply-shift ⌊u·N / 2^32⌋ of 32-bit little-endian AES-CTR words u; row i's w words are
+    consecutive in the stream; bias < N/2^32).  Requires row0·w to be a multiple of 4."""
     if (row0 * w) % 4:
         raise ValueError("EA stream must start on a 16-byte boundary")
     enc = Cipher(algorithms.AES(seed), modes.CTR((row0 * w // 4).to_bytes(16, "big"))).encryptor()
     words = np.frombuffer(enc.update(bytes(4 * n * w)), dtype="<u4").reshape(n, w).T
-    idx = words.astype(np.uint64) * np.uint64(N)
+    idx = np.empty((w, n), dtype=np.uint64) if out is None else out.reshape(-1)[: w * n].reshape(w, n)
+    np.multiply(words, np.uint64(N), out=idx)  # widen and multiply in one pass
     idx >>= np.uint64(32)
     return idx.view(np.int64)
 
@@ -285,21 +316,21 @@ def ea_rows(acc: np.ndarray, row0: int, w: int, seed: bytes, out: np.ndarray,
             normalize_delta: np.ndarray | None = None) -> None:
     """Rows row0 .. row0+len(out) of the dual EA code applied to the *accumulated* vector acc
     (N, 2): row i = XOR of acc at its w expander positions.  With ``normalize_delta`` (sender)
-    rows become z ⊕ LSB(z)·Δ.  Rows are independent, so an iteration is compressed lazily."""
+    rows become z ⊕ LSB(z)·Δ.  Rows are independent, so an iteration is compressed lazily.
+    Per chunk of rows: one gather of all w·m blocks (column-major) and one XOR-reduction."""
     N = acc.shape[0]
     bv = acc.view("V16").reshape(N)
-    gat = np.empty(_EA_CHUNK, dtype="V16")
-    gu = gat.view(np.uint64).reshape(_EA_CHUNK, 2)
+    gat = np.empty(w * _EA_CHUNK, dtype="V16")
+    gu = gat.view(np.uint64)
+    ibuf = np.empty(w * _EA_CHUNK, dtype=np.uint64)
     n = out.shape[0]
     for a in range(0, n, _EA_CHUNK):
         e = min(n, a + _EA_CHUNK)
         m = e - a
-        idx = ea_indices(seed, m, N, w, row0=row0 + a)
+        idx = ea_indices(seed, m, N, w, row0=row0 + a, out=ibuf)
+        np.take(bv, idx.reshape(-1), out=gat[: w * m], mode="clip")
         o = out[a:e]
-        np.take(bv, idx[0], out=o.view("V16").reshape(m), mode="wrap")
-        for j in range(1, w):
-            np.take(bv, idx[j], out=gat[:m], mode="wrap")
-            o ^= gu[:m]
+        np.bitwise_xor.reduce(gu[: 2 * w * m].reshape(w, m, 2), axis=0, out=o)
         if normalize_delta is not None:
             mk = np.negative(o[:, 0] & np.uint64(1))
             o ^= mk[:, None] & normalize_delta[None, :]
@@ -332,29 +363,39 @@ class _SilentBase:
         self.params = params
         self._seeds = PRG(seed)  # public, common to both ends of this direction
         self._base: np.ndarray | None = None  # IKNP bootstrap on the first refill
-        self._acc = np.empty((params.N, 2), dtype=np.uint64)
-        self._row = params.n_out  # next EA row of the current iteration (none yet)
-        seg = min(params.n_out, max(_SEGMENT_ROWS, params.m))
-        self._seg = seg + (-seg) % 4  # keeps the EA stream 16-byte aligned
-        self._buf = np.empty((self._seg, 2), dtype=np.uint64)
+        self._level: Level | None = None  # level of the current iteration
+        big = max(lv.N for lv in (params.main, params.pre) if lv is not None)
+        self._acc = np.empty((big, 2), dtype=np.uint64)
+        self._row = self._nrows = 0  # next EA row / rows of the current iteration
+        self._buf = np.empty((0, 2), dtype=np.uint64)
         self._pos = self._end = 0
         self.iterations = 0
 
     def _refill(self) -> None:
         p = self.params
         keep = 0
-        if self._row >= p.n_out:  # new iteration
+        if self._row >= self._nrows:  # new iteration
             if self._base is None:
-                self._base = self._bootstrap_base()
+                self._level = p.pre or p.main
+                self._base = self._bootstrap_base(self._level.m)
+            else:
+                self._level = p.main
+            lv = self._level
             self._ea_seed = self._seeds.random_bytes(16)
-            self._iteration(p, self._base, self._acc)
-            np.bitwise_xor.accumulate(self._acc, axis=0, out=self._acc)
+            acc = self._acc[: lv.N]
+            self._iteration(lv, self._base, acc)
+            np.bitwise_xor.accumulate(acc, axis=0, out=acc)
             self.iterations += 1
-            self._row = 0
-            keep = p.m
+            self._row, self._nrows = 0, lv.n_out
+            keep = p.main.m
+            seg = min(lv.n_out, max(_SEGMENT_ROWS, keep))
+            seg += (-seg) % _EA_CHUNK  # segments start on EA chunk boundaries
+            if self._buf.shape[0] != seg:
+                self._buf = np.empty((seg, 2), dtype=np.uint64)
+        lv = self._level
         r0 = self._row
-        rows = min(self._seg, p.n_out - r0)
-        self._rows(p, r0, self._buf[:rows])
+        rows = min(self._buf.shape[0], self._nrows - r0)
+        self._rows(lv, r0, self._buf[:rows])
         self._row += rows
         if keep:
             self._base = self._buf[:keep].copy()  # next iteration's base (never served)
@@ -384,15 +425,15 @@ class SilentSender(COTSender, _SilentBase):
         self._boot = boot
         self._init_state(ch, ws, params, seed)
 
-    def _bootstrap_base(self) -> np.ndarray:
-        return _normalize_sender(self._boot.get(self.params.m), self.delta)
+    def _bootstrap_base(self, m: int) -> np.ndarray:
+        return _normalize_sender(self._boot.get(m), self.delta)
 
-    def _iteration(self, p: SilentParams, base: np.ndarray, leaves: np.ndarray) -> None:
+    def _iteration(self, p: Level, base: np.ndarray, leaves: np.ndarray) -> None:
         corr = halftree_sender(self.ws, base.reshape(p.b, p.t, 2), self.delta, leaves)
         self.ch.send(corr)
 
-    def _rows(self, p: SilentParams, r0: int, out: np.ndarray) -> None:
-        ea_rows(self._acc, r0, p.w, self._ea_seed, out, normalize_delta=self.delta)
+    def _rows(self, p: Level, r0: int, out: np.ndarray) -> None:
+        ea_rows(self._acc[: p.N], r0, p.w, self._ea_seed, out, normalize_delta=self.delta)
 
     def get(self, n: int) -> np.ndarray:
         return self._take(n)
@@ -405,16 +446,16 @@ class SilentReceiver(COTReceiver, _SilentBase):
         self._boot = boot
         self._init_state(ch, ws, params, seed)
 
-    def _bootstrap_base(self) -> np.ndarray:
-        _, base = self._boot.get(self.params.m)
+    def _bootstrap_base(self, m: int) -> np.ndarray:
+        _, base = self._boot.get(m)
         return base
 
-    def _iteration(self, p: SilentParams, base: np.ndarray, leaves: np.ndarray) -> None:
+    def _iteration(self, p: Level, base: np.ndarray, leaves: np.ndarray) -> None:
         (corr,) = self.ch.recv((np.uint64, (p.b - 1, p.t, 2)))
         halftree_receiver(self.ws, base.reshape(p.b, p.t, 2), corr, leaves)
 
-    def _rows(self, p: SilentParams, r0: int, out: np.ndarray) -> None:
-        ea_rows(self._acc, r0, p.w, self._ea_seed, out)
+    def _rows(self, p: Level, r0: int, out: np.ndarray) -> None:
+        ea_rows(self._acc[: p.N], r0, p.w, self._ea_seed, out)
 
     def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         t = self._take(n)
@@ -445,17 +486,28 @@ def make_silent_pair(ch: "Channel", params: str | SilentParams | None = None) ->
 
 def traffic_for(params: SilentParams, n_served: int) -> dict[str, int]:
     """Exact payload bytes and messages of one direction for setup + serving ``n_served`` COTs
-    from a fresh pair (without the 16 B each way of the pair's common seed):
-    ``sender_sent``, ``receiver_sent``, ``iterations``."""
+    from a fresh pair (without the 16 B each way of the pair's common seed): ``sender_sent``,
+    ``receiver_sent``, ``iterations``, ``msgs`` (one-way messages after setup).  Walks the
+    same schedule as the objects."""
     setup = iknp_setup_cost()
-    s_sent, r_sent = setup["sender_sent"], setup["receiver_sent"]
-    it = -(-n_served // params.served) if n_served > 0 else 0
-    if it:
-        r_sent += iknp_get_cost(params.m)["receiver_sent"]
-    s_sent += it * iteration_cost(params)
-    return {"sender_sent": s_sent, "receiver_sent": r_sent, "iterations": it}
+    s_sent, r_sent, it, msgs = setup["sender_sent"], setup["receiver_sent"], 0, 0
+    avail = 0
+    lv = None
+    while avail < n_served:
+        if lv is None:
+            lv = params.pre or params.main
+            ik = iknp_get_cost(lv.m)
+            r_sent += ik["receiver_sent"]
+            msgs += ik["msgs"]
+        else:
+            lv = params.main
+        avail += lv.n_out - params.main.m
+        s_sent += iteration_cost(lv)
+        msgs += 1
+        it += 1
+    return {"sender_sent": s_sent, "receiver_sent": r_sent, "iterations": it, "msgs": msgs}
 
 
-__all__ = ["SilentParams", "PARAMS", "get_params", "SilentSender", "SilentReceiver", "make_silent_pair",
+__all__ = ["Level", "SilentParams", "PARAMS", "get_params", "SilentSender", "SilentReceiver", "make_silent_pair",
            "iteration_cost", "traffic_for", "halftree_sender", "halftree_receiver", "ea_compress",
            "ea_indices"]
