@@ -110,7 +110,12 @@ def test_traffic_at_real_parameters_is_below_one_bit():
     assert iteration_cost(P.main) * 8 / P.served < 0.4
 
 
-def test_halftree_against_definition():
+@pytest.mark.parametrize("chunk", [None, 8])
+def test_halftree_against_definition(chunk, monkeypatch):
+    if chunk:  # exercise the one-tree-at-a-time path of deep levels
+        import protocols.ot.silent as S
+
+        monkeypatch.setattr(S, "_CHUNK", chunk)
     prg = PRG()
     t, b = 5, 6
     delta = prg.blocks(1)[0].copy()
