@@ -176,10 +176,10 @@ def test_params_validate():
         get_params(name).validate()
 
 
-def test_mpc_default_is_silent():
+def test_mpc_with_silent_ot():
     def f(ch):
         with override(silent_params="toy"):
-            m = MPC.setup(ch)
+            m = MPC.setup(ch, ot_kind="silent")
         return m.ot_kind, type(m.ot.sender).__name__
 
     r0, r1, _, _ = run_two_party(f, f)

@@ -2,8 +2,8 @@
 
     python -m bench primitives [--profile none,lan] [--n 1000000] [--cases cot,cmp64,mul_trunc64,...]
 
-Cases (``case`` names the primitive, ``n`` the batch): ``cot`` (Ferret COTs both directions,
-bootstrap included), ``cmp64``/``cmp32`` (``lt_aa`` of ℓ-bit shares), ``mul_trunc64``/``mul_trunc32``
+Cases (``case`` names the primitive, ``n`` the batch): ``cot`` (dual-LPN silent COTs both directions,
+bootstrap included; ``cot_ferret`` / ``cot_iknp``: the same for Ferret / IKNP), ``cmp64``/``cmp32`` (``lt_aa`` of ℓ-bit shares), ``mul_trunc64``/``mul_trunc32``
 (``mul_aa`` + faithful ``trunc_a``), ``b2a64``, ``select64``, ``recip32``, ``rsqrt32``.  Row
 ``time_s_*`` is the kernel's time on the client (OT setup excluded for kernels; the ``cot`` case
 includes the bootstrap), bytes are the whole session's (setup included); the extra fields
@@ -16,13 +16,13 @@ from __future__ import annotations
 from ._peers import add_peer_args, peer_rows_for
 
 DESCRIPTION = "2PC primitives at n = 10^6: silent COT, 64/32-bit comparison, mul+trunc (+ SPU CHEETAH rows)"
-DEFAULT = "cot,cmp64,mul_trunc64,cmp32,mul_trunc32"
+DEFAULT = "cot,cot_ferret,cmp64,mul_trunc64,cmp32,mul_trunc32"
 
 
 def add_args(p) -> None:
     p.add_argument("--n", type=int, default=1_000_000, help="batch size (default 10^6)")
     p.add_argument("--cases", default=DEFAULT, help=f"comma-separated (default {DEFAULT})")
-    p.add_argument("--ot", default="silent", help="COT engine: silent (default), ferret or iknp")
+    p.add_argument("--ot", default="ferret", help="COT engine of the kernels: ferret (default), silent or iknp")
     add_peer_args(p)
 
 
@@ -32,7 +32,7 @@ def _extra(results: list, row: dict) -> dict:
             "bits_per_cot", "cots_per_s", "cots_per_s_steady", "bits_per_cot_steady", "lpn")
     out = {k: r[k] for k in keep if k in r}
     ts = sorted(x["time_s"] for x in results)
-    out["rate_per_s"] = r["n"] * (2 if r.get("case") == "cot" else 1) / ts[len(ts) // 2]
+    out["rate_per_s"] = r["n"] * (2 if str(r.get("case")).startswith("cot") else 1) / ts[len(ts) // 2]
     return out
 
 
@@ -55,12 +55,12 @@ def run_case(ch, params: dict) -> dict:
     from .prims_arith import bench_b2a, bench_mul_trunc, bench_reciprocal, bench_rsqrt, bench_select
     from .prims_cmp import bench_cmp
 
-    case, n, ot = params["case"], int(params["n"]), params.get("ot", "silent")
+    case, n, ot = params["case"], int(params["n"]), params.get("ot", "ferret")
     if not 1 <= n <= 10_000_000:
         raise ValueError("n must be in 1..10^7")
-    if case == "cot":
-        r = run_cot_bench(ch, n, kind=ot, steady=False)
-        r["case"] = "cot"
+    if case == "cot" or case.startswith("cot_"):  # cot: dual-LPN silent OT; cot_<kind>: comparison
+        r = run_cot_bench(ch, n, kind="silent" if case == "cot" else case[4:], steady=False)
+        r["case"] = case
         return r
     m = re.fullmatch(r"(cmp|mul_trunc|b2a|select|recip|rsqrt)(\d+)", case)
     if not m:
