@@ -276,9 +276,16 @@ class Int21Op:
     def nbytes(self) -> int:
         return self.lo.nbytes + self.hi.nbytes
 
-    def rows(self, s: int, e: int) -> np.ndarray:
-        out = self.lo[s:e].astype(np.float64)
-        out += self.hi[s:e] * 65536.0
+    def rows(self, s: int, e: int, bufs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Rows s..e-1 as float64; ``bufs``: two reusable (>= rows, K) float64 buffers (no fresh
+        pages per chunk)."""
+        lo, hi = self.lo[s:e], self.hi[s:e]
+        if bufs is None:
+            bufs = (np.empty(lo.shape), np.empty(lo.shape))
+        out, tmp = bufs[0][: lo.shape[0]], bufs[1][: lo.shape[0]]
+        np.copyto(out, lo)
+        np.multiply(hi, 65536.0, out=tmp)
+        out += tmp
         out -= float(self.OFFSET)
         return out
 
@@ -383,9 +390,14 @@ def _matmul_exact(x: np.ndarray, c: np.ndarray, chunk: int = MAX_INNER) -> np.nd
     n = x.shape[1]
     if isinstance(c, Int21Op):
         acc = None
+        k = c.shape[1]
+        bufs = (np.empty((min(n, OP_CHUNK_ROWS), k)), np.empty((min(n, OP_CHUNK_ROWS), k)))
         for s in range(0, n, OP_CHUNK_ROWS):
-            z = (x[:, s : s + OP_CHUNK_ROWS] @ c.rows(s, s + OP_CHUNK_ROWS)).astype(np.int64)
-            acc = z if acc is None else acc + z
+            z = (x[:, s : s + OP_CHUNK_ROWS] @ c.rows(s, s + OP_CHUNK_ROWS, bufs)).astype(np.int64)
+            if acc is None:
+                acc = z
+            else:
+                acc += z
         return acc
     if c.dtype != np.float64:  # float32 storage: convert slices of ~256 rows (bounded memory)
         chunk = min(chunk, 256)
@@ -457,8 +469,12 @@ def mac_packed(pm: PreparedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
         for s in range(0, raw.shape[0], OP_CHUNK_ROWS):
             cd = digits(raw[s : s + OP_CHUNK_ROWS], params.digits)
             for a, b in params.digit_pairs():
-                z = (xd[a][:, s : s + OP_CHUNK_ROWS] @ cd[b]).astype(np.int64).view(U64) << U64(DIGIT_BITS * (a + b))
-                acc = z if acc is None else acc + z
+                z = (xd[a][:, s : s + OP_CHUNK_ROWS] @ cd[b]).astype(np.int64).view(U64)
+                z <<= U64(DIGIT_BITS * (a + b))
+                if acc is None:
+                    acc = z
+                else:
+                    acc += z
     else:
         for a, b in params.digit_pairs():
             z = _matmul_exact(xd[a], pm.digit_ops[b], MAX_INNER_T).view(U64) << U64(DIGIT_BITS * (a + b))
