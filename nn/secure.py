@@ -155,7 +155,7 @@ class HELinear:
     """
 
     def __init__(self, mpc: MPC, cfg, ell: int, fixed: dict[str, np.ndarray] | None = None,
-                 names: list[str] | None = None, key=None, cache_dir=None):
+                 names: list[str] | None = None, key=None, cache_dir=None, compact=None):
         from protocols.he.cop import COPClient, COPServer
 
         from .model import public_shapes
@@ -165,7 +165,7 @@ class HELinear:
         if mpc.party == 0:
             R = Ring(ell)
             mats = {n: R.from_signed(fixed[n]) for n in names}
-            self.cop = COPServer(mpc, mats, ell=ell, key=key)
+            self.cop = COPServer(mpc, mats, ell=ell, key=key, compact=compact)
         else:
             self.cop = COPClient(mpc, ell=ell, cache_dir=cache_dir)
         self.stats: dict = {}

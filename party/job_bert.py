@@ -142,6 +142,13 @@ def _costs_to_records(costs: dict, party: int) -> list[CostRecord]:
     return out
 
 
+# How the server lays out its encrypted weights (its choice; the client follows the manifest):
+# compact = b on the M output coefficients (small setup and client storage, one token per returned
+# ciphertext); packed = full b (N/M times the setup, N/M tokens per returned ciphertext); auto = per
+# matrix, the lower estimated online time (see protocols.he.cop.resolve_compact).
+HE_LAYOUTS = {"compact": True, "auto": "auto", "packed": False}
+
+
 class _BertJob(Job):
     needs_model = True
     embed = False
@@ -154,6 +161,8 @@ class _BertJob(Job):
     def validate_params(self, params: dict) -> None:
         if params.get("ot", "ferret") not in ("ferret", "iknp"):
             raise ValueError("'ot' must be ferret or iknp")
+        if params.get("he_layout", "compact") not in HE_LAYOUTS:
+            raise ValueError(f"'he_layout' must be one of {', '.join(HE_LAYOUTS)}")
         n = params.get("layers")
         if n is not None and (not isinstance(n, int) or n < 1):
             raise ValueError("'layers' (run only the first n encoder layers, for timing) must be a positive integer")
@@ -201,7 +210,8 @@ class _BertJob(Job):
         mpc = MPC.setup(ch, ot_kind=params.get("ot", "ferret"))
         names = linear_names(cfg_model, with_head=True, layers=self._layers(params, cfg_model)) + ["emb.word"]
         if ch.party == 0:
-            he = HELinear(mpc, cfg_model, self._ell, fixed, names, key=key)
+            he = HELinear(mpc, cfg_model, self._ell, fixed, names, key=key,
+                          compact=HE_LAYOUTS[params.get("he_layout", "compact")])
         else:
             he = HELinear(mpc, cfg_model, self._ell, cache_dir=params.get("he_cache"))
         with ch.scope("setup/he_weights"):
