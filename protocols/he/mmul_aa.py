@@ -56,20 +56,23 @@ def mmul_aa_bytes(params, heads: int, tok: int, n: int, m_out: int) -> int:
     return min(rows, lay["bytes"] + 16) if lay else rows
 
 
-def mmul_aa(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: PublicKey, ell: int) -> np.ndarray:
-    ch = mpc.ch
-    params = key.params
+def _operands(a, b):
+    """(batch, T, n, M, a (h, T, n), b (h, n, M)) of a batched product, or a clear error."""
     a = np.asarray(a, dtype=U64)
     b = np.asarray(b, dtype=U64)
     if a.ndim < 2 or b.ndim != a.ndim or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
         raise ProtocolError(f"mmul_aa: shapes {a.shape} and {b.shape} do not multiply")
-    batch = a.shape[:-2]
     tok, n = a.shape[-2:]
     m_out = b.shape[-1]
+    return a.shape[:-2], tok, n, m_out, a.reshape(-1, tok, n), b.reshape(-1, n, m_out)
+
+
+def mmul_aa(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: PublicKey, ell: int) -> np.ndarray:
+    ch = mpc.ch
+    params = key.params
+    batch, tok, n, m_out, a2, b2 = _operands(a, b)
     if m_out > params.n:
         raise ProtocolError(f"mmul_aa: {m_out} output columns exceed N={params.n}")
-    a2 = a.reshape(-1, tok, n)
-    b2 = b.reshape(-1, n, m_out)
     h = a2.shape[0]
     lay = block_layout(params, h, tok, n, m_out)
     if lay is not None and lay["bytes"] + 16 < _bytes(params, h, tok, n, m_out)[
@@ -174,15 +177,7 @@ def mmul_aa_blocks(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: Pub
     before it leaves, so its noise carries nothing about this party's A."""
     ch = mpc.ch
     params = key.params
-    a = np.asarray(a, dtype=U64)
-    b = np.asarray(b, dtype=U64)
-    if a.ndim < 2 or b.ndim != a.ndim or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
-        raise ProtocolError(f"mmul_aa: shapes {a.shape} and {b.shape} do not multiply")
-    batch = a.shape[:-2]
-    tok, n = a.shape[-2:]
-    m_out = b.shape[-1]
-    a2 = a.reshape(-1, tok, n)
-    b2 = b.reshape(-1, n, m_out)
+    batch, tok, n, m_out, a2, b2 = _operands(a, b)
     h = a2.shape[0]
     lay = lay or block_layout(params, h, tok, n, m_out)
     if lay is None:

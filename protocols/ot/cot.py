@@ -134,3 +134,24 @@ def make_cot(ch: "Channel", kind: str = "ferret") -> OTPair:
 
         return make_silent_pair(ch)
     raise ValueError(f"unknown COT kind {kind!r}: choose silent, ferret, iknp or insecure-dealer")
+
+
+class BufferedCOT:
+    """Serves COTs from a produced buffer ``_buf[_pos:_end]``, calling ``_refill()`` (which sets
+    ``_buf``, ``_pos``, ``_end``) when it runs dry: the engines produce a whole extension at a
+    time, callers take any number."""
+
+    def _take(self, n: int) -> np.ndarray:
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        out = np.empty((n, 2), dtype=np.uint64)
+        got = 0
+        while got < n:
+            if self._pos == self._end:
+                self._refill()
+                continue
+            m = min(n - got, self._end - self._pos)
+            out[got : got + m] = self._buf[self._pos : self._pos + m]
+            self._pos += m
+            got += m
+        return out

@@ -86,7 +86,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from ..channel import ProtocolError
 from ..config import get_config
 from ..prg import PRG, common_prg
-from .cot import COTReceiver, COTSender, OTPair, crhash
+from .cot import BufferedCOT, COTReceiver, COTSender, OTPair, crhash
 from .iknp import IKNPReceiver, IKNPSender, iknp_get_cost, iknp_receiver_setup, iknp_sender_setup, iknp_setup_cost
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -410,7 +410,7 @@ def receiver_segment(ch: "Channel", ws: _Workspace, p: LpnParams, base: np.ndarr
 # ----------------------------------------------------------------------------------------------
 # the COT objects
 # ----------------------------------------------------------------------------------------------
-class _FerretBase:
+class _FerretBase(BufferedCOT):
     """Iteration state machine shared by both roles.
 
     An iteration over ``_cur_base`` (params ``_cur_p``) is produced lazily, one segment of trees
@@ -463,21 +463,6 @@ class _FerretBase:
         if keep:
             self._next_base[r0 : r0 + keep] = self._buf[:keep]
         self._pos, self._end = keep, rows
-
-    def _take(self, n: int) -> np.ndarray:
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        out = np.empty((n, 2), dtype=np.uint64)
-        got = 0
-        while got < n:
-            if self._pos == self._end:
-                self._refill()
-                continue
-            m = min(n - got, self._end - self._pos)
-            out[got : got + m] = self._buf[self._pos : self._pos + m]
-            self._pos += m
-            got += m
-        return out
 
 
 class FerretSender(COTSender, _FerretBase):

@@ -96,7 +96,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ..config import get_config
 from ..prg import PRG, common_prg
-from .cot import COTReceiver, COTSender, OTPair
+from .cot import BufferedCOT, COTReceiver, COTSender, OTPair
 from .iknp import IKNPReceiver, IKNPSender, iknp_get_cost, iknp_receiver_setup, iknp_sender_setup, iknp_setup_cost
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -359,7 +359,7 @@ def _normalize_sender(q: np.ndarray, delta: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # the COT objects
 # ----------------------------------------------------------------------------------------------
-class _SilentBase:
+class _SilentBase(BufferedCOT):
     """Iteration state machine shared by both roles.  An iteration expands the trees and
     accumulates at once (``_acc``, N blocks); its output rows are then compressed lazily, one
     segment of ``_SEGMENT_ROWS`` per refill.  Rows [0, M) are the next iteration's base."""
@@ -407,21 +407,6 @@ class _SilentBase:
         if keep:
             self._base = self._buf[:keep].copy()  # next iteration's base (never served)
         self._pos, self._end = keep, rows
-
-    def _take(self, n: int) -> np.ndarray:
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        out = np.empty((n, 2), dtype=np.uint64)
-        got = 0
-        while got < n:
-            if self._pos == self._end:
-                self._refill()
-                continue
-            m = min(n - got, self._end - self._pos)
-            out[got : got + m] = self._buf[self._pos : self._pos + m]
-            self._pos += m
-            got += m
-        return out
 
 
 class SilentSender(COTSender, _SilentBase):
