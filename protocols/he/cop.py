@@ -298,8 +298,12 @@ class COPClient:
                 data = ch.recv_array(np.uint8, (nb,))
                 self.cache.put_chunk(name, c, data.tobytes())
                 fetched += 1
+        t_prep = time.perf_counter()
+        self.prepare_all()
+        t_prep = time.perf_counter() - t_prep
         cost = ch.cost_since(start)
         self.stats = {"setup_bytes_recv": cost.bytes_recv, "setup_bytes_sent": cost.bytes_sent, "setup_time_s": time.perf_counter() - t0,
+                      "prepare_time_s": t_prep,
                       "chunks_fetched": fetched, "storage_bytes": self.cache.nbytes(), "rounds": cost.rounds}
         return self.stats
 
@@ -314,6 +318,21 @@ class COPClient:
             ts.append(t)
             rs.append(r)
         return np.concatenate(ts), np.concatenate(rs, axis=1)
+
+    def prepare_all(self) -> None:
+        """Build the BLAS operands of every matrix that fits ``Config.he_prepared_mb``, in the
+        order of the manifest (the forward pass's order), at setup: they depend only on the
+        encrypted weights, so no query pays for them (the rest are rebuilt per call)."""
+        if not self.keep_prepared:
+            return
+        budget = get_config().he_prepared_mb << 20
+        st = self.storage()
+        for name, m in self.meta.items():
+            if name.startswith(self.EMBED_PREFIX) or name in self._prepared:
+                continue
+            need = rlwe.storage_bytes(self.params, int(m["n_in"]), int(m.get("width", self.params.n)), st)
+            if self._prepared_bytes() + need <= budget:
+                self.prepared(name)
 
     def prepared(self, name: str) -> rlwe.PreparedMatrix:
         if name in self._prepared:
