@@ -68,6 +68,10 @@ def grpc_options(max_message: int = MAX_GRPC_MESSAGE) -> list[tuple[str, Any]]:
         ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
+        # the server must accept the peer's 30 s keepalive pings on an idle connection (its default
+        # minimum is 5 min: after two "strikes" it sends GOAWAY too_many_pings)
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 20_000),
         *json.loads(os.environ.get("PARTY_GRPC_EXTRA", "{}")).items(),
     ]
 
