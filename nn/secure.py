@@ -152,6 +152,7 @@ class HELinear:
     (n_in, M) ring elements; biases are added by the backend before truncation.  Client: a
     :class:`protocols.he.cop.COPClient` holding the encrypted matrices (cached on disk by model
     hash and server key id).  ``setup()`` runs the (resumable) transfer of encrypted weights.
+    ``compact`` (server): the encrypted-weight layout, see :class:`protocols.he.cop.COPServer`.
     """
 
     def __init__(self, mpc: MPC, cfg, ell: int, fixed: dict[str, np.ndarray] | None = None,
