@@ -24,9 +24,13 @@ Operations (``x``, ``y``: values; ``b``: bits; "server" = the weight owner, part
 ``mul_rows(d, r, ell)``     d ⊙ r[..., None] for a per-row scalar r, not truncated
 ``mul_server(name, x, ell)`` x ⊙ w for the server's private vector ``name``, not truncated
 ``trunc(x, s, ell)``        arithmetic shift right by s bits
-``ge(x, c, ell, drop)``     bits [x ≥ c] for a public ring constant c (at 2^drop resolution)
+``trunc_reduce(x, s, ell)`` ⌊x/2^s⌋ (+1) in ring ell − s: local, no traffic (SiRNN's TR)
+``ge(x, c, ell, drop, span)`` bits [x ≥ c] for a public ring constant c (at 2^drop resolution;
+                            ``span``: the caller promises |x − c| < 2^span, so the comparison
+                            runs in a ring of span − drop + 2 bits)
 ``mul_bit(b, x, ell)``      b·x
-``max(x, axis, ell, drop)`` maximum along an axis (at 2^drop resolution)
+``max(x, axis, ell, drop, span)`` maximum along an axis (at 2^drop resolution; ``span``: the
+                            caller promises |x_i − x_j| < 2^span along the axis)
 ``reciprocal / rsqrt``      1/x, 1/√x on a promised range
 ``ring_down / ring_up``     change of ring (values must fit the smaller ring)
 ``reveal(x)``               the plaintext value, to the client only (server gets None)
@@ -195,7 +199,16 @@ class SimBackend(Backend):
             return R.reduce(x)
         return R.from_signed(R.to_signed(x) >> np.int64(s))
 
-    def ge(self, x, c, ell: int, drop: int = 0) -> np.ndarray:
+    def trunc_reduce(self, x, s: int, ell: int) -> np.ndarray:
+        """x/2^s rounded to nearest, in ring ell − s.  The secure local truncation rounds
+        stochastically (⌊x/2^s⌋ + 1 with probability frac(x/2^s)); nearest is its expectation up to
+        half an ulp, so sums of many truncated values (softmax's Σe) keep no bias in either run."""
+        R = Ring(ell)
+        if s == 0:
+            return Ring(ell).reduce(x)
+        return Ring(ell - s).from_signed((R.to_signed(x) + np.int64(1 << (s - 1))) >> np.int64(s))
+
+    def ge(self, x, c, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
         """[x ≥ c]; the secure backend compares at 2^drop resolution (results may differ within
         2^drop ulps of c), the simulator exactly."""
         R = Ring(ell)
@@ -207,12 +220,17 @@ class SimBackend(Backend):
             b = b[..., None]
         return Ring(ell).mul(x, b)
 
-    def max(self, x, axis: int, ell: int, drop: int = 0) -> np.ndarray:
-        """Maximum along ``axis``; with ``drop`` the result is ⌊max/2^drop⌋·2^drop (the secure
-        backend compares at that resolution, its result may be one step higher)."""
+    def max(self, x, axis: int, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
+        """Maximum along ``axis``; with ``drop`` the result is x_0 + (⌊max/2^drop⌋ − ⌊x_0/2^drop⌋)·2^drop
+        with x_0 the first element along the axis (the secure backend compares at 2^drop
+        resolution and lifts the coarse maximum relative to x_0; its result may be one step off)."""
         R = Ring(ell)
-        m = np.max(R.to_signed(x), axis=axis)
-        return R.from_signed((m >> np.int64(drop)) << np.int64(drop))
+        xs = np.moveaxis(R.to_signed(x), axis, -1)
+        if drop == 0:
+            return R.from_signed(xs.max(axis=-1))
+        d = np.int64(drop)
+        x0 = xs[..., 0]
+        return R.from_signed(x0 + (((xs.max(axis=-1) >> d) - (x0 >> d)) << d))
 
     def reciprocal(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
         R = Ring(ell)

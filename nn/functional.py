@@ -9,7 +9,8 @@ step by step (up to the secure truncation's −1..0 ulp and the Newton iteration
   truncation; selection Σ_i [X ≥ B_i]·(T_i − T_{i−1}).  All comparisons of one call run as one
   batched comparison, all truncations of the pieces as one batched truncation, all multiplexers as
   one batched ``mul_bit``.
-* :func:`softmax` — max (tree), x − max, exp by table, sum (local), reciprocal (Newton), product.
+* :func:`softmax` — max (tree, coarse small ring), x − max, exp by table in a small ring, sum (local),
+  reciprocal (Newton), product in the small ring.
 * :func:`layer_norm` — mean by a public multiplier, centred values scaled down before squaring so
   the variance fits the ring, rsqrt (Newton), product, γ (server-private) and β.
 """
@@ -36,7 +37,8 @@ def cmp_drop(frac: int) -> int:
     return max(0, frac - keep)
 
 
-def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shift: int | None = None) -> np.ndarray:
+def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shift: int | None = None,
+              *, coef_frac: int | None = None, span: int | None = None) -> np.ndarray:
     """Evaluate ``table`` on x (ring ``ell``, ``frac`` bits); see the module docstring.
 
     ``power_shift`` h (default: config knob ``power_shift``, 1): X_2 = trunc_{f−2h}(trunc_h(X)²)
@@ -52,6 +54,8 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
     h = get_config().get("power_shift", 1) if power_shift is None else power_shift
     R = Ring(ell)
     F = table.fixed(frac)
+    cf = frac if coef_frac is None else int(coef_frac)
+    Fc = table.fixed(cf)
     nonint = [i for i, ok in enumerate(F.integer_pieces) if not ok]
     D = max([len(F.pieces[i]) - 1 for i in nonint], default=1)
     D = max(D, max(len(p) - 1 for p in table.pieces), 1)
@@ -75,8 +79,8 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
 
     T: list[np.ndarray | None] = [None] * len(table.pieces)
     if nonint:
-        stacked = np.stack([combine(F.pieces[i]) for i in nonint])
-        tr = be.trunc(stacked, frac, ell)
+        stacked = np.stack([combine(Fc.pieces[i]) for i in nonint])
+        tr = be.trunc(stacked, cf, ell)
         for j, i in enumerate(nonint):
             T[i] = add_public(be, tr[j], R.from_signed(np.int64(F.pieces[i][0])), ell)
     for i, ok in enumerate(F.integer_pieces):
@@ -97,13 +101,14 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
     if conds:
         c = R.from_signed(np.array(conds, dtype=np.int64)).reshape((-1,) + (1,) * x.ndim)
         xs = np.broadcast_to(R.reduce(x), (len(conds),) + x.shape)
-        bits = be.ge(xs, np.broadcast_to(c, xs.shape), ell, drop=cmp_drop(frac))
+        bits = be.ge(xs, np.broadcast_to(c, xs.shape), ell, drop=cmp_drop(frac), span=span)
         sel = be.mul_bit(bits, np.stack(diffs), ell)
         res = R.add(res, np.sum(sel, axis=0, dtype=np.uint64))
     return R.reduce(res)
 
 
-def exp_squaring(be: Backend, x: np.ndarray, n: int, cutoff: float, ell: int, frac: int) -> np.ndarray:
+def exp_squaring(be: Backend, x: np.ndarray, n: int, cutoff: float, ell: int, frac: int,
+                 span: int | None = None) -> np.ndarray:
     """The BumbleBee/SPU-style baseline exp(x) ≈ (1 + x/2^n)^(2^n) for x ≥ cutoff, 0 below, in the
     order :meth:`approx.baselines.ExpSquaring.evaluate_fixed` specifies: U = trunc_n(X) + 2^f;
     n × U = trunc_f(U·U); result [X ≥ B]·U.  One comparison, n squarings, n + 1 truncations."""
@@ -111,32 +116,74 @@ def exp_squaring(be: Backend, x: np.ndarray, n: int, cutoff: float, ell: int, fr
     u = add_public(be, be.trunc(x, n, ell), np.uint64(1 << frac), ell)
     for _ in range(n):
         u = be.trunc(be.square(u, ell), frac, ell)
-    b = be.ge(x, np.full(x.shape, R.encode(np.float64(cutoff), frac)[()]), ell, drop=cmp_drop(frac))
+    b = be.ge(x, np.full(x.shape, R.encode(np.float64(cutoff), frac)[()]), ell, drop=cmp_drop(frac), span=span)
     return be.mul_bit(b, u, ell)
 
 
-def evaluate(be: Backend, fn, x: np.ndarray, ell: int, frac: int) -> np.ndarray:
+def nl_span(frac: int) -> int:
+    """The comparison span (ring units) of activations in the non-linear ring: config knob
+    ``nl_span_bits`` (default 8) promises |x| < 2^nl_span_bits for GELU inputs and row spans
+    max − min < 2^nl_span_bits for softmax scores (calibrated MiniLM-L6: |GELU in| < 11, spans
+    < 67); breakpoints lie inside that range, so |x − b| < 2^(nl_span_bits + 1)."""
+    from protocols.config import get_config
+
+    return int(get_config().get("nl_span_bits", 8)) + 1 + frac
+
+
+def evaluate(be: Backend, fn, x: np.ndarray, ell: int, frac: int, span: int | None = None) -> np.ndarray:
     """A table (:class:`approx.PiecewisePoly`) or the exp-by-squaring baseline on x."""
     if hasattr(fn, "pieces"):
-        return piecewise(be, fn, x, ell, frac)
-    return exp_squaring(be, x, fn.n, fn.cutoff, ell, frac)
+        return piecewise(be, fn, x, ell, frac, span=span)
+    return exp_squaring(be, x, fn.n, fn.cutoff, ell, frac, span=span)
 
 
-def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int) -> np.ndarray:
-    """Softmax along the last axis of s (ring ``ell``, ``frac`` bits); ``exp_table`` is a fitted
-    table or an :class:`approx.ExpSquaring` baseline."""
+def softmax_rings(frac: int) -> tuple[int, int]:
+    """(ring, fraction bits) of the exp values and of the normalising product inside
+    :func:`softmax`: config knobs ``softmax_exp_ring`` (27) and ``softmax_exp_frac`` (10).  The
+    fitted exp's powers need x² and x³ only on their pieces (|x| ≤ 4.9 and ≤ 1.8): at 10 fraction
+    bits they fit 2^25, the known-sign truncation's limit in ring 27; the product e·(1/Σe) at
+    10 + ``frac`` bits is ≤ 2^23.  Every product in this ring costs (27/32)² of one in ring 32."""
+    from protocols.config import get_config
+
+    cfg = get_config()
+    return int(cfg.get("softmax_exp_ring", 27)), min(frac, int(cfg.get("softmax_exp_frac", 10)))
+
+
+def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell: int | None = None) -> np.ndarray:
+    """Softmax along the last axis of s (ring ``ell``, ``frac`` bits) → ring ``out_ell`` (default
+    ``ell``), ``frac`` bits;
+    ``exp_table`` is a fitted table or an :class:`approx.ExpSquaring` baseline.
+
+    1. max: a comparison tree on ⌊s/2^drop⌋ in a ring of ~``nl_span_bits`` + 7 bits (row spans
+       are promised below 2^nl_span_bits), lifted back relative to the row's first score;
+       softmax is shift-invariant, so a maximum off by 2^-5 only lets z exceed 0 by that much.
+    2. z = s − max, then exp.  A fitted table runs in the small ring of :func:`softmax_rings`
+       (z reaches it by a local truncate-and-reduce: no traffic), its comparisons in the span
+       ring; the squaring baseline runs at ``frac`` bits in ring ``ell`` (its 2^n-th power needs
+       them) and its result is reduced to the small ring the same way.
+    3. den = Σ e (local), 1/den by Newton in ring ``ell`` (one per row), e·(1/den) in the small
+       ring (``mul_rows``), a local truncate-and-reduce to ``frac`` bits and one ring_up back.
+    """
     R = Ring(ell)
     n = s.shape[-1]
-    # the subtracted maximum need not be exact (softmax is shift-invariant; z may exceed 0 by 2^-5)
-    m = be.max(s, axis=-1, ell=ell, drop=cmp_drop(frac))
+    span = nl_span(frac)
+    ke, fe = softmax_rings(frac)
+    m = be.max(s, axis=-1, ell=ell, drop=cmp_drop(frac), span=span - 1)
     z = R.sub(s, m[..., None])
-    e = evaluate(be, exp_table, z, ell, frac)
-    den = np.sum(e, axis=-1, dtype=np.uint64)
-    den = R.reduce(den)
-    # den >= e(0) ~ 1 (the maximum's own term) and <= n
+    if hasattr(exp_table, "pieces"):
+        zk = be.ring_down(be.trunc_reduce(z, frac - fe, ell), ell - (frac - fe), ke)
+        e = piecewise(be, exp_table, zk, ke, fe, coef_frac=frac, span=span - (frac - fe))
+    else:
+        e = exp_squaring(be, z, exp_table.n, exp_table.cutoff, ell, frac, span=span)
+        e = be.ring_down(be.trunc_reduce(e, frac - fe, ell), ell - (frac - fe), ke)
+    Rk = Ring(ke)
+    den = Rk.reduce(np.sum(e, axis=-1, dtype=np.uint64))
+    # den ≥ e(0)·e^-(2^-5) (the maximum's own term) and ≤ n·e^(2^-5)
+    den = R.mul_public(be.ring_up(den, ke, ell), 1 << (frac - fe))
     r = be.reciprocal(den, 0.5, float(n) + 1.0, ell, frac)
-    p = be.mul_rows(e, r, ell)
-    return be.trunc(p, frac, ell)
+    p = be.mul_rows(e, be.ring_down(r, ell, ke), ke)  # fe + frac bits, ≤ 2^(fe+frac)
+    p = be.trunc_reduce(p, fe, ke)  # frac bits in ring ke − fe
+    return be.ring_up(p, ke - fe, out_ell or ell)
 
 
 def div_public(be: Backend, s: np.ndarray, n: int, s_bits: int, out_shift: int, ell: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from protocols.config import get_config
 from protocols.ring import Ring
 
 from .backend import Backend
-from .functional import layer_norm, piecewise, softmax
+from .functional import layer_norm, nl_span, piecewise, softmax
 
 CATEGORIES = ("Embedding", "Linear_qkv", "Linear_o", "Linear_h1", "Linear_h2", "QKᵀ&PV", "Softmax", "GELU",
               "LayerNorm", "Head")
@@ -179,7 +179,7 @@ class GELU(Module):
     def forward(self, be, x):
         r = self.r
         xa = be.ring_down(x, r.ell, r.ell_nl) if r.ell_nl != r.ell else x
-        y = piecewise(be, self.table, xa, r.ell_nl, r.frac_nl)
+        y = piecewise(be, self.table, xa, r.ell_nl, r.frac_nl, span=nl_span(r.frac_nl))
         return be.ring_up(y, r.ell_nl, r.ell) if r.ell_nl != r.ell else y
 
 
@@ -192,8 +192,7 @@ class Softmax(Module):
     def forward(self, be, s):
         r = self.r
         sa = be.ring_down(s, r.ell, r.ell_nl) if r.ell_nl != r.ell else s
-        p = softmax(be, sa, self.table, r.ell_nl, r.frac_nl)
-        return be.ring_up(p, r.ell_nl, r.ell) if r.ell_nl != r.ell else p
+        return softmax(be, sa, self.table, r.ell_nl, r.frac_nl, out_ell=r.ell)
 
 
 class Embedding(Module):

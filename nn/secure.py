@@ -94,32 +94,49 @@ class SecureBackend(Backend):
     def trunc(self, x, s: int, ell: int) -> np.ndarray:
         return trunc_a(self.mpc, x, s, ell=ell, mode="faithful")
 
-    def _coarse(self, d, drop: int, ell: int) -> np.ndarray:
-        """Local (probabilistic) truncation by ``drop`` bits, then down to ring ell − drop.  The
-        rare wrap error of local truncation is a multiple of 2^(ell−drop), which the ring change
-        removes: the result is ⌊d / 2^drop⌋ (+1) exactly, for every d in the ring."""
-        if drop == 0:
-            return d
-        t = trunc_a(self.mpc, d, drop, ell=ell, mode="probabilistic")
-        return ring_down(t, ell - drop)
+    def trunc_reduce(self, x, s: int, ell: int) -> np.ndarray:
+        """Local (probabilistic) truncation by ``s`` bits, then down to ring ell − s.  The rare
+        wrap error of local truncation is a multiple of 2^(ell−s), which the ring change removes:
+        the result is ⌊x / 2^s⌋ (+1) exactly, for every x in the ring.  No traffic."""
+        if s == 0:
+            return Ring(ell).reduce(x)
+        t = trunc_a(self.mpc, x, s, ell=ell, mode="probabilistic")
+        return ring_down(t, ell - s)
 
-    def ge(self, x, c, ell: int, drop: int = 0) -> np.ndarray:
+    @staticmethod
+    def _coarse_ring(ell: int, drop: int, span: int | None, extra: int) -> int:
+        """Ring of a comparison on values |v| < 2^span dropped by ``drop`` bits: the coarse value
+        (±1) and its sign need span − drop + ``extra`` bits; never more than ell − drop."""
+        if span is None:
+            return ell - drop
+        return max(3, min(ell - drop, span - drop + extra))
+
+    def ge(self, x, c, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
         from protocols.compare import drelu_a
 
         R = Ring(ell)
         d = R.sub(x, c) if self.party == 0 else R.reduce(x)
-        return drelu_a(self.mpc, self._coarse(d, drop, ell), ell=ell - drop)
+        k = self._coarse_ring(ell, drop, span, 2)
+        return drelu_a(self.mpc, ring_down(self.trunc_reduce(d, drop, ell), k), ell=k)
 
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         return mul_ba(self.mpc, b, x, ell=ell)
 
-    def max(self, x, axis: int, ell: int, drop: int = 0) -> np.ndarray:
+    def max(self, x, axis: int, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
+        """The tree runs on the coarse values ⌊x/2^drop⌋ in a ring that holds their differences
+        (``span``); the coarse maximum is lifted back as x_0 + 2^drop·(m_c − x_0c), x_0 the first
+        element, so only a difference (|·| < 2^(span−drop)) crosses the rings: one ring_up per row."""
         from protocols.max import max_a
 
-        if drop == 0:
+        if drop == 0 and span is None:
             return max_a(self.mpc, x, axis=axis, ell=ell)
-        m = max_a(self.mpc, self._coarse(x, drop, ell), axis=axis, ell=ell - drop)
-        return Ring(ell).mul_public(ring_up(self.mpc, m, ell - drop, ell), 1 << drop)
+        R = Ring(ell)
+        xs = np.moveaxis(R.reduce(x), axis, -1)
+        k = self._coarse_ring(ell, drop, span, 3)
+        xc = ring_down(self.trunc_reduce(xs, drop, ell), k)
+        m = max_a(self.mpc, xc, axis=-1, ell=k)
+        dm = ring_up(self.mpc, Ring(k).sub(m, xc[..., 0]), k, ell)
+        return R.add(xs[..., 0], R.mul_public(dm, 1 << drop))
 
     def reciprocal(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
         return reciprocal_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)

@@ -82,3 +82,96 @@ def test_exp_squaring_matches_baseline_spec(rng):
     xr = R.encode(x, frac)
     got = exp_squaring(SimBackend({}, ell, frac), xr, base.n, base.cutoff, ell, frac)
     assert np.array_equal(got, base.evaluate_fixed(xr, ell, frac, trunc="floor"))
+
+
+# --- secure twins of the reduced-ring steps (two threads, in-memory channel) ------------------------
+def _secure(fn, x, ell):
+    """fn(be, share) on both parties with shares of the ring elements x; returns the revealed output
+    and party 1's bytes sent + received."""
+    from nn.secure import SecureBackend
+    from protocols.channel import run_two_party
+    from protocols.context import MPC
+
+    R = Ring(ell)
+    r = R.reduce(np.random.default_rng(5).integers(0, 2**63, size=x.shape, dtype=np.uint64) * np.uint64(3))
+    shares = (r, R.sub(x, r))
+
+    def party(p):
+        def g(ch):
+            mpc = MPC.setup(ch, ot_kind="insecure-dealer")
+            be = SecureBackend(mpc, None, {} if p == 0 else None)
+            start = ch.snapshot()
+            y = fn(be, shares[p])
+            c = ch.cost_since(start)
+            (other,) = ch.exchange(y)
+            return y, other, c.bytes_sent + c.bytes_recv
+
+        return g
+
+    (y0, o0, b0), (y1, o1, b1), _, _ = run_two_party(party(0), party(1))
+    return y0, o0, b1
+
+
+def test_trunc_reduce_secure_vs_sim(rng):
+    ell, s = 32, 7
+    R = Ring(ell)
+    v = np.concatenate([rng.integers(-(2**31), 2**31, 2000), [0, 1, -1, 2**31 - 1, -(2**31), 127, -128]])
+    x = R.from_signed(v)
+    y0, y1, nbytes = _secure(lambda be, xs: be.trunc_reduce(xs, s, ell), x, ell)
+    Rs = Ring(ell - s)
+    got = Rs.add(y0, y1)
+    err = Rs.sub(got, Rs.from_signed(v >> s))
+    assert nbytes == 0  # local
+    assert np.all((err == 0) | (err == 1)), "⌊x/2^s⌋ or one more (mod 2^(ell−s)), also at the ring's extremes"
+    sim = SimBackend({}, ell, 13).trunc_reduce(x, s, ell)
+    d = Rs.to_signed(Rs.sub(sim, got))
+    assert np.all(np.abs(d) <= 1)
+
+
+@pytest.mark.parametrize("drop", [0, 8])
+def test_max_small_ring_secure_vs_sim(drop, rng):
+    """max along rows with a promised span: exact at drop 0, one 2^drop step off at most otherwise;
+    rows of equal values, rows at the span limit, values far from zero."""
+    ell, span = 32, 20
+    R = Ring(ell)
+    v = rng.integers(-(2**18), 2**18, size=(6, 37))
+    v[0] = 5                              # all equal
+    v[1] = rng.integers(0, 2**19, 37) + 2**29  # far from 0
+    v[2, 3] = v[2].min() + 2**span - 1         # a span at the promise's limit
+    v[3] = -(2**30) + rng.integers(0, 2**19, 37)
+    assert np.all(v.max(1) - v.min(1) < 2**span)
+    x = R.from_signed(v)
+    y0, y1, _ = _secure(lambda be, xs: be.max(xs, axis=-1, ell=ell, drop=drop, span=span), x, ell)
+    got = R.to_signed(R.add(y0, y1))
+    want = R.to_signed(SimBackend({}, ell, 13).max(x, axis=-1, ell=ell, drop=drop, span=span))
+    if drop == 0:
+        np.testing.assert_array_equal(got, v.max(1))
+    assert np.all(np.abs(got - want) <= 2 << drop)
+    assert np.all(np.abs(got - v.max(1)) < 2 << drop)
+
+
+@pytest.mark.parametrize("kind", ["table", "squaring"])
+def test_softmax_secure_vs_sim_and_float(kind, rng):
+    """Secure softmax against its simulator and float64 on random rows and edge rows: all equal,
+    one dominant score, very negative scores, large positive scores, a span near the promise."""
+    from approx import ExpSquaring
+
+    table = load_table("minilm-l6", "exp") if kind == "table" else ExpSquaring()
+    ell, frac = 32, 13
+    R = Ring(ell)
+    s = rng.normal(0, 3, size=(8, 24))
+    s[0] = 1.5                                  # all equal
+    s[1] = -8.0; s[1, 4] = 9.0                  # one dominant
+    s[2] = rng.normal(-200, 1, 24)              # very negative
+    s[3] = rng.normal(150, 2, 24)               # very positive
+    s[4] = np.linspace(-120, 120, 24)           # span 240 < 2^8
+    x = R.encode(s, frac)
+    y0, y1, nbytes = _secure(lambda be, xs: softmax(be, xs, table, ell, frac), x, ell)
+    got = R.decode(R.add(y0, y1), frac)
+    sim = R.decode(softmax(SimBackend({}, ell, frac), x, table, ell, frac), frac)
+    e = np.exp(s - s.max(-1, keepdims=True))
+    ref = e / e.sum(-1, keepdims=True)
+    assert np.abs(got - ref).max() < 0.03
+    assert np.abs(got - sim).max() < 0.01
+    np.testing.assert_allclose(got[0], 1 / 24, atol=2e-3)
+    assert abs(got[1, 4] - 1) < 0.01

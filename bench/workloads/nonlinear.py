@@ -62,7 +62,7 @@ def _normal(prg, shape, mu: float, sd: float) -> np.ndarray:
 def run_case(ch, params: dict) -> dict:
     from approx import ExpSquaring, bumblebee_gelu
     from nn.backend import SimBackend  # noqa: F401  (import check)
-    from nn.functional import layer_norm, piecewise, softmax
+    from nn.functional import layer_norm, nl_span, piecewise, softmax
     from nn.model import load_tables
     from nn.secure import SecureBackend
     from nn.plain import gelu as gelu_ref
@@ -85,11 +85,11 @@ def run_case(ch, params: dict) -> dict:
         x = _normal(mpc.shared_prg, shape, -0.6, 1.5)
         ref = gelu_ref(x)
         if impl == "party":
-            fn = lambda be, xs: piecewise(be, tables["gelu"], xs, ell, frac)  # noqa: E731
+            fn = lambda be, xs: piecewise(be, tables["gelu"], xs, ell, frac, span=nl_span(frac))  # noqa: E731
         else:
             ell, frac = 64, 18
             bb = bumblebee_gelu()
-            fn = lambda be, xs: piecewise(be, bb, xs, ell, frac)  # noqa: E731
+            fn = lambda be, xs: piecewise(be, bb, xs, ell, frac, span=nl_span(frac))  # noqa: E731
     elif kind == "softmax":
         x = _normal(mpc.shared_prg, shape, 0.0, 2.0)
         e = np.exp(x - x.max(-1, keepdims=True))
