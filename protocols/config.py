@@ -66,6 +66,13 @@ class Config:
     """Statistical security of noise flooding (bits), on top of the union bound below."""
     he_union_bits: int = 20
     """log2 of the largest number of ciphertext coefficients one query may return (union bound)."""
+    mul_engine: str = "ot"
+    """Engine of ``mul_aa`` on unbounded shares: 'ot' (Gilboa products on COT, ~ell²/2 bits per
+    cross term), 'he' (batched BFV in SEAL, protocols/he/simd_mul.py: ~196 B per product at
+    ell = 64 against 536 B, more CPU) or 'auto' (he for ell >= 48 and at least one full
+    ciphertext of 8192 elements, else ot)."""
+    he_mul_block: int = 8
+    """SIMD-mul pipelining: ciphertexts per context in one message (8 x 8192 elements)."""
     he_prepared_mb: int = 4096
     """Memory budget (MiB) for the COP client's in-memory BLAS operands (least recently used
     matrices are dropped and rebuilt from the disk cache when needed again)."""
@@ -90,6 +97,8 @@ class Config:
             raise ValueError(f"frac_nl={self.frac_nl} must be below ell_nl-1={self.ell_nl - 1}")
         if self.trunc_mode not in ("faithful", "probabilistic"):
             raise ValueError(f"trunc_mode must be 'faithful' or 'probabilistic', not {self.trunc_mode!r}")
+        if self.mul_engine not in ("ot", "he", "auto"):
+            raise ValueError(f"mul_engine must be 'ot', 'he' or 'auto', not {self.mul_engine!r}")
         if self.cmp_digit_bits not in (1, 2, 3, 4, 5, 6, 7, 8):
             raise ValueError("cmp_digit_bits must be in 1..8")
 

@@ -69,12 +69,26 @@ def bounded_k(ell: int, bound: int | None) -> int | None:
     return k if k < ell else None
 
 
-def mul_aa(mpc, x, y, *, ell: int | None = None, batch: int | None = None, bound: int | None = None) -> np.ndarray:
+def mul_engine(ell: int, n: int, engine: str | None = None) -> str:
+    """'ot' or 'he' for an unbounded product of n elements (config ``mul_engine``; 'auto': he for
+    ell >= 48 and n >= 8192, where its ~196 B per product at ell = 64 beats Gilboa's 536 B)."""
+    e = engine or get_config().mul_engine
+    if e == "auto":
+        return "he" if ell >= 48 and n >= 8192 else "ot"
+    if e not in ("ot", "he"):
+        raise ValueError(f"mul_engine must be 'ot', 'he' or 'auto', not {e!r}")
+    return e
+
+
+def mul_aa(mpc, x, y, *, ell: int | None = None, batch: int | None = None, bound: int | None = None,
+           engine: str | None = None) -> np.ndarray:
     """Product of two arithmetic shares (elementwise, any shape).
 
     Inputs: this party's shares ``x``, ``y`` in Z_{2^ell} (uint64, same or broadcastable shapes;
     n = elements of the broadcast shape).
     Output: shares of ``x·y mod 2^ell``.
+    ``engine``: 'ot' | 'he' | 'auto' (default: config ``mul_engine``); 'he' runs
+    :func:`protocols.he.simd_mul.mul_aa_he` (batched BFV; cost :func:`~protocols.he.simd_mul.mul_aa_he_cost`).
     Rounds: ``ceil(n / (ot_batch // ell))`` exchanges (1 for n ≤ 16384 at ell = 64).
     Traffic per party: ``ell + ell(ell+1)/2`` bits per element, see :func:`mul_aa_cost`.
 
@@ -93,6 +107,10 @@ def mul_aa(mpc, x, y, *, ell: int | None = None, batch: int | None = None, bound
     k = bounded_k(ell, bound)
     if k is not None:
         return _mul_bounded(mpc, x, y, ell, k, batch).reshape(shape)
+    if mul_engine(ell, x.size, engine) == "he":
+        from .he.simd_mul import mul_aa_he
+
+        return mul_aa_he(mpc, x, y, ell=ell).reshape(shape)
     me = mpc.party
     widths = tuple(range(ell, 0, -1))  # bit position i needs ell - i bits
     z = R.mul(x, y)

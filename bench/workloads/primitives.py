@@ -4,7 +4,8 @@
 
 Cases (``case`` names the primitive, ``n`` the batch): ``cot`` (dual-LPN silent COTs both directions,
 bootstrap included; ``cot_ferret`` / ``cot_iknp``: the same for Ferret / IKNP), ``cmp64``/``cmp32`` (``lt_aa`` of ℓ-bit shares), ``mul_trunc64``/``mul_trunc32``
-(``mul_aa`` + faithful ``trunc_a``), ``b2a64``, ``select64``, ``recip32``, ``rsqrt32``.  Row
+(``mul_aa`` + faithful ``trunc_a``, the product on the engine ``mul_engine='auto'`` picks: batched
+BFV at 64 bits, Gilboa/COT at 32; ``mul_trunc64_ot`` / ``mul_trunc64_he`` force one), ``b2a64``, ``select64``, ``recip32``, ``rsqrt32``.  Row
 ``time_s_*`` is the kernel's time on the client (OT setup excluded for kernels; the ``cot`` case
 includes the bootstrap), bytes are the whole session's (setup included); the extra fields
 ``bytes_per_elem`` (both directions, the kernel's own traffic including the COTs it consumed) and
@@ -16,7 +17,7 @@ from __future__ import annotations
 from ._peers import add_peer_args, peer_rows_for
 
 DESCRIPTION = "2PC primitives at n = 10^6: silent COT, 64/32-bit comparison, mul+trunc (+ SPU CHEETAH rows)"
-DEFAULT = "cot,cot_ferret,cmp64,mul_trunc64,cmp32,mul_trunc32"
+DEFAULT = "cot,cot_ferret,cmp64,mul_trunc64,mul_trunc64_ot,cmp32,mul_trunc32"
 
 
 def add_args(p) -> None:
@@ -29,7 +30,8 @@ def add_args(p) -> None:
 def _extra(results: list, row: dict) -> dict:
     r = results[-1]
     keep = ("n", "ell", "bytes_per_elem", "analytic_bytes_per_elem", "cot_bytes_per_elem", "cpu_s",
-            "bits_per_cot", "cots_per_s", "cots_per_s_steady", "bits_per_cot_steady", "lpn")
+            "bits_per_cot", "cots_per_s", "cots_per_s_steady", "bits_per_cot_steady", "lpn", "engine", "setup_s",
+            "setup_bytes")
     out = {k: r[k] for k in keep if k in r}
     ts = sorted(x["time_s"] for x in results)
     out["rate_per_s"] = r["n"] * (2 if str(r.get("case")).startswith("cot") else 1) / ts[len(ts) // 2]
@@ -62,14 +64,14 @@ def run_case(ch, params: dict) -> dict:
         r = run_cot_bench(ch, n, kind="silent" if case == "cot" else case[4:], steady=False)
         r["case"] = case
         return r
-    m = re.fullmatch(r"(cmp|mul_trunc|b2a|select|recip|rsqrt)(\d+)", case)
-    if not m:
+    m = re.fullmatch(r"(cmp|mul_trunc|b2a|select|recip|rsqrt)(\d+)(?:_(ot|he))?", case)
+    if not m or (m.group(3) and m.group(1) != "mul_trunc"):
         raise ValueError(f"unknown primitives case {case!r}")
     kind, ell = m.group(1), int(m.group(2))
     mpc = MPC.setup(ch, ot_kind=ot)
     fn = {"cmp": bench_cmp, "mul_trunc": bench_mul_trunc, "b2a": bench_b2a, "select": bench_select,
           "recip": bench_reciprocal, "rsqrt": bench_rsqrt}[kind]
-    r = fn(mpc, n, ell)
+    r = fn(mpc, n, ell, engine=m.group(3) or "auto") if kind == "mul_trunc" else fn(mpc, n, ell)
     r["case"] = case
     return r
 
