@@ -33,8 +33,10 @@ class Config:
     """Fractional bits in the non-linear ring."""
 
     # --- OT-based protocols -----------------------------------------------------------------
-    cmp_digit_bits: int = 4
-    """Digit size of the millionaires' comparison (1-of-2^m OT per digit)."""
+    cmp_digit_bits: int = 3
+    """Digit size of the millionaires' comparison (1-of-2^m OT per digit).  At 64 bits, 3-bit
+    digits send 70 B per comparison against 85 B with 4-bit digits, for ~9 % more time (bench
+    primitives cmp64, lan: 21.0 vs 19.2 s at n = 10^6)."""
     trunc_mode: str = "faithful"
     """'faithful' (wrap bit exact, 1 COT: ⌊x/2^f⌋ + {0,1}, never fails) or 'probabilistic' (local,
     no traffic: ⌊x/2^f⌋ + {0,1} except with probability ≤ 2^(k+1−ell) for |x| < 2^k); see

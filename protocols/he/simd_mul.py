@@ -13,12 +13,12 @@ Protocol (party 1 = key owner "K", party 0 = evaluator "E"):
      (c1 is re-expanded from a 64-byte seed), so only c0 travels: log2(q) bits per slot.
   2. E computes ct = Enc(x1)·y0 + Enc(y1)·x0 − r (plaintext products, no rotation, no
      relinearisation) with r uniform in [0, T) drawn in mixed radix (its residues mod t_i and its
-     value mod 2^ell follow exactly); adds an encryption of zero under K's public key (so c1 is
-     fresh and tells K nothing about y0, x0), floods c0 with uniform noise F ≥ 2^(stat+union)·B_mul
-     (B_mul: worst-case noise of the two plaintext products, the only noise that depends on E's
-     inputs), switches the modulus down to the first ``keep`` primes (numpy, divide-and-round) and
-     drops the low D0 / D1 bits of c0 / c1 (after flooding and re-randomisation the dropped bits are
-     a function of public values, so dropping them leaks nothing; it only costs noise budget).
+     value mod 2^ell follow exactly); adds an encryption of zero under K's public key (c1 becomes
+     fresh and tells K nothing about y0, x0); lets SEAL switch the modulus down to the first
+     ``keep`` primes, which scales the noise of the two products (the only noise that depends on
+     E's inputs) to below ~1; floods c0 with uniform noise of 2^(stat+union) times that bound; and
+     drops the low D0 / D1 bits of c0 / c1 (after flooding and re-randomisation they are a
+     function of public values, so dropping them leaks nothing; it only costs noise budget).
   3. K restores the midpoint of the dropped bits, decrypts and decodes z_i = (c − r) mod t_i,
      and reconstructs z = (c − r) mod T (Garner) modulo 2^ell.
   Output: E holds x0·y0 + r − T, K holds x1·y1 + z.  Since z ≡ c − r (mod T) is uniform for
@@ -27,16 +27,16 @@ Protocol (party 1 = key owner "K", party 0 = evaluator "E"):
 
 Parameters (:class:`SimdParams`, asserted at construction): N = 8192, q = 60+60+38+38 bits (data
 level; a 22-bit special prime completes SEAL's key level, 218 bits total = SEAL's 128-bit maximum
-for N = 8192), t_i 57 bits.  Invariant-noise budget (all worst case; SEAL's errors are clipped at
-6σ ≈ 19.2, encoding rounds by ≤ 1/2): B_mul = 2·N·19.5·t/2, public-key encryption of zero
-19·(2N + 1), flood F = 2^(stat+union)·B_mul, two divide-and-round switches (1 + N)/2 each, and the
-dropped bits t·2^(D0−1)/q' + t·N·2^(D1−1)/q'; D0, D1 are the largest that keep the total below 1/2.
+for N = 8192), t_i 57 bits, q' = 60+60 bits.  Noise (all worst case; SEAL's errors are clipped at
+6σ ≈ 19.2, encoding rounds by ≤ 1/2): see :class:`Budget`.
 
-Rounds: one (K's messages, then E's answers; messages are pipelined by blocks of ``he_mul_block``
-ciphertexts per context).  Traffic per element (ell = 64, k = 3):
-  K -> E: 2·k·196 bits (seeded c0)  + 81 B seed per ciphertext
-  E -> K: k·((120 − D0) + (120 − D1)) bits
-  ≈ 147 + 49 = 196 B per element, both directions (:func:`mul_aa_he_cost` gives exact bytes).
+Roles: party 1 is K for the first half of the ciphertexts and party 0 for the rest, so both
+parties encrypt, evaluate and decrypt at once.  Each sends all its encryptions, receives the
+peer's, answers them and receives its answers: two send-then-receive turns (one for a single
+ciphertext).  Traffic per element (ell = 64, k = 3 contexts), summed over both directions:
+  encryptions: 2·k·196 bits (seeded c0) + an 81-byte seed per ciphertext  ≈ 147 B
+  answers:     k·((120 − D0) + (120 − D1)) bits (D0 = 60, D1 = 48)          ≈ 49 B
+  ≈ 196 B per product (Gilboa/COT: 536 B); exact bytes :func:`mul_aa_he_cost`.
 Set-up (once per session, :meth:`SimdMul.setup`): K's k public keys (SEAL format, ~0.7 MB).
 """
 from __future__ import annotations
@@ -211,9 +211,8 @@ def contexts_needed(ell: int, t_primes: list[int], stat_bits: int) -> int:
 # the engine
 # ------------------------------------------------------------------------------------------
 class SimdMul:
-    """One per party and session (``SimdMul.of(mpc)``).  Party 1 owns the secret keys."""
-
-    KEY_OWNER = 1
+    """One per party and session (``SimdMul.of(mpc)``): SEAL contexts, this party's keys and the
+    peer's public keys."""
 
     def __init__(self, mpc, params: SimdParams | None = None):
         from tenseal import sealapi
@@ -272,31 +271,27 @@ class SimdMul:
 
     # --- set-up: K's public keys --------------------------------------------------------------
     def setup(self) -> None:
-        """Both parties: agree on the parameters, K sends its public keys.  One round."""
+        """Both parties: generate keys, exchange the parameter fingerprint and the public keys
+        (one exchange).  Each party is the key owner K for half of every batch."""
         s, ch = self.s, self.mpc.ch
         with ch.scope("he_mul_setup"):
-            mine = np.frombuffer(self.fingerprint, dtype=np.uint8)
-            if self.mpc.party == self.KEY_OWNER:
-                self.sk, self.encryptor, self.decryptor = [], [], []
-                pks = []
-                for c in self.ctx:
-                    kg = s.KeyGenerator(c)
-                    sk = kg.secret_key()
-                    self.sk.append(sk)
-                    self.encryptor.append(s.Encryptor(c, sk))
-                    self.decryptor.append(s.Decryptor(c, sk))
-                    pk = s.PublicKey()
-                    kg.create_public_key(pk)
-                    pks.append(np.frombuffer(save_raw(pk), dtype=np.uint8))
-                ch.send(mine, *pks)
-            else:
-                got = ch.recv((np.uint8, (32,)), *[(np.uint8, (-1,))] * len(self.ctx))
-                if bytes(got[0]) != self.fingerprint:
-                    raise ProtocolError("SIMD-mul parameters differ between the parties (version skew?)")
-                self.pk_encryptor = []
-                for c, raw in zip(self.ctx, got[1:]):
-                    pk = load_into(s.PublicKey(), c, raw.tobytes())
-                    self.pk_encryptor.append(s.Encryptor(c, pk))
+            self.encryptor, self.decryptor, pks = [], [], []
+            for c in self.ctx:
+                kg = s.KeyGenerator(c)
+                sk = kg.secret_key()
+                self.encryptor.append(s.Encryptor(c, sk))
+                self.decryptor.append(s.Decryptor(c, sk))
+                pk = s.PublicKey()
+                kg.create_public_key(pk)
+                pks.append(np.frombuffer(save_raw(pk), dtype=np.uint8))
+            ch.send(np.frombuffer(self.fingerprint, dtype=np.uint8), *pks)
+            got = ch.recv((np.uint8, (32,)), *[(np.uint8, (-1,))] * len(self.ctx))
+            if bytes(got[0]) != self.fingerprint:
+                raise ProtocolError("SIMD-mul parameters differ between the parties (version skew?)")
+            self.pk_encryptor = []
+            for c, raw in zip(self.ctx, got[1:]):
+                pk = load_into(s.PublicKey(), c, raw.tobytes())
+                self.pk_encryptor.append(s.Encryptor(c, pk))
         self.ready = True
 
     # --- sizes -------------------------------------------------------------------------------
@@ -313,26 +308,32 @@ class SimdMul:
 
     # --- the product -------------------------------------------------------------------------
     def mul(self, x: np.ndarray, y: np.ndarray, ell: int) -> np.ndarray:
+        """Both parties.  Party 1 is K for the first half of the ciphertexts, party 0 for the
+        rest, so both encrypt, evaluate and decrypt at the same time.  Each party sends all its
+        encryptions, receives all of the peer's, answers them, then receives its answers: two
+        send-then-receive turns, no deadlock (sends never wait for the peer)."""
         R = Ring(ell)
         k = contexts_needed(ell, self.t, self.p.stat_bits)
-        n = x.size
-        N = self.p.n
+        T = math.prod(self.t[:k])
         xf, yf = x.reshape(-1), y.reshape(-1)
-        local = R.mul(xf, yf)
-        block = max(1, int(get_config().he_mul_block)) * N
-        out = np.empty(n, dtype=U64)
-        slices = list(iter_chunks(n, block))
-        if self.mpc.party == self.KEY_OWNER:
-            for sl in slices:
-                self._send_inputs(xf[sl], yf[sl], k)
-            for sl in slices:
-                out[sl] = R.add(local[sl], R.reduce(self._recv_result(sl.stop - sl.start, k)))
-        else:
-            T = math.prod(self.t[:k])
-            for sl in slices:
-                r_mod2 = self._answer(xf[sl], yf[sl], k)
-                out[sl] = R.add(local[sl], R.reduce(r_mod2 - U64(T % (1 << 64))))
+        out = R.mul(xf, yf)
+        first, second = role_halves(xf.size, self.p.n)
+        mine, peer = (first, second) if self.mpc.party == 1 else (second, first)
+        mine, peer = list(self._blocks(mine)), list(self._blocks(peer))
+        for sl in mine:
+            self._send_inputs(xf[sl], yf[sl], k)
+        received = [self._recv_inputs(sl.stop - sl.start, k) for sl in peer]
+        for sl, got in zip(peer, received):
+            r_mod2 = self._answer(xf[sl], yf[sl], k, got)
+            out[sl] = R.add(out[sl], R.reduce(r_mod2 - U64(T % (1 << 64))))
+        for sl in mine:
+            out[sl] = R.add(out[sl], R.reduce(self._recv_result(sl.stop - sl.start, k)))
         return out.reshape(x.shape)
+
+    def _blocks(self, part: slice):
+        block = max(1, int(get_config().he_mul_block)) * self.p.n
+        for sl in iter_chunks(part.stop - part.start, block):
+            yield slice(part.start + sl.start, part.start + sl.stop)
 
     # K: encrypt and send ------------------------------------------------------------------------
     def _encode(self, i: int, v: np.ndarray):
@@ -358,11 +359,15 @@ class SimdMul:
         self.mpc.ch.send(np.concatenate(words), np.stack(seeds))
 
     # E: evaluate and answer ------------------------------------------------------------------------
-    def _answer(self, x0: np.ndarray, y0: np.ndarray, k: int) -> np.ndarray:
+    def _recv_inputs(self, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        nct = k * 2 * -(-m // self.p.n)
+        return self.mpc.ch.recv((np.uint64, (sum(self.up_words(nct)),)), (np.uint8, (nct, SEED_INFO_BYTES)))
+
+    def _answer(self, x0: np.ndarray, y0: np.ndarray, k: int, received) -> np.ndarray:
         N, L = self.p.n, len(self.q)
         cts = -(-x0.size // N)
         nct = k * 2 * cts
-        words, seeds = self.mpc.ch.recv((np.uint64, (sum(self.up_words(nct)),)), (np.uint8, (nct, SEED_INFO_BYTES)))
+        words, seeds = received
         lim = np.empty((nct, L, N), dtype=U64)
         pos = 0
         for j, (q, nw) in enumerate(zip(self.q, self.up_words(nct))):
@@ -516,19 +521,32 @@ def mul_aa_he(mpc, x, y, *, ell: int | None = None) -> np.ndarray:
     return SimdMul.of(mpc).mul(x, y, ell)
 
 
+def role_halves(n: int, N: int) -> tuple[slice, slice]:
+    """Elements whose key owner is party 1 (the first ⌈C/2⌉ of C ciphertexts) and party 0."""
+    split = min(n, -(-(-(-n // N)) // 2) * N)
+    return slice(0, split), slice(split, n)
+
+
 def mul_aa_he_cost(n: int, ell: int, engine: SimdMul | None = None) -> dict:
     """Exact payload bytes of :func:`mul_aa_he` on n elements: {'bytes_0to1', 'bytes_1to0',
-    'rounds'} (key owner = party 1 sends the encryptions)."""
+    'msgs' (per party), 'rounds'}; each direction carries its key owner's encryptions and the
+    other half's answers."""
     eng = engine or _cost_engine()
     N = eng.p.n
     k = contexts_needed(ell, eng.t, eng.p.stat_bits)
     block = max(1, int(get_config().he_mul_block)) * N
-    up = down = 0
-    for sl in iter_chunks(n, block):
-        cts = -(-(sl.stop - sl.start) // N)
-        up += 8 * sum(eng.up_words(2 * k * cts)) + 2 * k * cts * SEED_INFO_BYTES
-        down += 8 * eng.down_words(k * cts)
-    return {"bytes_1to0": up, "bytes_0to1": down, "rounds": 1}
+
+    def up_down(part: slice) -> tuple[int, int, int]:
+        up = down = msgs = 0
+        for sl in iter_chunks(part.stop - part.start, block):
+            cts = -(-(sl.stop - sl.start) // N)
+            up += 8 * sum(eng.up_words(2 * k * cts)) + 2 * k * cts * SEED_INFO_BYTES
+            down += 8 * eng.down_words(k * cts)
+            msgs += 1
+        return up, down, msgs
+
+    (u1, d1, m1), (u0, d0, m0) = up_down(role_halves(n, N)[0]), up_down(role_halves(n, N)[1])
+    return {"bytes_1to0": u1 + d0, "bytes_0to1": u0 + d1, "msgs": m0 + m1, "rounds": 2 if m0 else 1}
 
 
 _COST_ENGINE: dict = {}
