@@ -13,10 +13,10 @@ Protocol (party 1 = key owner "K", party 0 = evaluator "E"):
      (c1 is re-expanded from a 64-byte seed), so only c0 travels: log2(q) bits per slot.
   2. E computes ct = Enc(x1)·y0 + Enc(y1)·x0 − r (plaintext products, no rotation, no
      relinearisation) with r uniform in [0, T) drawn in mixed radix (its residues mod t_i and its
-     value mod 2^ell follow exactly); adds an encryption of zero under K's public key (c1 becomes
-     fresh and tells K nothing about y0, x0); lets SEAL switch the modulus down to the first
-     ``keep`` primes, which scales the noise of the two products (the only noise that depends on
-     E's inputs) to below ~1; floods c0 with uniform noise of 2^(stat+union) times that bound; and
+     value mod 2^ell follow exactly); lets SEAL switch the modulus down to the first ``keep``
+     primes, adding an encryption of zero under K's public key one level above (c1 becomes fresh
+     and tells K nothing about y0, x0); the switches scale the noise of the two products (the
+     only noise that depends on E's inputs) to below ~1; floods c0 with uniform noise of 2^(stat+union) times that bound; and
      drops the low D0 / D1 bits of c0 / c1 (after flooding and re-randomisation they are a
      function of public values, so dropping them leaks nothing; it only costs noise budget).
   3. K restores the midpoint of the dropped bits, decrypts and decodes z_i = (c − r) mod t_i,
@@ -164,10 +164,11 @@ class Budget:
     """Worst-case noise budget of :class:`SimdParams` with SEAL's actual primes.
 
     Input-dependent noise: the two plaintext products, |e·p| ≤ N·(19.2 + 1/2)·t/2 each (B_mul).
-    After the switch to q' (``keep`` primes) it is B_mul·q'/q plus the rounding of c0 (≤ 1/2 per
-    switch, a function of c0); flooding adds F ≥ 2^(stat+union) times that (S_in).  Everything else
-    K sees is input-independent: the re-randomising encryption of zero and the rounding of c1 (c1
-    is fresh after re-randomisation; K could compute that term itself).  Correctness in invariant
+    After the switches to q' (``keep`` primes) it is B_mul·q'/q, plus the rounding of c0 (≤ 1/2 per
+    switch, a function of c0), plus the rounding of c1 in the switches *before* the re-randomisation
+    (done at keep + 1 primes), (1 + N)/2 each, scaled by q'/q_mid; flooding adds F ≥ 2^(stat+union)
+    times that sum (S_in).  Everything else K sees is input-independent: the re-randomising
+    encryption of zero and the rounding of the fresh c1 in the last switch (K could compute it).  Correctness in invariant
     form: t/q'·(F + S_in + switches·(1 + N)/2 + B_pk·q'/q) + t·2^(D0−1)/q' + t·N·2^(D1−1)/q' < 1/2.
     """
 
@@ -180,11 +181,14 @@ class Budget:
         self.b_pk = SEAL_NOISE_MAX * (2 * n + 1)
         if (self.b_mul + self.b_pk) * t / self.q >= 0.25:
             raise ValueError("SIMD-mul: the data-level modulus is too small for the products")
-        self.s_in = self.b_mul * self.q_keep / self.q + switches / 2
+        # re-randomisation happens one level above q'; the c1 rounding of the switches before it
+        # is input-dependent and scaled by q'/q_mid
+        q_mid = math.prod(q_primes[: p.keep + 1])
+        self.s_in = self.b_mul * self.q_keep / self.q + switches / 2 + (switches - 1) * (1 + n) / 2 * self.q_keep / q_mid
         self.flood_bits = math.ceil(math.log2(self.s_in)) + p.stat_bits + p.union_bits
         if self.flood_bits > 62:
             raise ValueError(f"SIMD-mul: flooding needs {self.flood_bits} bits (> 62); raise the data-level modulus")
-        noise = 2.0 ** self.flood_bits + self.s_in + switches * (1 + n) / 2 + self.b_pk * self.q_keep / self.q
+        noise = 2.0 ** self.flood_bits + self.s_in + (1 + n) / 2 + self.b_pk * self.q_keep / q_mid
         left = 0.5 - noise * t / self.q_keep
         if left <= 0:
             raise ValueError(f"SIMD-mul parameters leave no noise budget (used {0.5 - left:.3f} of 1/2)")
@@ -242,12 +246,13 @@ class SimdMul:
         for _ in range(len(self.q) - p.keep):
             kd = kd.next_context_data()
         self.first_pid = [c.first_parms_id() for c in self.ctx]
-        self.keep_pid = []
+        self.keep_pid, self.mid_pid = [], []
         for c in self.ctx:
             d = c.first_context_data()
-            for _ in range(len(self.q) - p.keep):
+            for _ in range(len(self.q) - p.keep - 1):
                 d = d.next_context_data()
-            self.keep_pid.append(tuple(d.parms_id()))
+            self.mid_pid.append(list(d.parms_id()))
+            self.keep_pid.append(tuple(d.next_context_data().parms_id()))
         self.budget = Budget(p, self.q, max(self.t))
         self.enc = [sealapi.BatchEncoder(c) for c in self.ctx]
         self.ev = [sealapi.Evaluator(c) for c in self.ctx]
@@ -384,30 +389,37 @@ class SimdMul:
         x0p, y0p = pad(x0), pad(y0)
         for i in range(k):
             t = self.t[i]
-            r_i = np.zeros(cts * N, dtype=U64)
+            # r mod t_i = Σ_j d_j·Π_{m<j} t_m, and the terms with j > i vanish mod t_i
+            r_i = digits[0] % U64(t)
             w = 1
-            for d, tm in zip(digits, self.t[:k]):
-                r_i = addmod(r_i, mulmod(d % U64(t), w % t, t), t)
-                w *= tm
+            for j in range(1, i + 1):
+                w *= self.t[j - 1]
+                r_i = addmod(r_i, mulmod(digits[j] % U64(t), w % t, t), t)
             s, ev, ctx = self.s, self.ev[i], self.ctx[i]
+            pid = tuple(self.first_pid[i])
             for c in range(cts):
                 sl = slice(c * N, (c + 1) * N)
-                pid = tuple(self.first_pid[i])
                 base = (i * 2) * cts + c
-                cx = load_ct(s, ctx, CtData(pid, False, 2, N, L, 1.0, 1, lim[base][None], seeds[base].tobytes()))
-                cy = load_ct(s, ctx, CtData(pid, False, 2, N, L, 1.0, 1, lim[base + cts][None],
-                                             seeds[base + cts].tobytes()))
-                acc = s.Ciphertext()
-                self.pk_encryptor[i].encrypt_zero(acc)  # re-randomises c1
-                for ct, v in ((cx, y0p[sl]), (cy, x0p[sl])):
+                acc = None
+                for b, v in ((base, y0p[sl]), (base + cts, x0p[sl])):
                     # SEAL refuses products with an all-zero plaintext (a "transparent" result)
-                    if (v % U64(self.t[i])).any():
+                    if (v % U64(t)).any():
+                        ct = load_ct(s, ctx, CtData(pid, False, 2, N, L, 1.0, 1, lim[b][None], seeds[b].tobytes()))
                         ev.multiply_plain_inplace(ct, self._encode(i, v))
-                        ev.add_inplace(acc, ct)
+                        acc = ct if acc is None else (ev.add_inplace(acc, ct) or acc)
+                if acc is None:
+                    acc = s.Ciphertext()
+                    self.pk_encryptor[i].encrypt_zero(acc)
                 if r_i[sl].any():
                     ev.sub_plain_inplace(acc, self._encode(i, r_i[sl]))
-                for _ in range(L - self.p.keep):
+                # down to keep + 1 primes, re-randomise c1 there (cheaper than at the top level;
+                # the c1 rounding of these switches is scaled by 1/q_(keep+1) below), then down
+                for _ in range(L - self.p.keep - 1):
                     ev.mod_switch_to_next_inplace(acc)
+                z = s.Ciphertext()
+                self.pk_encryptor[i].encrypt_zero(self.mid_pid[i], z)
+                ev.add_inplace(acc, z)
+                ev.mod_switch_to_next_inplace(acc)
                 out.append(parse_ct(save_body(acc)).data)
         data = np.stack(out)  # (k·cts, 2, L, N)
         self.mpc.ch.send(self._finish(data))
