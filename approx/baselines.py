@@ -86,9 +86,8 @@ class ExpSquaring:
         return fx.reduce(u * beta.astype(np.uint64), ell)
 
     def secure_cost(self, ell: int = 32) -> dict[str, float]:
-        from .fit import CMP_BITS, TRUNC_BITS
+        from .fit import cmp_bits, mux_bits, square_bits, trunc_bits
 
         n_mul, n_trunc, n_cmp = self.n, self.n + 1, 1
-        bits = (n_cmp * CMP_BITS.get(ell, 348 * ell / 32) + n_mul * ell * (ell + 1)
-                + n_trunc * TRUNC_BITS.get(ell, 370 * ell / 32) + 2 * (ell + 1))
+        bits = cmp_bits(n_cmp) + n_mul * square_bits(ell) + n_trunc * trunc_bits(ell) + mux_bits(ell)
         return {"comparisons": n_cmp, "mul_aa": n_mul, "trunc": n_trunc, "mux": 1, "est_bits": float(bits)}

@@ -52,6 +52,12 @@ DEFAULT_SHAPES: dict[str, list[list[Piece]]] = {
         [poly(2), poly(2), poly(3)],
         [poly(1), poly(2), poly(2), poly(3)],
         [poly(2), poly(2), poly(3), poly(3)],
+        # quadratic pieces only: one squaring, the breakpoints share their OTs (ge_multi)
+        [poly(2)] * 4,
+        [poly(2)] * 5,
+        [poly(1)] + [poly(2)] * 4,
+        [poly(2)] * 6,
+        [poly(1)] + [poly(2)] * 5,
     ],
     # initial guesses for Newton iterations (first piece open to -inf: no zero region)
     "recip": [[poly(1)] * 2, [poly(1)] * 3, [poly(2), poly(1), poly(1)], [poly(1)] * 4],

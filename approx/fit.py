@@ -424,25 +424,48 @@ def fit_shape(function: str, samples, shape: Sequence[Piece], *, func: Callable 
 
 
 # --- cost model and trade-off -----------------------------------------------------------------------
-# Bits on the wire per element (send + recv), from DESIGN.md section 4 (SPU Cheetah, silent OT):
-# comparison 348 (ell=32) / 691 (ell=64); truncation 370 / 724; multiplexer 2(ell+1);
-# share x share product by COT ~ ell(ell+1) (ell COTs with ell-bit corrections, both directions).
-CMP_BITS = {32: 348, 64: 691}
-TRUNC_BITS = {32: 370, 64: 724}
+# Bits on the wire per element (both directions) of this framework's kernels, as the secure layers
+# run them (nn/functional.py): comparisons in the span ring of ``nl_span_bits`` (8 bits at 13
+# fraction bits, 3-bit digits), all breakpoints of one table in one ``ge_multi`` (the OTs and
+# choice bits are paid once; measured 116 bits for one threshold, +93 per further threshold, COT
+# refills included); x² by ``square_a``, x^k (k ≥ 3) by ``mul_aa`` (Gilboa: ell-bit choices,
+# ell − i bits per correction); faithful known-sign truncation ~ f + 1 bits (~ell/2); multiplexer
+# 2(ell + 1).
+CMP_FIRST_BITS = 116
+CMP_EXTRA_BITS = 93
+
+
+def cmp_bits(n_thresholds: int) -> float:
+    return 0.0 if n_thresholds <= 0 else CMP_FIRST_BITS + (n_thresholds - 1) * CMP_EXTRA_BITS
+
+
+def square_bits(ell: int) -> float:
+    return (ell - 1) + (ell - 1) * ell / 2
+
+
+def mul_bits(ell: int) -> float:
+    return 2 * (ell + ell * (ell + 1) / 2)
+
+
+def trunc_bits(ell: int) -> float:
+    return ell / 2
+
+
+def mux_bits(ell: int) -> float:
+    return 2 * (ell + 1)
 
 
 def secure_cost(table: PiecewisePoly, ell: int = 32) -> dict[str, float]:
     """Operation counts of the secure evaluation (:func:`approx.fixed.evaluate_fixed` order) and a
-    rough traffic estimate in bits per element."""
+    traffic estimate in bits per element from the cost model above."""
     nonint = [i for i in range(len(table.pieces)) if not table.integer_piece(i)]
     D = max([len(table.pieces[i]) - 1 for i in nonint], default=1)
-    n_mul = max(D - 1, 0)                       # x^2 .. x^D
+    n_mul = max(D - 1, 0)                       # x^2 (square) .. x^D (products)
     n_trunc = n_mul + len(nonint)               # one per power, one per non-integer piece
     n_cmp = table.n_comparisons
     n_mux = n_cmp                               # one multiplexer per finite breakpoint
-    cmpb = CMP_BITS.get(ell, 348 * ell / 32)
-    trb = TRUNC_BITS.get(ell, 370 * ell / 32)
-    bits = n_cmp * cmpb + n_mul * ell * (ell + 1) + n_trunc * trb + n_mux * 2 * (ell + 1)
+    bits = (cmp_bits(n_cmp) + (square_bits(ell) if n_mul else 0) + max(n_mul - 1, 0) * mul_bits(ell)
+            + n_trunc * trunc_bits(ell) + n_mux * mux_bits(ell))
     return {"comparisons": n_cmp, "mul_aa": n_mul, "trunc": n_trunc, "mux": n_mux, "est_bits": float(bits)}
 
 

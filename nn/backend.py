@@ -28,6 +28,8 @@ Operations (``x``, ``y``: values; ``b``: bits; "server" = the weight owner, part
 ``ge(x, c, ell, drop, span)`` bits [x ≥ c] for a public ring constant c (at 2^drop resolution;
                             ``span``: the caller promises |x − c| < 2^span, so the comparison
                             runs in a ring of span − drop + 2 bits)
+``ge_multi(x, cs, ...)``    the bits of ``ge`` for several public constants at once (shape
+                            (len(cs),) + x.shape; the secure backend shares the comparisons' OTs)
 ``mul_bit(b, x, ell)``      b·x
 ``max(x, axis, ell, drop, span)`` maximum along an axis (at 2^drop resolution; ``span``: the
                             caller promises |x_i − x_j| < 2^span along the axis)
@@ -103,6 +105,12 @@ class Backend:
 
     def progress(self, done: int, total: int, what: str) -> None:
         """Hook for progress reporting (the secure backend forwards it to the runtime)."""
+
+    def ge_multi(self, x, cs, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
+        """Bits [x ≥ c] for several public ring constants ``cs``: shape (len(cs),) + x.shape.
+        Same results as one :meth:`ge` per constant (the secure backend shares the OTs)."""
+        x = np.asarray(x, dtype=np.uint64)
+        return np.stack([self.ge(x, np.full(x.shape, c, dtype=np.uint64), ell, drop=drop, span=span) for c in cs])
 
 
 def add_public(be: Backend, x: np.ndarray, c, ell: int) -> np.ndarray:

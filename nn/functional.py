@@ -99,9 +99,8 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
             conds.append(int(b))
         prev = T[i]
     if conds:
-        c = R.from_signed(np.array(conds, dtype=np.int64)).reshape((-1,) + (1,) * x.ndim)
-        xs = np.broadcast_to(R.reduce(x), (len(conds),) + x.shape)
-        bits = be.ge(xs, np.broadcast_to(c, xs.shape), ell, drop=cmp_drop(frac), span=span)
+        bits = be.ge_multi(R.reduce(x), R.from_signed(np.array(conds, dtype=np.int64)), ell, drop=cmp_drop(frac),
+                           span=span)
         sel = be.mul_bit(bits, np.stack(diffs), ell)
         res = R.add(res, np.sum(sel, axis=0, dtype=np.uint64))
     return R.reduce(res)
@@ -207,11 +206,11 @@ def div_public(be: Backend, s: np.ndarray, n: int, s_bits: int, out_shift: int, 
 
 
 def clamp(be: Backend, x: np.ndarray, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
-    """min(max(x, lo), hi) with public bounds: one batched comparison (2 per element) and one
+    """min(max(x, lo), hi) with public bounds: one two-threshold comparison (``ge_multi``) and one
     batched multiplexer — lo + [x≥lo]·(x−lo) + [x≥hi]·(hi−x)."""
     R = Ring(ell)
     clo, chi = R.encode(np.float64(lo), frac)[()], R.encode(np.float64(hi), frac)[()]
-    bits = be.ge(np.stack([x, x]), np.stack([np.full(x.shape, clo), np.full(x.shape, chi)]), ell, drop=cmp_drop(frac))
+    bits = be.ge_multi(x, [clo, chi], ell, drop=cmp_drop(frac))
     lo_s = add_public(be, np.zeros_like(x), clo, ell)
     hi_s = add_public(be, np.zeros_like(x), chi, ell)
     sel = be.mul_bit(bits, np.stack([R.sub(x, lo_s), R.sub(hi_s, x)]), ell)

@@ -119,6 +119,22 @@ class SecureBackend(Backend):
         k = self._coarse_ring(ell, drop, span, 2)
         return drelu_a(self.mpc, ring_down(self.trunc_reduce(d, drop, ell), k), ell=k)
 
+    def ge_multi(self, x, cs, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
+        """One :func:`protocols.compare.msb_multi`: party 1's share of x − c is the same for every
+        public c (party 0 subtracts), so the T comparisons share their OTs and choice bits."""
+        from protocols.bits import not_b
+        from protocols.compare import msb_multi
+
+        R = Ring(ell)
+        k = self._coarse_ring(ell, drop, span, 2)
+        cs = [R.reduce(np.uint64(c)) for c in cs]
+        x = R.reduce(np.asarray(x, dtype=np.uint64))
+        if self.party == 0:
+            d = np.stack([ring_down(self.trunc_reduce(R.sub(x, c), drop, ell), k) for c in cs])
+        else:
+            d = ring_down(self.trunc_reduce(x, drop, ell), k)
+        return not_b(self.mpc, msb_multi(self.mpc, d, len(cs), ell=k))
+
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         return mul_ba(self.mpc, b, x, ell=ell)
 

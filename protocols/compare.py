@@ -93,15 +93,24 @@ def _levels(D: int) -> list[int]:
     return out
 
 
+def pass_size(nbits: int, T: int = 1, batch: int | None = None) -> int:
+    """Elements per pass: ``cmp_batch`` counts 64-bit comparisons (the working set, ~1.5 KB of COT
+    blocks each); narrower comparisons and fewer thresholds fit proportionally more elements, so
+    the span-ring comparisons of the non-linear layers take few passes (rounds)."""
+    b = batch or get_config().cmp_batch
+    return max(1, b * 64 // (max(1, nbits) * T))
+
+
 def cmp_cost(n: int, nbits: int, m: int | None = None, batch: int | None = None) -> dict:
     """Analytic cost of :func:`cmp` on n elements: payload bytes party 0 → 1 and 1 → 0, rounds
     (party 1; party 0 counts one fewer when its previous step ended with a receive), and COTs
-    consumed (0→1 direction, 1→0 direction).  Passes of ``cmp_batch`` elements add up."""
+    consumed (0→1 direction, 1→0 direction).  Passes of :func:`pass_size` elements add up."""
     m = m or get_config().cmp_digit_bits
     batch = batch or get_config().cmp_batch
-    if n > batch:
-        full, rest = divmod(n, batch)
-        one = cmp_cost(batch, nbits, m, batch)
+    per = pass_size(nbits, 1, batch)
+    if n > per:
+        full, rest = divmod(n, per)
+        one = cmp_cost(per, nbits, m, batch)
         out = {k: v * full for k, v in one.items()}
         if rest:
             out = {k: v + w for (k, v), w in zip(out.items(), cmp_cost(rest, nbits, m, batch).values())}
@@ -136,7 +145,7 @@ def cmp(mpc: "MPC", v: np.ndarray, *, nbits: int, digit_bits: int | None = None)
 
     Inputs: ``v`` this party's private uint64 values (any shape, < 2^nbits, 1 ≤ nbits ≤ 64),
     same shape on both sides.  Output: uint8 XOR shares, same shape.
-    Rounds: 1 + ceil(log2 D), D = ceil(nbits/m), per pass of ``cmp_batch`` elements (config).
+    Rounds: 1 + ceil(log2 D), D = ceil(nbits/m), per pass of :func:`pass_size` elements.
     Traffic: :func:`cmp_cost`.
     """
     m = digit_bits or get_config().cmp_digit_bits
@@ -149,73 +158,82 @@ def cmp(mpc: "MPC", v: np.ndarray, *, nbits: int, digit_bits: int | None = None)
         raise ValueError(f"cmp: nbits={nbits} outside 1..64")
     if nbits < 64 and np.any(v >> np.uint64(nbits)):
         raise ValueError(f"cmp: inputs must be < 2^{nbits}")
-    batch = max(1, get_config().cmp_batch)
     out = np.empty(v.size, np.uint8)
-    for sl in iter_chunks(v.size, batch):
+    for sl in iter_chunks(v.size, pass_size(nbits)):
         out[sl] = _cmp_pass(mpc, v[sl], nbits, m)
     return out.reshape(shape)
 
 
-def _cmp_pass(mpc: "MPC", v: np.ndarray, nbits: int, m: int) -> np.ndarray:
-    """One pass of :func:`cmp` on a flat batch (all OTs in one round trip, one round per level)."""
-    n = v.size
+def _cmp_pass(mpc: "MPC", v: np.ndarray, nbits: int, m: int, T: int = 1) -> np.ndarray:
+    """One pass of :func:`cmp` on a flat batch (all OTs in one round trip, one round per level).
+    With ``T`` > 1 (:func:`cmp_multi`) party 0 holds (T, n) values and party 1 (n,): the OTs are
+    shared, each table entry carries the T comparisons' bits; the result is (T·n,), t-major."""
+    n = v.shape[-1]
     widths = _digits(nbits, m)
     D = len(widths)
     groups = _groups(nbits, m)
     levels = _levels(D)
     me = mpc.party
+    nT = n * T
 
-    # digits, (D, n) int64, long axis contiguous
+    # digits, (D, rows, n) uint8, long axis contiguous (rows = T for party 0, 1 for party 1)
     shifts = np.cumsum([0] + widths[:-1])
-    dig = np.empty((D, n), dtype=np.uint8)
+    vv = v.reshape(-1, n)
+    dig = np.empty((D,) + vv.shape, dtype=np.uint8)
     for i, (s, w) in enumerate(zip(shifts, widths)):
-        dig[i] = (v >> np.uint64(s)) & np.uint64((1 << w) - 1)
+        dig[i] = (vv >> np.uint64(s)) & np.uint64((1 << w) - 1)
 
     # take every COT of this call first, in the same order on both sides
     if me == 0:
         ots = [NOTSender(mpc, n * nd, w) for _, nd, w, _ in groups]
     else:
         ots = [NOTReceiver(mpc, n * nd, w) for _, nd, w, _ in groups]
-    np_ = n * len(levels)
-    nc = n * sum(p - 1 for p in levels)
+    np_ = nT * len(levels)
+    nc = nT * sum(p - 1 for p in levels)
     plain = corr_bit_triples(mpc, np_, 1)
     corr = corr_bit_triples(mpc, nc, 2)
 
-    gt = np.empty((D, n), dtype=np.uint8)
-    eq = np.zeros((D, n), dtype=np.uint8)  # row 0 is never used
+    gt = np.empty((D, nT), dtype=np.uint8)
+    eq = np.zeros((D, nT), dtype=np.uint8)  # row 0 is never used
     if me == 1:
-        ds = [ot.derandomise(dig[d0 : d0 + nd].reshape(-1)) for ot, (d0, nd, w, _) in zip(ots, groups)]
+        ds = [ot.derandomise(dig[d0 : d0 + nd, 0].reshape(-1)) for ot, (d0, nd, w, _) in zip(ots, groups)]
         mpc.ch.send(*[pack_values(d.astype(np.uint64), w) for d, (_, _, w, _) in zip(ds, groups)])
-        packed = mpc.ch.recv(*[(np.uint8, ((n * nd * (1 << w) * e + 7) // 8,)) for _, nd, w, e in groups])
+        packed = mpc.ch.recv(*[(np.uint8, ((n * nd * (1 << w) * e * T + 7) // 8,)) for _, nd, w, e in groups])
         for ot, pk, (d0, nd, w, e) in zip(ots, packed, groups):
-            got = ot.unmask(pk, e).astype(np.uint8).reshape(nd, n)
-            gt[d0 : d0 + nd] = got & np.uint8(1)
-            if e == 2:
-                eq[d0 : d0 + nd] = got >> np.uint8(1)
+            got = ot.unmask(pk, e * T).reshape(nd, n)
+            for t in range(T):
+                col = slice(t * n, (t + 1) * n)
+                gt[d0 : d0 + nd, col] = (got >> np.uint64(e * t)) & np.uint64(1)
+                if e == 2:
+                    eq[d0 : d0 + nd, col] = (got >> np.uint64(e * t + 1)) & np.uint64(1)
     else:
         packed = mpc.ch.recv(*[(np.uint8, ((n * nd * w + 7) // 8,)) for _, nd, w, _ in groups])
         out = []
         for ot, pk, (d0, nd, w, e) in zip(ots, packed, groups):
             d = unpack_values(pk, n * nd, w).astype(np.uint8)
-            x = dig[d0 : d0 + nd].reshape(-1)
-            r_gt = mpc.prg.bits(n * nd)
-            gt[d0 : d0 + nd] = r_gt.reshape(nd, n)
-            if e == 2:
-                r_eq = mpc.prg.bits(n * nd)
-                eq[d0 : d0 + nd] = r_eq.reshape(nd, n)
+            # (T, nd·n): instance index = digit-in-group · n + element, as party 1's
+            x = dig[d0 : d0 + nd].transpose(1, 0, 2).reshape(T, nd * n)
+            r_gt = mpc.prg.bits((T, nd * n))
+            r_eq = mpc.prg.bits((T, nd * n)) if e == 2 else None
+            for t in range(T):
+                gt[d0 : d0 + nd, t * n:(t + 1) * n] = r_gt[t].reshape(nd, n)
+                if e == 2:
+                    eq[d0 : d0 + nd, t * n:(t + 1) * n] = r_eq[t].reshape(nd, n)
+            dt = np.uint8 if e * T <= 8 else np.uint64
 
-                def table(lo, hi, j, x=x, r_gt=r_gt, r_eq=r_eq):
-                    xs = x[lo:hi, None]
-                    t = np.greater(xs, j).view(np.uint8) ^ r_gt[lo:hi, None]
-                    t |= (np.equal(xs, j).view(np.uint8) ^ r_eq[lo:hi, None]) << np.uint8(1)
-                    return t
-            else:
+            def table(lo, hi, j, x=x, r_gt=r_gt, r_eq=r_eq, e=e, dt=dt):
+                acc = np.zeros((hi - lo, j.shape[1]), dtype=dt)
+                for t in range(T):
+                    xs = x[t, lo:hi, None]
+                    b = (np.greater(xs, j).view(np.uint8) ^ r_gt[t, lo:hi, None]).astype(dt)
+                    if e == 2:
+                        b |= (np.equal(xs, j).view(np.uint8) ^ r_eq[t, lo:hi, None]).astype(dt) << dt(1)
+                    acc |= b << dt(e * t) if t else b
+                return acc
 
-                def table(lo, hi, j, x=x, r_gt=r_gt):
-                    return np.greater(x[lo:hi, None], j).view(np.uint8) ^ r_gt[lo:hi, None]
-
-            out.append(ot.mask_table(table, d, e))
+            out.append(ot.mask_table(table, d, e * T))
         mpc.ch.send(*out)
+    n = nT
 
     # AND tree, one round per level
     pp = pc = 0
@@ -247,6 +265,65 @@ def _cmp_pass(mpc: "MPC", v: np.ndarray, nbits: int, m: int) -> np.ndarray:
             neq[p] = eq[k - 1]
         gt, eq, k = ngt, neq, k2
     return gt[0]
+
+
+def cmp_multi(mpc: "MPC", v: np.ndarray, T: int, *, nbits: int, digit_bits: int | None = None) -> np.ndarray:
+    """T millionaires' comparisons against one value: boolean shares of [v0[t] > v1], t < T.
+
+    Inputs: party 0 ``v`` of shape (T, *S), party 1 ``v`` of shape S (< 2^nbits, private).
+    Output: uint8 XOR shares of shape (T, *S).  Party 1's digits choose once: the 1-of-2^m OTs
+    (and their COTs and choice bits) are shared by the T comparisons, each table entry carrying
+    the T (gt, eq) bit pairs; the AND trees run on T·n elements.  Used for piecewise selection
+    and clamping, where one shared value meets several public thresholds.
+    Rounds: those of :func:`cmp`; traffic :func:`cmp_multi_cost`."""
+    m = digit_bits or get_config().cmp_digit_bits
+    v = np.asarray(v, dtype=np.uint64)
+    if T < 1 or T * 2 > 64:
+        raise ValueError(f"cmp_multi: T={T} must be in 1..32")
+    shape = v.shape[1:] if mpc.party == 0 else v.shape
+    if mpc.party == 0 and v.shape[0] != T:
+        raise ValueError(f"cmp_multi: party 0 needs (T, ...) values, got {v.shape} for T={T}")
+    if nbits < 64 and np.any(v >> np.uint64(nbits)):
+        raise ValueError(f"cmp_multi: inputs must be < 2^{nbits}")
+    n = int(np.prod(shape, dtype=np.int64))
+    flat = v.reshape(T, n) if mpc.party == 0 else v.reshape(n)
+    out = np.empty((T, n), np.uint8)
+    for sl in iter_chunks(n, pass_size(nbits, T)):
+        out[:, sl] = _cmp_pass(mpc, flat[..., sl], nbits, m, T).reshape(T, -1)
+    return out.reshape((T,) + tuple(shape))
+
+
+def cmp_multi_cost(n: int, nbits: int, T: int, m: int | None = None, batch: int | None = None) -> dict:
+    """Analytic cost of :func:`cmp_multi` (same keys as :func:`cmp_cost`)."""
+    m = m or get_config().cmp_digit_bits
+    out = {"bytes_0to1": 0, "bytes_1to0": 0, "rounds": 0, "cots_0to1": 0, "cots_1to0": 0}
+    for sl in iter_chunks(n, pass_size(nbits, T, batch)):
+        k = sl.stop - sl.start
+        choice = sum((k * nd * w + 7) // 8 for _, nd, w, _ in _groups(nbits, m))
+        tables = sum((k * nd * (1 << w) * e * T + 7) // 8 for _, nd, w, e in _groups(nbits, m))
+        levels = _levels(len(_digits(nbits, m)))
+        ands = sum((k * T * (2 + 3 * (p - 1)) + 7) // 8 for p in levels)
+        ntrip = k * T * sum(levels)
+        out["bytes_0to1"] += tables + ands
+        out["bytes_1to0"] += choice + ands
+        out["rounds"] += 1 + len(levels)
+        out["cots_0to1"] += k * nbits + ntrip
+        out["cots_1to0"] += ntrip
+    return out
+
+
+def msb_multi(mpc: "MPC", x: np.ndarray, T: int, *, ell: int | None = None) -> np.ndarray:
+    """msb of T arithmetic-shared values whose party-1 shares are equal (x − c_t with public c_t,
+    the constant on party 0's side): party 0 passes (T, *S) shares, party 1 its single (*S)
+    share.  Output (T, *S) XOR shares.  Cost :func:`cmp_multi_cost` on ell − 1 bits."""
+    ell = ell or get_config().ell
+    x = np.asarray(x, dtype=np.uint64)
+    low_mask = np.uint64((1 << (ell - 1)) - 1)
+    low = x & low_mask
+    v = low if mpc.party == 0 else low_mask - low
+    carry = cmp_multi(mpc, v, T, nbits=ell - 1)
+    top = ((x >> np.uint64(ell - 1)) & np.uint64(1)).astype(np.uint8)
+    return (carry ^ (top if mpc.party == 0 else top[None])).astype(np.uint8)
 
 
 def cmp_ideal(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:

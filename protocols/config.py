@@ -46,8 +46,9 @@ class Config:
     """COTs drawn per exchange inside arithmetic kernels (mul_aa uses ell per element): bounds the
     working set (~16 B per COT and hash) at the price of one round per batch."""
     cmp_batch: int = 1 << 16
-    """Elements per pass of the millionaires' comparison (protocols/compare.py): bounds the working
-    set (~1.5 KB of COT blocks per 64-bit comparison) at the price of its ~5 rounds per pass."""
+    """64-bit comparisons per pass of the millionaires' comparison (protocols/compare.py): bounds
+    the working set (~1.5 KB of COT blocks per 64-bit comparison) at the price of its ~5 rounds per
+    pass; narrower comparisons fit 64/nbits times more elements (``compare.pass_size``)."""
 
     # --- iterative approximations -------------------------------------------------------------
     recip_iters: int = 3

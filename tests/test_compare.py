@@ -13,6 +13,7 @@ from protocols.compare import (
     msb_a,
     msb_cost,
     msb_ideal,
+    pass_size,
     wrap_a,
     wrap_ideal,
 )
@@ -152,13 +153,14 @@ def test_multi_pass_and_shapes(rng):
     R = Ring(32)
     x = _ring_values(rng, R, 1000).reshape(10, 4, 25)
     x0, x1 = R.share(x)
-    with override(cmp_batch=300):
+    with override(cmp_batch=300):  # 300 64-bit comparisons = 619 31-bit ones per pass
         z0, z1, c0, c1 = _run(lambda mpc, v: msb_a(mpc, v, ell=32), x0, x1)
         cost = msb_cost(1000, 32)
         one_pass = msb_cost(300, 32)["rounds"]
+    assert pass_size(31, batch=300) == 619
     assert z0.shape == (10, 4, 25)
     np.testing.assert_array_equal(z0 ^ z1, msb_ideal(x, 32))
-    assert c1.rounds == cost["rounds"] == 4 * one_pass
+    assert c1.rounds == cost["rounds"] == 2 * one_pass
     assert c0.bytes_sent == cost["bytes_0to1"]
 
 
@@ -218,3 +220,40 @@ def test_two_processes_over_grpc(ot):
         c = msb_cost(700, 64)
         assert cost["bytes_sent"] == c["bytes_1to0"] and cost["bytes_recv"] == c["bytes_0to1"]
         assert cost["rounds"] == c["rounds"]
+
+
+@pytest.mark.parametrize("nbits,T,m", [(9, 4, 3), (31, 3, 4), (63, 2, 3), (5, 16, 2), (12, 1, 3)])
+def test_cmp_multi_exact_and_cost(nbits, T, m, rng):
+    """T comparisons of party 0's values against one value of party 1 share their OTs."""
+    from protocols.compare import cmp_multi, cmp_multi_cost
+
+    n = 500
+    hi = 1 << nbits
+    v0 = rng.integers(0, hi, size=(T, n), dtype=np.uint64)
+    v1 = rng.integers(0, hi, size=n, dtype=np.uint64)
+    v0[:, :3] = [0, hi - 1, 5 % hi]  # edges: extremes and ties
+    v1[:3] = [0, hi - 1, 5 % hi]
+    with override(cmp_digit_bits=m):
+        z0, z1, c0, c1 = _run(lambda mpc, v: cmp_multi(mpc, v, T, nbits=nbits), v0, v1)
+        cost = cmp_multi_cost(n, nbits, T)
+        single = cmp_cost(n, nbits)
+    np.testing.assert_array_equal(z0 ^ z1, (v0 > v1[None]).astype(np.uint8))
+    assert c0.bytes_sent == cost["bytes_0to1"] and c1.bytes_sent == cost["bytes_1to0"]
+    assert c1.rounds == cost["rounds"]
+    # the choices and the OTs' COTs are paid once, not T times
+    assert cost["cots_0to1"] - cost["cots_1to0"] == single["cots_0to1"] - single["cots_1to0"]
+    if T > 1:
+        assert cost["bytes_1to0"] < T * single["bytes_1to0"]
+
+
+def test_msb_multi_thresholds(rng):
+    from protocols.compare import msb_multi
+
+    R = Ring(16)
+    x = R.from_signed(rng.integers(-2**13, 2**13, size=(7, 9)))
+    cs = np.array([-300, 0, 1, 4000], dtype=np.int64)
+    x0, x1 = R.share(x)
+    x0t = np.stack([R.sub(x0, R.from_signed(c)) for c in cs])
+    z0, z1, _, _ = _run(lambda mpc, v: msb_multi(mpc, v, len(cs), ell=16), x0t, x1)
+    want = (R.to_signed(x)[None] < cs[:, None, None]).astype(np.uint8)
+    np.testing.assert_array_equal(z0 ^ z1, want)
