@@ -191,7 +191,9 @@ class SimBackend(Backend):
     def mul(self, x, y, ell: int) -> np.ndarray:
         return Ring(ell).mul(x, y)
 
-    def square(self, x, ell: int) -> np.ndarray:
+    def square(self, x, ell: int, bound: int | None = None) -> np.ndarray:
+        """x² mod 2^ell.  ``bound=b``: the caller promises |x| < 2^b where the result matters (the
+        secure backend then uses the cheaper bounded product; elsewhere its result is arbitrary)."""
         return Ring(ell).mul(x, x)
 
     def mul_rows(self, d, r, ell: int) -> np.ndarray:

@@ -38,7 +38,8 @@ def cmp_drop(frac: int) -> int:
 
 
 def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shift: int | None = None,
-              *, coef_frac: int | None = None, span: int | None = None) -> np.ndarray:
+              *, coef_frac: int | None = None, span: int | None = None, select_ring: int | None = None,
+              power_bound: int | None = None) -> np.ndarray:
     """Evaluate ``table`` on x (ring ``ell``, ``frac`` bits); see the module docstring.
 
     ``power_shift`` h (default: config knob ``power_shift``, 1): X_2 = trunc_{f−2h}(trunc_h(X)²)
@@ -48,6 +49,15 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
     (which is what the tables are checked against); h = 1 restores that bit (exp's piece on
     [−4.9, −3) has x² up to 24, i.e. 2^30.6 at 2·13 bits).  h = 0 is bit-exact with
     :func:`approx.fixed.evaluate_fixed` (floor truncation).
+
+    ``power_bound`` b: the caller promises |x| < 2^b (ring units) wherever a piece of degree ≥ 2
+    can be selected; x² then uses the bounded squaring (its value elsewhere is arbitrary, and
+    multiplied by a zero selection bit).
+
+    ``select_ring`` k: the caller promises that the selected value minus the unconditional
+    pieces, and every difference of adjacent pieces at an x right of their breakpoint, stays below
+    2^(k−2) in magnitude (true for exp's pieces on z ≤ 0); the multiplexers then run in ring k
+    (each costs 2(k+1) bits instead of 2(ell+1)) and one ``ring_up`` brings their sum back.
     """
     from protocols.config import get_config
 
@@ -65,7 +75,8 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
         if k == 2:
             # x² by the cheaper squaring protocol (one cross term): both factors lose h bits
             a = be.trunc(pw[1], h, ell) if h else pw[1]
-            pw.append(be.trunc(be.square(a, ell), frac - 2 * h, ell))
+            sq_bound = None if power_bound is None else power_bound - h
+            pw.append(be.trunc(be.square(a, ell, bound=sq_bound), frac - 2 * h, ell))
         else:
             a = be.trunc(pw[-1], h, ell) if h else pw[-1]
             pw.append(be.trunc(be.mul(a, pw[1], ell), frac - h, ell))
@@ -101,8 +112,13 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
     if conds:
         bits = be.ge_multi(R.reduce(x), R.from_signed(np.array(conds, dtype=np.int64)), ell, drop=cmp_drop(frac),
                            span=span)
-        sel = be.mul_bit(bits, np.stack(diffs), ell)
-        res = R.add(res, np.sum(sel, axis=0, dtype=np.uint64))
+        if select_ring is not None and select_ring < ell:
+            k = select_ring
+            sel = be.mul_bit(bits, be.ring_down(np.stack(diffs), ell, k), k)
+            picked = be.ring_up(Ring(k).reduce(np.sum(sel, axis=0, dtype=np.uint64)), k, ell)
+        else:
+            picked = np.sum(be.mul_bit(bits, np.stack(diffs), ell), axis=0, dtype=np.uint64)
+        res = R.add(res, picked)
     return R.reduce(res)
 
 
@@ -138,14 +154,23 @@ def evaluate(be: Backend, fn, x: np.ndarray, ell: int, frac: int, span: int | No
 
 def softmax_rings(frac: int) -> tuple[int, int]:
     """(ring, fraction bits) of the exp values and of the normalising product inside
-    :func:`softmax`: config knobs ``softmax_exp_ring`` (27) and ``softmax_exp_frac`` (10).  The
-    fitted exp's powers need x² and x³ only on their pieces (|x| ≤ 4.9 and ≤ 1.8): at 10 fraction
-    bits they fit 2^25, the known-sign truncation's limit in ring 27; the product e·(1/Σe) at
-    10 + ``frac`` bits is ≤ 2^23.  Every product in this ring costs (27/32)² of one in ring 32."""
+    :func:`softmax`: config knobs ``softmax_exp_ring`` (26) and ``softmax_exp_frac`` (10).  The
+    fitted exp's quadratic pieces start right of −8 and square z/2 (power shift 1): at 10
+    fraction bits (z/2)² < 2^22.6 and each piece's combination stays below 2^24, the known-sign
+    truncation's limit in ring 26; the product e·(1/Σe) at 10 + ``frac`` bits is ≤ 2^23.1, and
+    after dropping 10 bits it sits in ring 16 below 2^14 (ring_up's known-sign limit).  Every
+    product in this ring costs (26/32)² of one in ring 32."""
     from protocols.config import get_config
 
     cfg = get_config()
-    return int(cfg.get("softmax_exp_ring", 27)), min(frac, int(cfg.get("softmax_exp_frac", 10)))
+    return int(cfg.get("softmax_exp_ring", 26)), min(frac, int(cfg.get("softmax_exp_frac", 10)))
+
+
+def _quadratics_right_of(table, lo: float) -> bool:
+    """Whether every piece of degree ≥ 2 of ``table`` starts at a breakpoint ≥ lo."""
+    bps = list(table.breakpoints)
+    first = len(table.pieces) - len(bps)  # pieces before the first breakpoint (open to the left)
+    return all(len(p) <= 2 or (i >= first and bps[i - first] >= lo) for i, p in enumerate(table.pieces))
 
 
 def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell: int | None = None) -> np.ndarray:
@@ -171,7 +196,11 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
     z = R.sub(s, m[..., None])
     if hasattr(exp_table, "pieces"):
         zk = be.ring_down(be.trunc_reduce(z, frac - fe, ell), ell - (frac - fe), ke)
-        e = piecewise(be, exp_table, zk, ke, fe, coef_frac=frac, span=span - (frac - fe))
+        # every piece value and adjacent difference on z ≤ 2^-5 is below 1.05 < 2^2 (checked by
+        # tests/test_nn_functional.py): the multiplexers run in ring fe + 4
+        # and the quadratic pieces start right of −8: |z| < 2^(fe+3) wherever x² is used
+        e = piecewise(be, exp_table, zk, ke, fe, coef_frac=frac, span=span - (frac - fe), select_ring=fe + 4,
+                      power_bound=fe + 3 if _quadratics_right_of(exp_table, -8.0) else None)
     else:
         e = exp_squaring(be, z, exp_table.n, exp_table.cutoff, ell, frac, span=span)
         e = be.ring_down(be.trunc_reduce(e, frac - fe, ell), ell - (frac - fe), ke)

@@ -81,8 +81,8 @@ class SecureBackend(Backend):
     def mul(self, x, y, ell: int) -> np.ndarray:
         return mul_aa(self.mpc, x, y, ell=ell)
 
-    def square(self, x, ell: int) -> np.ndarray:
-        return square_a(self.mpc, x, ell=ell)
+    def square(self, x, ell: int, bound: int | None = None) -> np.ndarray:
+        return square_a(self.mpc, x, ell=ell, bound=bound)
 
     def mul_rows(self, d, r, ell: int) -> np.ndarray:
         return mul_rows(self.mpc, d, r, ell=ell)

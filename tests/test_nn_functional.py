@@ -175,3 +175,21 @@ def test_softmax_secure_vs_sim_and_float(kind, rng):
     assert np.abs(got - sim).max() < 0.01
     np.testing.assert_allclose(got[0], 1 / 24, atol=2e-3)
     assert abs(got[1, 4] - 1) < 0.01
+
+
+def test_exp_table_promises_of_softmax():
+    """softmax multiplexes the exp pieces in ring fe + 4 and squares with |z| < 8: every piece, and
+    every difference of adjacent pieces, right of its breakpoint (z ≤ 2^-5) is below 2^2, and the
+    pieces of degree ≥ 2 start right of −8."""
+    from nn.functional import _quadratics_right_of
+    from nn.model import load_tables
+
+    t = load_tables()["exp"]
+    assert _quadratics_right_of(t, -8.0)
+    z = np.linspace(-64.0, 2.0**-5, 400001)
+    vals = [np.where(z >= b, np.polyval(np.asarray(p)[::-1], z), 0.0) for b, p in zip(t.breakpoints, t.pieces)]
+    prev = np.zeros_like(z)
+    for v, b in zip(vals, t.breakpoints):
+        right = z >= b
+        assert np.abs(v[right]).max() < 4 and np.abs(v - prev)[right].max() < 4
+        prev = np.where(right, v, prev)
