@@ -78,3 +78,38 @@ def edge_values(R):
     h = 1 << (R.ell - 1)
     v = [0, 1, -1, 2, -2, h - 1, -h, -h + 1, h // 2, -(h // 2)]
     return R.from_signed(np.array(v, dtype=np.int64))
+
+
+_JOB_SERVER = r"""
+import importlib, sys
+sys.path[:0] = sys.argv[1:2]
+importlib.import_module(sys.argv[2])  # registers the jobs the test runs
+from party.server import make_server, ServerOptions
+srv, svc, port = make_server({}, port=0, options=ServerOptions(recv_timeout_s=float(sys.argv[3])))
+print(port, flush=True)
+sys.stdin.read()  # run until the test closes our stdin
+srv.stop(0)
+"""
+
+
+def run_job_in_processes(module: str, job: str, params: dict, *, path: str | None = None,
+                         recv_timeout_s: float = 60, timeout: float = 120):
+    """Run ``job`` between a `party` server in a separate OS process (which imports ``module`` to
+    register it; ``path`` is put first on its sys.path, default this folder) and a client in this
+    process, over the gRPC transport (plaintext loopback).  Returns the client's query result."""
+    import os
+    import subprocess
+    import sys
+
+    from party.client import PartyClient
+
+    here = path or os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.Popen([sys.executable, "-c", _JOB_SERVER, here, module, str(recv_timeout_s)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        with PartyClient(f"127.0.0.1:{port}", insecure_plaintext=True) as client:
+            return client.run(job, params=params, timeout=timeout)
+    finally:
+        proc.stdin.close()
+        proc.wait(30)

@@ -20,7 +20,7 @@ from protocols.compare import (
 from protocols.config import override
 from protocols.ring import Ring
 
-from _twoparty import run_mpc
+from _twoparty import run_job_in_processes, run_mpc
 
 
 def _run(f, in0, in1, kind="insecure-dealer"):
@@ -177,40 +177,20 @@ def test_cmp_rejects_oversized_inputs():
         _run(lambda mpc, v: cmp(mpc, v, nbits=4), np.array([16], np.uint64), np.array([1], np.uint64))
 
 
-_SERVER = r"""
-import sys
-sys.path.insert(0, sys.argv[1])
-import _cmp_job  # registers the test job
-from party.server import make_server, ServerOptions
-srv, svc, port = make_server({}, port=0, options=ServerOptions(recv_timeout_s=60))
-print(port, flush=True)
-sys.stdin.read()  # run until the test closes our stdin
-srv.stop(0)
-"""
 
 
 @pytest.mark.parametrize("ot", ["insecure-dealer", "iknp"])
 def test_two_processes_over_grpc(ot):
     """Server and client are separate OS processes talking over the gRPC transport."""
     import os
-    import subprocess
     import sys
 
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
     import _cmp_job
-    from party.client import PartyClient
 
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER, here], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(proc.stdout.readline())
-        client = PartyClient(f"127.0.0.1:{port}", insecure_plaintext=True)
-        params = {"seed": 11, "ell": 64, "n": 700, "cols": 33, "ot": ot}
-        q = client.run("test-cmp-kernels", params=params, timeout=120)
-        client.close()
-    finally:
-        proc.stdin.close()
-        proc.wait(20)
+    params = {"seed": 11, "ell": 64, "n": 700, "cols": 33, "ot": ot}
+    q = run_job_in_processes("_cmp_job", "test-cmp-kernels", params)
     (m, lt, mx), cost = q.result
     R, x, rows, _ = _cmp_job._data(params)
     np.testing.assert_array_equal(m, msb_ideal(x, 64))

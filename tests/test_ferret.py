@@ -5,7 +5,6 @@ two threads, and a run between two OS processes over the gRPC transport.
 Unit tests use the insecure ``toy`` parameter set (small trees) so they stay fast; the b13 set is
 checked for consistency and, under ``-m slow``, run once."""
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -19,6 +18,8 @@ from protocols.ot.ferret import (PARAMS, LpnParams, _Workspace, ferret_iteration
                                  ggm_receiver, ggm_sender, lpn_apply, lpn_indices, make_ferret_pair,
                                  segment_trees, traffic_for)
 from protocols.prg import PRG
+
+from _twoparty import run_job_in_processes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -229,31 +230,12 @@ class _FerretJob(Job):
         return q.copy(), delta.copy(), b, t, cost
 
 
-_SERVER = r"""
-import sys
-sys.path.insert(0, sys.argv[1])
-import test_ferret  # registers the test job
-from party.server import make_server, ServerOptions
-srv, svc, port = make_server({}, port=0, options=ServerOptions(recv_timeout_s=60))
-print(port, flush=True)
-sys.stdin.read()
-srv.stop(0)
-"""
 
 
 def test_ferret_two_processes_over_grpc():
-    from party.client import PartyClient
 
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER, HERE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(proc.stdout.readline())
-        client = PartyClient(f"127.0.0.1:{port}", insecure_plaintext=True)
-        n = 30_000
-        res = client.run("test-ferret-cot", params={"params": "toy", "n": n}, timeout=120)
-        client.close()
-    finally:
-        proc.stdin.close()
-        proc.wait(20)
+    n = 30_000
+    res = run_job_in_processes("test_ferret", "test-ferret-cot", {"params": "toy", "n": n}, path=HERE)
     q, delta, b, t, cost = res.result
     _check(delta, q, b, t)
     tr = traffic_for(PARAMS["toy"], n)

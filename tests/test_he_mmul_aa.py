@@ -9,6 +9,8 @@ from protocols.he.mmul_aa import mmul_aa
 from protocols.he.params import choose_params
 from protocols.ring import Ring
 
+from _twoparty import run_job_in_processes
+
 
 @pytest.mark.parametrize("ell,batch,dims,compact", [(64, (2,), (6, 16, 9), True), (18, (), (6, 16, 9), True),
                                                     (18, (), (300, 16, 40), False)])
@@ -93,40 +95,20 @@ def test_mmul_aa_blocks_cut_attention_traffic():
         assert block_layout(params, 12, 128, n, M)["bytes"] * (3 if 64 in (n, M) else 2) < rows
 
 
-_SERVER = r"""
-import sys
-sys.path.insert(0, sys.argv[1])
-import _mmul_job  # registers the test job
-from party.server import make_server, ServerOptions
-srv, svc, port = make_server({}, port=0, options=ServerOptions(recv_timeout_s=60))
-print(port, flush=True)
-sys.stdin.read()
-srv.stop(0)
-"""
 
 
 def test_mmul_aa_blocks_two_processes_over_grpc():
     """The block-layout product between two OS processes over the gRPC transport."""
     import os
-    import subprocess
     import sys
 
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
     import _mmul_job
-    from party.client import PartyClient
     from protocols.he.mmul_aa import block_layout
 
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER, here], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(proc.stdout.readline())
-        client = PartyClient(f"127.0.0.1:{port}", insecure_plaintext=True)
-        params = {"seed": 3, "ell": 40, "shape": [2, 45, 32, 45]}
-        q = client.run("test-mmul-aa", params=params, timeout=120)
-        client.close()
-    finally:
-        proc.stdin.close()
-        proc.wait(20)
+    params = {"seed": 3, "ell": 40, "shape": [2, 45, 32, 45]}
+    q = run_job_in_processes("_mmul_job", "test-mmul-aa", params)
     z, cost = q.result
     R, a, b, _, _ = _mmul_job.data(params)
     want = np.array(np.matmul(a.astype(object), b.astype(object)) % (1 << 40), dtype=np.uint64)

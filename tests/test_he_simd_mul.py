@@ -1,5 +1,6 @@
 """protocols/he/simd_mul.py: batched-BFV products of shares against numpy, exact traffic, the
-noise budget and 128-bit parameters, malformed messages, and two processes over gRPC."""
+noise budget and 128-bit parameters, malformed messages.  The two-process run over gRPC is
+tests/test_mul.py::test_kernels_two_processes_over_grpc[he-9000] (mul_aa dispatches to this engine)."""
 import math
 
 import numpy as np
@@ -141,49 +142,3 @@ def test_malformed_ciphertexts_are_rejected(rng):
 
     with pytest.raises(ProtocolError, match="parameters differ"):
         run_two_party(evaluator, wrong_params, timeout=30)
-
-
-_SERVER = r"""
-import sys
-sys.path.insert(0, sys.argv[1])
-import _arith_job  # registers the test job
-from party.server import make_server, ServerOptions
-srv, svc, port = make_server({}, port=0, options=ServerOptions(recv_timeout_s=60))
-print(port, flush=True)
-sys.stdin.read()
-srv.stop(0)
-"""
-
-
-def test_he_mul_two_processes_over_grpc():
-    """mul_aa on the HE engine + faithful trunc, b2a and select: two OS processes over gRPC."""
-    import os
-    import subprocess
-    import sys
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, here)
-    import _arith_job
-    from party.client import PartyClient
-    from protocols.convert import b2a_cost
-    from protocols.select import select_cost
-    from protocols.trunc import trunc_cost, trunc_ideal
-
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER, here], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(proc.stdout.readline())
-        client = PartyClient(f"127.0.0.1:{port}", insecure_plaintext=True)
-        params = {"seed": 11, "ell": 64, "n": 9000, "frac": 18, "ot": "insecure-dealer", "engine": "he"}
-        q = client.run("test-arith-kernels", params=params, timeout=120)
-        client.close()
-    finally:
-        proc.stdin.close()
-        proc.wait(20)
-    (z, a, s), cost = q.result
-    R, xv, yv, bits, _, _ = _arith_job._data(params)
-    err = R.to_signed(R.sub(z, trunc_ideal(R.mul(xv, yv), 18, 64)))
-    assert set(np.unique(err)) <= {0, 1}
-    assert np.array_equal(a, bits.astype(np.uint64))
-    want = (mul_aa_he_cost(9000, 64)["bytes_1to0"] + trunc_cost(9000, 64, 18, party=1)["bytes_sent"]
-            + b2a_cost(9000, 64, 1)["bytes_sent"] + select_cost(9000, 64)["bytes_sent"])
-    assert cost["bytes_sent"] == want

@@ -7,7 +7,7 @@ from protocols.mul import (
 )
 from protocols.ring import Ring
 
-from _twoparty import edge_values, run_mpc, shares
+from _twoparty import edge_values, run_job_in_processes, run_mpc, shares
 
 
 def _inputs(R, rng, n=300):
@@ -146,52 +146,37 @@ def test_mul_aa_with_real_ot_engine(kind, rng):
     assert c0.bytes_sent == mul_aa_cost(x.size, 32)["bytes_sent"]
 
 
-_SERVER = r"""
-import sys, time
-sys.path.insert(0, sys.argv[1])
-import _arith_job  # registers the test job
-from party.server import make_server, ServerOptions
-srv, svc, port = make_server({}, port=0, options=ServerOptions(recv_timeout_s=60))
-print(port, flush=True)
-sys.stdin.read()  # run until the test closes our stdin
-srv.stop(0)
-"""
 
 
-def test_kernels_two_processes_over_grpc(rng):
-    """Server and client are separate OS processes talking over the gRPC transport."""
+@pytest.mark.parametrize("engine,n", [("ot", 500), ("he", 9000)])
+def test_kernels_two_processes_over_grpc(engine, n):
+    """mul_aa (COT or batched-BFV engine) + faithful trunc, b2a and select: server and client are
+    separate OS processes talking over the gRPC transport."""
+    import importlib.util
     import os
-    import subprocess
     import sys
 
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
     import _arith_job
-    from party.client import PartyClient
+    from protocols.convert import b2a_cost
+    from protocols.he.simd_mul import mul_aa_he_cost
+    from protocols.select import select_cost
     from protocols.trunc import trunc_cost, trunc_ideal
 
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER, here], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(proc.stdout.readline())
-        client = PartyClient(f"127.0.0.1:{port}", insecure_plaintext=True)
-        import importlib.util
-
-        kind = "iknp" if importlib.util.find_spec("protocols.ot.iknp") else "insecure-dealer"
-        params = {"seed": 7, "ell": 64, "n": 500, "frac": 18, "ot": kind}
-        q = client.run("test-arith-kernels", params=params, timeout=120)
-        client.close()
-    finally:
-        proc.stdin.close()
-        proc.wait(20)
+    kind = "iknp" if importlib.util.find_spec("protocols.ot.iknp") else "insecure-dealer"
+    params = {"seed": 7, "ell": 64, "n": n, "frac": 18, "ot": kind, "engine": engine}
+    q = run_job_in_processes("_arith_job", "test-arith-kernels", params)
     (z, a, s), cost = q.result
     R, xv, yv, bits, _, _ = _arith_job._data(params)
     err = R.to_signed(R.sub(z, trunc_ideal(R.mul(xv, yv), 18, 64)))
     assert set(np.unique(err)) <= {0, 1}
     assert np.array_equal(a, bits.astype(np.uint64))
     assert np.array_equal(s, np.where(bits.astype(bool), xv, yv))
-    from protocols.convert import b2a_cost
-    from protocols.select import select_cost
-
-    want = (mul_aa_cost(500, 64)["bytes_sent"] + trunc_cost(500, 64, 18, party=1)["bytes_sent"]
-            + b2a_cost(500, 64, 1)["bytes_sent"] + select_cost(500, 64)["bytes_sent"])
-    assert cost["bytes_sent"] == want and cost["rounds"] == 4
+    if engine == "he":  # the client is party 1, key owner of the first half
+        mul = {"bytes_sent": mul_aa_he_cost(n, 64)["bytes_1to0"], "rounds": mul_aa_he_cost(n, 64)["rounds"]}
+    else:
+        mul = mul_aa_cost(n, 64)
+    want = (mul["bytes_sent"] + trunc_cost(n, 64, 18, party=1)["bytes_sent"]
+            + b2a_cost(n, 64, 1)["bytes_sent"] + select_cost(n, 64)["bytes_sent"])
+    assert cost["bytes_sent"] == want and cost["rounds"] == mul["rounds"] + 3
