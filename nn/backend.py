@@ -196,7 +196,8 @@ class SimBackend(Backend):
         secure backend then uses the cheaper bounded product; elsewhere its result is arbitrary)."""
         return Ring(ell).mul(x, x)
 
-    def mul_rows(self, d, r, ell: int) -> np.ndarray:
+    def mul_rows(self, d, r, ell: int, bound: int | None = None) -> np.ndarray:
+        """d ⊙ r[..., None]; ``bound=b``: the caller promises |r| < 2^b (cheaper secure product)."""
         return Ring(ell).mul(d, np.asarray(r, dtype=np.uint64)[..., None])
 
     def mul_server(self, name: str, x, ell: int) -> np.ndarray:

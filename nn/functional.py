@@ -16,6 +16,8 @@ step by step (up to the secure truncation's −1..0 ulp and the Newton iteration
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from protocols.ring import Ring
@@ -208,8 +210,8 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
     den = Rk.reduce(np.sum(e, axis=-1, dtype=np.uint64))
     # den ≥ e(0)·e^-(2^-5) (the maximum's own term) and ≤ n·e^(2^-5)
     den = R.mul_public(be.ring_up(den, ke, ell), 1 << (frac - fe))
-    r = be.reciprocal(den, 0.5, float(n) + 1.0, ell, frac)
-    p = be.mul_rows(e, be.ring_down(r, ell, ke), ke)  # fe + frac bits, ≤ 2^(fe+frac)
+    r = be.reciprocal(den, 0.5, float(n) + 1.0, ell, frac)  # ≤ 2 (+ Newton's overshoot) < 2^(frac+2)
+    p = be.mul_rows(e, be.ring_down(r, ell, ke), ke, bound=frac + 2)  # fe + frac bits, ≤ 2^(fe+frac)
     p = be.trunc_reduce(p, fe, ke)  # frac bits in ring ke − fe
     return be.ring_up(p, ke - fe, out_ell or ell)
 
@@ -272,7 +274,8 @@ def layer_norm(be: Backend, x: np.ndarray, name: str, eps: float, ell: int, frac
     # the promised range of the Newton iteration: clamp (a zero-variance row gets lo; eps is
     # below every calibrated variance and below the fixed-point resolution)
     var = clamp(be, var, lo, hi, ell, frac)
-    r = be.rsqrt(var, lo, hi, ell, frac)
-    n = be.trunc(be.mul_rows(d, r, ell), frac, ell)
+    r = be.rsqrt(var, lo, hi, ell, frac)  # ≤ 1/√lo (+ Newton's overshoot)
+    r_bound = frac + 2 + max(0, math.ceil(-0.5 * math.log2(lo)))
+    n = be.trunc(be.mul_rows(d, r, ell, bound=r_bound), frac, ell)
     y = be.trunc(be.mul_server(name + ".g", n, ell), frac, ell)
     return R.add(y, be.server_const(name + ".b", ell))

@@ -84,8 +84,8 @@ class SecureBackend(Backend):
     def square(self, x, ell: int, bound: int | None = None) -> np.ndarray:
         return square_a(self.mpc, x, ell=ell, bound=bound)
 
-    def mul_rows(self, d, r, ell: int) -> np.ndarray:
-        return mul_rows(self.mpc, d, r, ell=ell)
+    def mul_rows(self, d, r, ell: int, bound: int | None = None) -> np.ndarray:
+        return mul_rows(self.mpc, d, r, ell=ell, bound=bound)
 
     def mul_server(self, name: str, x, ell: int) -> np.ndarray:
         w = self.weights[name] if self.party == 0 else None

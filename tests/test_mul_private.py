@@ -93,3 +93,29 @@ def test_mmul_aa_ot_exact_and_cost(ell, rng):
     assert np.array_equal(R.reconstruct(z0, z1), want)
     assert c0.bytes_sent == c1.bytes_sent == mmul_aa_ot_cost(h, T, d, M, ell)["bytes_sent"]
     assert c0.rounds == 1
+
+
+@pytest.mark.parametrize("ell,bound", [(26, 14), (40, 19), (64, 30), (20, 3)])
+def test_mul_rows_bounded_exact_and_cost(ell, bound, rng):
+    """|r| < 2^bound: k = bound + 2 choice bits per row, exact, cheaper, one round."""
+    R = Ring(ell)
+    d = _edges(R, R.reduce(rng.integers(0, 2**63, size=(3, 4, 19), dtype=np.uint64)))
+    rv = rng.integers(-(2**bound) + 1, 2**bound, size=(3, 4))
+    rv.flat[:4] = [0, -1, 2**bound - 1, -(2**bound) + 1]
+    r = R.from_signed(rv)
+    d0, d1 = R.share(d)
+    r0, r1 = R.share(r)
+
+    def party(ds, rs):
+        def f(ch):
+            mpc = MPC.setup(ch, ot_kind="insecure-dealer")
+            with ch.scope("mul_rows") as rec:
+                z = mul_rows(mpc, ds, rs, ell=ell, bound=bound)
+            return z, rec.cost
+        return f
+
+    (z0, c0), (z1, c1), _, _ = run_two_party(party(d0, r0), party(d1, r1))
+    assert np.array_equal(R.reconstruct(z0, z1), mul_rows_ideal(d, r, ell))
+    want = mul_rows_cost(12, 19, ell, bound=bound)["bytes_sent"]
+    assert c0.bytes_sent == want and c1.bytes_sent == want and c0.rounds == 1
+    assert want < mul_rows_cost(12, 19, ell)["bytes_sent"]
