@@ -3,7 +3,8 @@ route for ``mul_aa`` in a large ring, with our own wire format).
 
 Ideal functionality (:func:`mul_aa_he_ideal`): shares of x, y in Z_{2^ell} -> shares of x·y.
 
-Protocol (party 1 = key owner "K", party 0 = evaluator "E"):
+Protocol, for one ciphertext's worth of elements (key owner "K" holds x1, y1; evaluator "E" holds
+x0, y0; each party plays both roles on half of a batch, see Roles below):
 
   x·y = x0·y0 + x1·y1 + (x0·y1 + x1·y0) mod 2^ell; the cross term c < 2^(2·ell+1) is computed
   over the integers modulo T = t_1···t_k, k plaintext primes t_i ≡ 1 mod 2N (57 bits), with
@@ -37,7 +38,8 @@ ciphertext).  Traffic per element (ell = 64, k = 3 contexts), summed over both d
   encryptions: 2·k·196 bits (seeded c0) + an 81-byte seed per ciphertext  ≈ 147 B
   answers:     k·((120 − D0) + (120 − D1)) bits (D0 = 60, D1 = 48)          ≈ 49 B
   ≈ 196 B per product (Gilboa/COT: 536 B); exact bytes :func:`mul_aa_he_cost`.
-Set-up (once per session, :meth:`SimdMul.setup`): K's k public keys (SEAL format, ~0.7 MB).
+Set-up (once per session, :meth:`SimdMul.setup`): each party's k public keys (SEAL format,
+~0.7 MB each way, one exchange).
 """
 from __future__ import annotations
 
@@ -521,7 +523,7 @@ def mul_aa_he(mpc, x, y, *, ell: int | None = None) -> np.ndarray:
     Inputs: this party's shares ``x``, ``y`` mod 2^ell (same shape, any size).
     Output: shares of x·y mod 2^ell (exact except w.p. ≤ 2^−stat per element).
     Rounds: 1 (pipelined in blocks); traffic :func:`mul_aa_he_cost`.  The first call in a session
-    runs :meth:`SimdMul.setup` (one more round, ~0.7 MB)."""
+    runs :meth:`SimdMul.setup` (one exchange, ~0.7 MB each way)."""
     ell = get_config().ell if ell is None else int(ell)
     R = Ring(ell)
     x = R.reduce(np.asarray(x, dtype=U64))
