@@ -244,9 +244,6 @@ class SimdMul:
             self.ctx.append(ctx)
         first = self.ctx[0].first_context_data()
         self.q = [m.value() for m in first.parms().coeff_modulus()]  # data level
-        kd = first
-        for _ in range(len(self.q) - p.keep):
-            kd = kd.next_context_data()
         self.first_pid = [c.first_parms_id() for c in self.ctx]
         self.keep_pid, self.mid_pid = [], []
         for c in self.ctx:
@@ -258,7 +255,6 @@ class SimdMul:
         self.budget = Budget(p, self.q, max(self.t))
         self.enc = [sealapi.BatchEncoder(c) for c in self.ctx]
         self.ev = [sealapi.Evaluator(c) for c in self.ctx]
-        self.ready = False
 
     @classmethod
     def of(cls, mpc) -> "SimdMul":
@@ -299,7 +295,6 @@ class SimdMul:
             for c, raw in zip(self.ctx, got[1:]):
                 pk = load_into(s.PublicKey(), c, raw.tobytes())
                 self.pk_encryptor.append(s.Encryptor(c, pk))
-        self.ready = True
 
     # --- sizes -------------------------------------------------------------------------------
     def up_words(self, cts: int) -> list[int]:
