@@ -60,6 +60,8 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
     pieces, and every difference of adjacent pieces at an x right of their breakpoint, stays below
     2^(k−2) in magnitude (true for exp's pieces on z ≤ 0); the multiplexers then run in ring k
     (each costs 2(k+1) bits instead of 2(ell+1)) and one ``ring_up`` brings their sum back.
+    When k ≤ ell − coef_frac the promise covers every piece value itself, and the truncation of
+    the pieces' combinations becomes the local truncate-and-reduce (no traffic).
     """
     from protocols.config import get_config
 
@@ -90,38 +92,45 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
                 acc = R.add(acc, R.mul_public(pw[k], int(coeffs[k])))
         return acc
 
+    # with a small selection ring the pieces' values need only that many bits: the truncation of
+    # their combinations is then the local truncate-and-reduce (no traffic) into ring ell − cf
+    k = select_ring if select_ring is not None and select_ring < ell else ell
+    local = k < ell and bool(nonint) and k <= ell - cf
+    W = Ring(ell - cf) if local else R
     T: list[np.ndarray | None] = [None] * len(table.pieces)
     if nonint:
         stacked = np.stack([combine(Fc.pieces[i]) for i in nonint])
-        tr = be.trunc(stacked, cf, ell)
+        tr = be.trunc_reduce(stacked, cf, ell) if local else be.trunc(stacked, cf, ell)
         for j, i in enumerate(nonint):
-            T[i] = add_public(be, tr[j], R.from_signed(np.int64(F.pieces[i][0])), ell)
+            T[i] = add_public(be, tr[j], W.from_signed(np.int64(F.pieces[i][0])), W.ell)
     for i, ok in enumerate(F.integer_pieces):
         if ok:
             ci = F.int_pieces[i]
-            T[i] = add_public(be, combine(ci), R.from_signed(np.int64(ci[0] << frac)), ell)
+            v = add_public(be, combine(ci), R.from_signed(np.int64(ci[0] << frac)), ell)
+            T[i] = be.ring_down(v, ell, W.ell) if local else v
     # selection
     diffs, conds, res = [], [], np.zeros(x.shape, dtype=np.uint64)
     prev = np.zeros(x.shape, dtype=np.uint64)
     for i, b in enumerate(F.breakpoints):
-        d = R.sub(T[i], prev)
+        d = W.sub(T[i], prev)
         if b is None:
-            res = R.add(res, d)
+            res = W.add(res, d)
         else:
             diffs.append(d)
             conds.append(int(b))
         prev = T[i]
+    picked = np.zeros(x.shape, dtype=np.uint64)
     if conds:
         bits = be.ge_multi(R.reduce(x), R.from_signed(np.array(conds, dtype=np.int64)), ell, drop=cmp_drop(frac),
                            span=span)
-        if select_ring is not None and select_ring < ell:
-            k = select_ring
-            sel = be.mul_bit(bits, be.ring_down(np.stack(diffs), ell, k), k)
-            picked = be.ring_up(Ring(k).reduce(np.sum(sel, axis=0, dtype=np.uint64)), k, ell)
-        else:
-            picked = np.sum(be.mul_bit(bits, np.stack(diffs), ell), axis=0, dtype=np.uint64)
-        res = R.add(res, picked)
-    return R.reduce(res)
+        dk = be.ring_down(np.stack(diffs), W.ell, k) if k < W.ell else np.stack(diffs)
+        picked = Ring(k).reduce(np.sum(be.mul_bit(bits, dk, k), axis=0, dtype=np.uint64))
+    if k < ell:
+        if local:
+            picked = Ring(k).add(picked, be.ring_down(res, W.ell, k))
+            return be.ring_up(picked, k, ell)
+        return R.add(res, be.ring_up(picked, k, ell)) if conds else R.reduce(res)
+    return R.add(res, picked)
 
 
 def exp_squaring(be: Backend, x: np.ndarray, n: int, cutoff: float, ell: int, frac: int,
@@ -198,10 +207,11 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
     z = R.sub(s, m[..., None])
     if hasattr(exp_table, "pieces"):
         zk = be.ring_down(be.trunc_reduce(z, frac - fe, ell), ell - (frac - fe), ke)
-        # every piece value and adjacent difference on z ≤ 2^-5 is below 1.05 < 2^2 (checked by
-        # tests/test_nn_functional.py): the multiplexers run in ring fe + 4
+        # every piece value and adjacent difference on z ≤ 2^-5 is below 1.05 < 2 (checked by
+        # tests/test_nn_functional.py): the pieces are truncated locally into ring ke − frac and
+        # multiplexed there (fe + 3 bits)
         # and the quadratic pieces start right of −8: |z| < 2^(fe+3) wherever x² is used
-        e = piecewise(be, exp_table, zk, ke, fe, coef_frac=frac, span=span - (frac - fe), select_ring=fe + 4,
+        e = piecewise(be, exp_table, zk, ke, fe, coef_frac=frac, span=span - (frac - fe), select_ring=ke - frac,
                       power_bound=fe + 3 if _quadratics_right_of(exp_table, -8.0) else None)
     else:
         e = exp_squaring(be, z, exp_table.n, exp_table.cutoff, ell, frac, span=span)

@@ -178,9 +178,9 @@ def test_softmax_secure_vs_sim_and_float(kind, rng):
 
 
 def test_exp_table_promises_of_softmax():
-    """softmax multiplexes the exp pieces in ring fe + 4 and squares with |z| < 8: every piece, and
-    every difference of adjacent pieces, right of its breakpoint (z ≤ 2^-5) is below 2^2, and the
-    pieces of degree ≥ 2 start right of −8."""
+    """softmax keeps the exp pieces in ring fe + 3 and squares with |z| < 8: every piece, and every
+    difference of adjacent pieces, right of its breakpoint (z ≤ 2^-5) is below 2 (= 2^(fe+1) ring
+    units), and the pieces of degree ≥ 2 start right of −8."""
     from nn.functional import _quadratics_right_of
     from nn.model import load_tables
 
@@ -191,5 +191,5 @@ def test_exp_table_promises_of_softmax():
     prev = np.zeros_like(z)
     for v, b in zip(vals, t.breakpoints):
         right = z >= b
-        assert np.abs(v[right]).max() < 4 and np.abs(v - prev)[right].max() < 4
+        assert np.abs(v[right]).max() < 2 and np.abs(v - prev)[right].max() < 2
         prev = np.where(right, v, prev)
