@@ -6,6 +6,8 @@ from protocols.context import MPC
 from protocols.mul_private import mul_av, mul_av_cost, mul_av_ideal, mul_rows, mul_rows_cost, mul_rows_ideal
 from protocols.ring import Ring
 
+from _twoparty import run_mpc
+
 
 def _edges(R, x):
     x.reshape(-1)[:4] = R.reduce(np.array([0, 1, R.mask, R.half], dtype=np.uint64))
@@ -22,42 +24,14 @@ def test_mul_av_exact_and_cost(ell, owner, rng):
     w[:3] = [0, -1, 2**20 - 1]
     x0, x1 = R.share(x)
 
-    def party(i, xs):
-        def f(ch):
-            mpc = MPC.setup(ch, ot_kind="insecure-dealer")
-            with ch.scope("mul_av") as rec:
-                z = mul_av(mpc, xs, w if i == owner else None, owner=owner, ell=ell)
-            return z, rec.cost
-        return f
-
-    (z0, c0), (z1, c1), _, _ = run_two_party(party(0, x0), party(1, x1))
+    z0, z1, c0, c1 = run_mpc(lambda m, xs, ws: mul_av(m, xs, ws, owner=owner, ell=ell),
+                             (x0, w if owner == 0 else None), (x1, w if owner == 1 else None), "insecure-dealer")
     assert np.array_equal(R.reconstruct(z0, z1), mul_av_ideal(x, w, ell))
     assert c0.bytes_sent == mul_av_cost(rows, H, ell, 0, owner)["bytes_sent"]
     assert c1.bytes_sent == mul_av_cost(rows, H, ell, 1, owner)["bytes_sent"]
     assert c0.rounds == 1 and c1.rounds == 1
 
 
-@pytest.mark.parametrize("ell", [32, 40, 64])
-def test_mul_rows_exact_and_cost(ell, rng):
-    R = Ring(ell)
-    d = _edges(R, R.reduce(rng.integers(0, 2**63, size=(2, 3, 17), dtype=np.uint64)))
-    r = _edges(R, R.reduce(rng.integers(0, 2**63, size=(2, 3), dtype=np.uint64)))
-    d0, d1 = R.share(d)
-    r0, r1 = R.share(r)
-
-    def party(ds, rs):
-        def f(ch):
-            mpc = MPC.setup(ch, ot_kind="insecure-dealer")
-            with ch.scope("mul_rows") as rec:
-                z = mul_rows(mpc, ds, rs, ell=ell)
-            return z, rec.cost
-        return f
-
-    (z0, c0), (z1, c1), _, _ = run_two_party(party(d0, r0), party(d1, r1))
-    assert np.array_equal(R.reconstruct(z0, z1), mul_rows_ideal(d, r, ell))
-    want = mul_rows_cost(6, 17, ell)["bytes_sent"]
-    assert c0.bytes_sent == want and c1.bytes_sent == want
-    assert c0.rounds == 1
 
 
 def test_mul_av_rejects_bad_use():
@@ -80,42 +54,31 @@ def test_mmul_aa_ot_exact_and_cost(ell, rng):
     a0, a1 = R.share(a)
     b0, b1 = R.share(b)
 
-    def party(x, y):
-        def f(ch):
-            mpc = MPC.setup(ch, ot_kind="insecure-dealer")
-            with ch.scope("mm") as rec:
-                z = mmul_aa_ot(mpc, x, y, ell=ell)
-            return z, rec.cost
-        return f
-
-    (z0, c0), (z1, c1), _, _ = run_two_party(party(a0, b0), party(a1, b1))
+    z0, z1, c0, c1 = run_mpc(lambda m, x, y: mmul_aa_ot(m, x, y, ell=ell), (a0, b0), (a1, b1), "insecure-dealer")
     want = np.array(np.matmul(a.astype(object), b.astype(object)) % (1 << ell), dtype=np.uint64)
     assert np.array_equal(R.reconstruct(z0, z1), want)
     assert c0.bytes_sent == c1.bytes_sent == mmul_aa_ot_cost(h, T, d, M, ell)["bytes_sent"]
     assert c0.rounds == 1
 
 
-@pytest.mark.parametrize("ell,bound", [(26, 14), (40, 19), (64, 30), (20, 3)])
-def test_mul_rows_bounded_exact_and_cost(ell, bound, rng):
-    """|r| < 2^bound: k = bound + 2 choice bits per row, exact, cheaper, one round."""
+@pytest.mark.parametrize("ell,bound", [(32, None), (40, None), (64, None), (26, 14), (40, 19), (64, 30), (20, 3)])
+def test_mul_rows_exact_and_cost(ell, bound, rng):
+    """Any r, or |r| < 2^bound (k = bound + 2 choice bits per row, cheaper): exact, one round."""
     R = Ring(ell)
     d = _edges(R, R.reduce(rng.integers(0, 2**63, size=(3, 4, 19), dtype=np.uint64)))
-    rv = rng.integers(-(2**bound) + 1, 2**bound, size=(3, 4))
-    rv.flat[:4] = [0, -1, 2**bound - 1, -(2**bound) + 1]
-    r = R.from_signed(rv)
+    if bound is None:
+        r = _edges(R, R.reduce(rng.integers(0, 2**63, size=(3, 4), dtype=np.uint64)))
+    else:
+        rv = rng.integers(-(2**bound) + 1, 2**bound, size=(3, 4))
+        rv.flat[:4] = [0, -1, 2**bound - 1, -(2**bound) + 1]
+        r = R.from_signed(rv)
     d0, d1 = R.share(d)
     r0, r1 = R.share(r)
 
-    def party(ds, rs):
-        def f(ch):
-            mpc = MPC.setup(ch, ot_kind="insecure-dealer")
-            with ch.scope("mul_rows") as rec:
-                z = mul_rows(mpc, ds, rs, ell=ell, bound=bound)
-            return z, rec.cost
-        return f
-
-    (z0, c0), (z1, c1), _, _ = run_two_party(party(d0, r0), party(d1, r1))
+    z0, z1, c0, c1 = run_mpc(lambda m, ds, rs: mul_rows(m, ds, rs, ell=ell, bound=bound), (d0, r0), (d1, r1),
+                             "insecure-dealer")
     assert np.array_equal(R.reconstruct(z0, z1), mul_rows_ideal(d, r, ell))
     want = mul_rows_cost(12, 19, ell, bound=bound)["bytes_sent"]
     assert c0.bytes_sent == want and c1.bytes_sent == want and c0.rounds == 1
-    assert want < mul_rows_cost(12, 19, ell)["bytes_sent"]
+    if bound is not None:
+        assert want < mul_rows_cost(12, 19, ell)["bytes_sent"]
