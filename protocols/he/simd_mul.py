@@ -382,8 +382,7 @@ class SimdMul:
         prg = self.mpc.prg
         digits = [uniform_mod(prg, t, cts * N) for t in self.t[:k]]
         out = []
-        pad = lambda v: np.concatenate([v, np.zeros(cts * N - v.size, dtype=U64)])  # noqa: E731
-        x0p, y0p = pad(x0), pad(y0)
+        x0p, y0p = (np.concatenate([v, np.zeros(cts * N - v.size, dtype=U64)]) for v in (x0, y0))
         for i in range(k):
             t = self.t[i]
             # r mod t_i = Σ_j d_j·Π_{m<j} t_m, and the terms with j > i vanish mod t_i
@@ -403,7 +402,10 @@ class SimdMul:
                     if (v % U64(t)).any():
                         ct = load_ct(s, ctx, CtData(pid, False, 2, N, L, 1.0, 1, lim[b][None], seeds[b].tobytes()))
                         ev.multiply_plain_inplace(ct, self._encode(i, v))
-                        acc = ct if acc is None else (ev.add_inplace(acc, ct) or acc)
+                        if acc is None:
+                            acc = ct
+                        else:
+                            ev.add_inplace(acc, ct)
                 if acc is None:
                     acc = s.Ciphertext()
                     self.pk_encryptor[i].encrypt_zero(acc)
