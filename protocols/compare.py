@@ -105,30 +105,7 @@ def cmp_cost(n: int, nbits: int, m: int | None = None, batch: int | None = None)
     """Analytic cost of :func:`cmp` on n elements: payload bytes party 0 → 1 and 1 → 0, rounds
     (party 1; party 0 counts one fewer when its previous step ended with a receive), and COTs
     consumed (0→1 direction, 1→0 direction).  Passes of :func:`pass_size` elements add up."""
-    m = m or get_config().cmp_digit_bits
-    batch = batch or get_config().cmp_batch
-    per = pass_size(nbits, 1, batch)
-    if n > per:
-        full, rest = divmod(n, per)
-        one = cmp_cost(per, nbits, m, batch)
-        out = {k: v * full for k, v in one.items()}
-        if rest:
-            out = {k: v + w for (k, v), w in zip(out.items(), cmp_cost(rest, nbits, m, batch).values())}
-        return out
-    if nbits == 0:
-        return {"bytes_0to1": 0, "bytes_1to0": 0, "rounds": 0, "cots_0to1": 0, "cots_1to0": 0}
-    choice = sum((n * nd * w + 7) // 8 for _, nd, w, _ in _groups(nbits, m))
-    tables = sum((n * nd * (1 << w) * e + 7) // 8 for _, nd, w, e in _groups(nbits, m))
-    levels = _levels(len(_digits(nbits, m)))
-    ands = sum((n * (2 + 3 * (p - 1)) + 7) // 8 for p in levels)
-    ntrip = n * sum(levels)
-    return {
-        "bytes_0to1": tables + ands,
-        "bytes_1to0": choice + ands,
-        "rounds": 1 + len(levels),
-        "cots_0to1": n * nbits + ntrip,
-        "cots_1to0": ntrip,
-    }
+    return cmp_multi_cost(n, nbits, 1, m, batch)
 
 
 def msb_cost(n: int, ell: int | None = None, m: int | None = None) -> dict:
@@ -148,20 +125,10 @@ def cmp(mpc: "MPC", v: np.ndarray, *, nbits: int, digit_bits: int | None = None)
     Rounds: 1 + ceil(log2 D), D = ceil(nbits/m), per pass of :func:`pass_size` elements.
     Traffic: :func:`cmp_cost`.
     """
-    m = digit_bits or get_config().cmp_digit_bits
     v = np.asarray(v, dtype=np.uint64)
-    shape = v.shape
-    v = v.reshape(-1)
     if nbits == 0:
-        return np.zeros(shape, np.uint8)
-    if not 1 <= nbits <= 64:
-        raise ValueError(f"cmp: nbits={nbits} outside 1..64")
-    if nbits < 64 and np.any(v >> np.uint64(nbits)):
-        raise ValueError(f"cmp: inputs must be < 2^{nbits}")
-    out = np.empty(v.size, np.uint8)
-    for sl in iter_chunks(v.size, pass_size(nbits)):
-        out[sl] = _cmp_pass(mpc, v[sl], nbits, m)
-    return out.reshape(shape)
+        return np.zeros(v.shape, np.uint8)
+    return cmp_multi(mpc, v[None] if mpc.party == 0 else v, 1, nbits=nbits, digit_bits=digit_bits)[0]
 
 
 def _cmp_pass(mpc: "MPC", v: np.ndarray, nbits: int, m: int, T: int = 1) -> np.ndarray:
@@ -278,13 +245,15 @@ def cmp_multi(mpc: "MPC", v: np.ndarray, T: int, *, nbits: int, digit_bits: int 
     Rounds: those of :func:`cmp`; traffic :func:`cmp_multi_cost`."""
     m = digit_bits or get_config().cmp_digit_bits
     v = np.asarray(v, dtype=np.uint64)
+    if not 1 <= nbits <= 64:
+        raise ValueError(f"cmp: nbits={nbits} outside 1..64")
     if T < 1 or T * 2 > 64:
         raise ValueError(f"cmp_multi: T={T} must be in 1..32")
     shape = v.shape[1:] if mpc.party == 0 else v.shape
     if mpc.party == 0 and v.shape[0] != T:
         raise ValueError(f"cmp_multi: party 0 needs (T, ...) values, got {v.shape} for T={T}")
     if nbits < 64 and np.any(v >> np.uint64(nbits)):
-        raise ValueError(f"cmp_multi: inputs must be < 2^{nbits}")
+        raise ValueError(f"cmp: inputs must be < 2^{nbits}")
     n = int(np.prod(shape, dtype=np.int64))
     flat = v.reshape(T, n) if mpc.party == 0 else v.reshape(n)
     out = np.empty((T, n), np.uint8)
@@ -297,7 +266,9 @@ def cmp_multi_cost(n: int, nbits: int, T: int, m: int | None = None, batch: int 
     """Analytic cost of :func:`cmp_multi` (same keys as :func:`cmp_cost`)."""
     m = m or get_config().cmp_digit_bits
     out = {"bytes_0to1": 0, "bytes_1to0": 0, "rounds": 0, "cots_0to1": 0, "cots_1to0": 0}
-    for sl in iter_chunks(n, pass_size(nbits, T, batch)):
+    if nbits == 0:
+        return out
+    for sl in list(iter_chunks(n, pass_size(nbits, T, batch))) or [slice(0, 0)]:
         k = sl.stop - sl.start
         choice = sum((k * nd * w + 7) // 8 for _, nd, w, _ in _groups(nbits, m))
         tables = sum((k * nd * (1 << w) * e * T + 7) // 8 for _, nd, w, e in _groups(nbits, m))
@@ -341,13 +312,8 @@ def msb_a(mpc: "MPC", x: np.ndarray, *, ell: int | None = None) -> np.ndarray:
     Rounds and traffic: :func:`cmp` on ℓ - 1 bits (:func:`msb_cost`); at ℓ = 64, m = 4:
     5 rounds, 625 bits + 93 COTs per element.
     """
-    ell = ell or get_config().ell
     x = np.asarray(x, dtype=np.uint64)
-    low_mask = np.uint64((1 << (ell - 1)) - 1)
-    low = x & low_mask
-    v = low if mpc.party == 0 else low_mask - low
-    carry = cmp(mpc, v, nbits=ell - 1)
-    return (carry ^ ((x >> np.uint64(ell - 1)) & np.uint64(1)).astype(np.uint8)).astype(np.uint8)
+    return msb_multi(mpc, x[None] if mpc.party == 0 else x, 1, ell=ell)[0]
 
 
 def drelu_a(mpc: "MPC", x: np.ndarray, *, ell: int | None = None) -> np.ndarray:
