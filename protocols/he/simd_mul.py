@@ -339,8 +339,9 @@ class SimdMul:
 
     # K: encrypt and send ------------------------------------------------------------------------
     def _encode(self, i: int, v: np.ndarray):
+        """Batch-encode ``v`` (already reduced mod t_i) into context i."""
         pt = self.s.Plaintext()
-        self.enc[i].encode((v % U64(self.t[i])).tolist(), pt)
+        self.enc[i].encode(v.tolist(), pt)
         return pt
 
     def _send_inputs(self, x1: np.ndarray, y1: np.ndarray, k: int) -> None:
@@ -350,7 +351,7 @@ class SimdMul:
         for i in range(k):
             for v in (x1, y1):
                 vp = np.zeros(cts * N, dtype=U64)
-                vp[: v.size] = v
+                vp[: v.size] = v % U64(self.t[i])
                 for c in range(cts):
                     ser = self.encryptor[i].encrypt_symmetric(self._encode(i, vp[c * N:(c + 1) * N]))
                     ct = parse_ct(save_body(ser))
@@ -393,13 +394,14 @@ class SimdMul:
                 r_i = addmod(r_i, mulmod(digits[j] % U64(t), w % t, t), t)
             s, ev, ctx = self.s, self.ev[i], self.ctx[i]
             pid = tuple(self.first_pid[i])
+            x0t, y0t = x0p % U64(t), y0p % U64(t)
             for c in range(cts):
                 sl = slice(c * N, (c + 1) * N)
                 base = (i * 2) * cts + c
                 acc = None
-                for b, v in ((base, y0p[sl]), (base + cts, x0p[sl])):
+                for b, v in ((base, y0t[sl]), (base + cts, x0t[sl])):
                     # SEAL refuses products with an all-zero plaintext (a "transparent" result)
-                    if (v % U64(t)).any():
+                    if v.any():
                         ct = load_ct(s, ctx, CtData(pid, False, 2, N, L, 1.0, 1, lim[b][None], seeds[b].tobytes()))
                         ev.multiply_plain_inplace(ct, self._encode(i, v))
                         if acc is None:
@@ -556,7 +558,7 @@ def mul_aa_he_cost(n: int, ell: int, engine: SimdMul | None = None) -> dict:
             msgs += 1
         return up, down, msgs
 
-    (u1, d1, m1), (u0, d0, m0) = up_down(role_halves(n, N)[0]), up_down(role_halves(n, N)[1])
+    (u1, d1, m1), (u0, d0, m0) = (up_down(part) for part in role_halves(n, N))
     return {"bytes_1to0": u1 + d0, "bytes_0to1": u0 + d1, "msgs": m0 + m1, "rounds": 2 if m0 else 1}
 
 
