@@ -91,12 +91,25 @@ def test_ggm_mpcot(rng, t, b):
 
 
 # ---------------------------------------------------------------------------- LPN
-@pytest.mark.parametrize("row0", [0, 2, 4096])
-def test_lpn_against_twin(rng, row0):
-    k, n = 301, 5000
-    base = rng.integers(0, 2**63, (k, 2), dtype=np.uint64)
+@pytest.fixture(params=["c", "numpy"])
+def lpn_path(request, monkeypatch):
+    """Run an LPN test on the compiled kernel and on the numpy path (both must match the twin)."""
+    from protocols.ot import ferret
+
+    if request.param == "numpy":
+        monkeypatch.setattr(ferret, "_lpn", None)
+    elif ferret.lpn_kernel() != "c":
+        pytest.fail("the compiled LPN kernel protocols.ot._lpn is missing: reinstall with a C compiler "
+                    "(pip install -e .) — the numpy path works but is ~3x slower")
+    return request.param
+
+
+@pytest.mark.parametrize("row0,k", [(0, 301), (2, 301), (4096, 301), (6, 452_000)])
+def test_lpn_against_twin(rng, row0, k, lpn_path):
+    n = 5000
+    base = rng.integers(0, 2**64, (k, 2), dtype=np.uint64)
     seed = bytes(range(16))
-    start = rng.integers(0, 2**63, (n, 2), dtype=np.uint64)
+    start = rng.integers(0, 2**64, (n, 2), dtype=np.uint64)
     out = start.copy()
     lpn_apply(out, base, seed, row0=row0)
     idx = lpn_indices(seed, row0 + n, k)[row0:]
@@ -108,8 +121,17 @@ def test_lpn_against_twin(rng, row0):
     out2 = np.empty_like(out)
     lpn_apply(out2, base, seed, row0=row0, assign=True)
     assert np.array_equal(out2 ^ start, want)
+    # the sender's normalisation: z -> z ^ LSB(z)·Δ
+    delta = np.array([rng.integers(0, 2**64, dtype=np.uint64) | np.uint64(1), rng.integers(0, 2**64, dtype=np.uint64)],
+                     dtype=np.uint64)
+    out3 = start.copy()
+    lpn_apply(out3, base, seed, row0=row0, normalize_delta=delta)
+    lsb = (want[:, 0] & np.uint64(1)).astype(bool)
+    want[lsb] ^= delta
+    assert np.array_equal(out3, want)
+    assert not np.any(out3[:, 0] & np.uint64(1))
     # indices look uniform over [0, k)
-    cnt = np.bincount(lpn_indices(seed, 30_000, k).ravel(), minlength=k)
+    cnt = np.bincount(lpn_indices(seed, 30_000, 301).ravel(), minlength=301)
     assert cnt.min() > 0.7 * cnt.mean() and cnt.max() < 1.3 * cnt.mean()
 
 

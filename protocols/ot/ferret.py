@@ -89,6 +89,11 @@ from ..prg import PRG, common_prg
 from .cot import BufferedCOT, COTReceiver, COTSender, OTPair, crhash
 from .iknp import IKNPReceiver, IKNPSender, iknp_get_cost, iknp_receiver_setup, iknp_sender_setup, iknp_setup_cost
 
+try:  # the compiled LPN kernel (optional: setup.py builds it when a C compiler is available)
+    from . import _lpn
+except ImportError:  # pragma: no cover - depends on the build
+    _lpn = None
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..channel import Channel
 
@@ -302,12 +307,16 @@ class _LpnStream:
         self._buf = bytearray(_LPN_CHUNK * LPN_D * 4 + 16)
         self._np = np.frombuffer(self._buf, dtype=np.uint32)
 
-    def next_indices(self, m: int, k: int, out64: np.ndarray) -> np.ndarray:
-        """Indices of the next m rows as (10, m) int64 (row-major in the stream: row i's 10
-        indices are consecutive)."""
+    def next_words(self, m: int) -> np.ndarray:
+        """The next m rows' 32-bit words, (m·10,) uint32 (row i's 10 words are consecutive);
+        valid until the next call."""
         nb = m * LPN_D * 4
         self._enc.update_into(memoryview(self._zeros)[:nb], self._buf)
-        r = self._np[: m * LPN_D].reshape(m, LPN_D).T
+        return self._np[: m * LPN_D]
+
+    def next_indices(self, m: int, k: int, out64: np.ndarray) -> np.ndarray:
+        """Indices of the next m rows as (10, m) int64."""
+        r = self.next_words(m).reshape(m, LPN_D).T
         idx = out64[:, :m]
         np.multiply(r, np.uint64(k), out=idx)  # one pass: widen and multiply
         idx >>= np.uint64(32)
@@ -321,12 +330,24 @@ def lpn_apply(out: np.ndarray, base: np.ndarray, seed: bytes, row0: int = 0, ass
     public ``seed``.  With ``normalize_delta`` (sender) each row is then mapped z → z ⊕ LSB(z)·Δ.
 
     Measured: ~35 ns per row (thread CPU time), chunks of 4096 rows keep the gathered 64 KiB and
-    the indices in L1/L2; ``np.take`` on a 16-byte void view gathers whole blocks."""
+    the indices in L1/L2; ``np.take`` on a 16-byte void view gathers whole blocks.  The indices are
+    < k by construction, so ``mode="clip"`` (which skips numpy's per-element bounds check and its
+    error path) changes nothing but the speed: ~25 % less time per gather.
+
+    With the compiled kernel ``protocols.ot._lpn`` (built at install when a C compiler is there;
+    ``lpn_kernel()`` says which path runs) one pass per chunk does the indices, prefetches, gathers,
+    XORs and the normalisation, with identical output."""
     k = base.shape[0]
     base = np.ascontiguousarray(base)
-    bv = base.view("V16").reshape(k)
     st = _LpnStream(seed, row0)
     n = out.shape[0]
+    if _lpn is not None and out.flags.c_contiguous and out.dtype == np.uint64:
+        dl = None if normalize_delta is None else np.ascontiguousarray(normalize_delta, dtype=np.uint64).tobytes()
+        for a in range(0, n, _LPN_CHUNK):
+            b = min(n, a + _LPN_CHUNK)
+            _lpn.xor_rows(out[a:b], base, st.next_words(b - a), k, assign, dl)
+        return
+    bv = base.view("V16").reshape(k)
     idx64 = np.empty((LPN_D, _LPN_CHUNK), dtype=np.uint64)
     gat = np.empty(_LPN_CHUNK, dtype="V16")
     gat_u = gat.view(np.uint64).reshape(_LPN_CHUNK, 2)
@@ -341,15 +362,20 @@ def lpn_apply(out: np.ndarray, base: np.ndarray, seed: bytes, row0: int = 0, ass
         g, gu = gat[:m], gat_u[:m]
         for j in range(LPN_D):
             if j == 0 and assign:
-                np.take(bv, idx[0], out=o.view("V16").reshape(m))
+                np.take(bv, idx[0], out=o.view("V16").reshape(m), mode="clip")
             else:
-                np.take(bv, idx[j], out=g)
+                np.take(bv, idx[j], out=g, mode="clip")
                 o ^= gu
         if normalize_delta is not None:
             mk = mask[:m]
             np.bitwise_and(o[:, 0], np.uint64(1), out=mk)
             np.negative(mk, out=mk)
             o ^= mk[:, None] & dl[None, :]
+
+
+def lpn_kernel() -> str:
+    """Which LPN path runs: ``"c"`` (the compiled kernel) or ``"numpy"``."""
+    return "numpy" if _lpn is None else "c"
 
 
 def lpn_indices(seed: bytes, n: int, k: int) -> np.ndarray:
@@ -553,6 +579,6 @@ def traffic_for(params: FerretParams, n_served: int) -> dict[str, int]:
 __all__ = [
     "LpnParams", "FerretParams", "PARAMS", "get_params", "FerretSender", "FerretReceiver",
     "make_ferret_pair", "ferret_iteration_cost", "ferret_setup_cost", "traffic_for", "ggm_sender",
-    "ggm_receiver", "lpn_apply", "lpn_indices", "sender_segment", "receiver_segment",
+    "ggm_receiver", "lpn_apply", "lpn_indices", "lpn_kernel", "sender_segment", "receiver_segment",
     "segment_trees", "ProtocolError",
 ]
