@@ -196,8 +196,10 @@ class SimBackend(Backend):
         secure backend then uses the cheaper bounded product; elsewhere its result is arbitrary)."""
         return Ring(ell).mul(x, x)
 
-    def mul_rows(self, d, r, ell: int, bound: int | None = None) -> np.ndarray:
-        """d ⊙ r[..., None]; ``bound=b``: the caller promises |r| < 2^b (cheaper secure product)."""
+    def mul_rows(self, d, r, ell: int, bound: int | None = None, drop: int = 0) -> np.ndarray:
+        """d ⊙ r[..., None]; ``bound=b``: the caller promises |r| < 2^b (cheaper secure product);
+        ``drop=t``: the caller discards the low t bits, and the secure product may be off by
+        less than 2t·2^t there (zero on average; ``protocols.mul_private.mul_rows``)."""
         return Ring(ell).mul(d, np.asarray(r, dtype=np.uint64)[..., None])
 
     def mul_server(self, name: str, x, ell: int) -> np.ndarray:

@@ -163,6 +163,9 @@ def evaluate(be: Backend, fn, x: np.ndarray, ell: int, frac: int, span: int | No
     return exp_squaring(be, x, fn.n, fn.cutoff, ell, frac, span=span)
 
 
+SOFTMAX_DEN_LO = 0.9  # promised lower bound of Σe in softmax (the maximum's own term is ≈ 0.97)
+
+
 def softmax_rings(frac: int) -> tuple[int, int]:
     """(ring, fraction bits) of the exp values and of the normalising product inside
     :func:`softmax`: config knobs ``softmax_exp_ring`` (26) and ``softmax_exp_frac`` (10).  The
@@ -205,23 +208,29 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
     ke, fe = softmax_rings(frac)
     m = be.max(s, axis=-1, ell=ell, drop=cmp_drop(frac), span=span - 1)
     z = R.sub(s, m[..., None])
+    # z ∈ (−2^(span−1), 2^drop] (row spans < 2^(span−1)) and every exp breakpoint or cutoff b lies
+    # in (−2^(span−2), 0], so |z − b| < 2^(span−1): the comparisons need one bit less than GELU's
+    zspan = span - 1
     if hasattr(exp_table, "pieces"):
         zk = be.ring_down(be.trunc_reduce(z, frac - fe, ell), ell - (frac - fe), ke)
         # every piece value and adjacent difference on z ≤ 2^-5 is below 1.05 < 2 (checked by
         # tests/test_nn_functional.py): the pieces are truncated locally into ring ke − frac and
         # multiplexed there (fe + 3 bits)
         # and the quadratic pieces start right of −8: |z| < 2^(fe+3) wherever x² is used
-        e = piecewise(be, exp_table, zk, ke, fe, coef_frac=frac, span=span - (frac - fe), select_ring=ke - frac,
+        e = piecewise(be, exp_table, zk, ke, fe, coef_frac=frac, span=zspan - (frac - fe), select_ring=ke - frac,
                       power_bound=fe + 3 if _quadratics_right_of(exp_table, -8.0) else None)
     else:
-        e = exp_squaring(be, z, exp_table.n, exp_table.cutoff, ell, frac, span=span)
+        e = exp_squaring(be, z, exp_table.n, exp_table.cutoff, ell, frac, span=zspan)
         e = be.ring_down(be.trunc_reduce(e, frac - fe, ell), ell - (frac - fe), ke)
     Rk = Ring(ke)
     den = Rk.reduce(np.sum(e, axis=-1, dtype=np.uint64))
-    # den ≥ e(0)·e^-(2^-5) (the maximum's own term) and ≤ n·e^(2^-5)
+    # den ≥ e(0)·e^-(2^-5) ≈ 0.97 (the maximum's own term) and ≤ n·e^(2^-5)
     den = R.mul_public(be.ring_up(den, ke, ell), 1 << (frac - fe))
-    r = be.reciprocal(den, 0.5, float(n) + 1.0, ell, frac)  # ≤ 2 (+ Newton's overshoot) < 2^(frac+2)
-    p = be.mul_rows(e, be.ring_down(r, ell, ke), ke, bound=frac + 2)  # fe + frac bits, ≤ 2^(fe+frac)
+    # Newton's iterates never exceed 1/den, so r ≤ 1/0.9 < 2^(frac+1)
+    r = be.reciprocal(den, SOFTMAX_DEN_LO, float(n) + 1.0, ell, frac)
+    # fe + frac bits, ≤ 2^(fe+frac); the product's low fe bits are dropped next, so its Gilboa
+    # fields may skip the lowest fe − 4 of them (error < 2(fe−4)·2^(fe−4) < 2^fe, zero mean)
+    p = be.mul_rows(e, be.ring_down(r, ell, ke), ke, bound=frac + 1, drop=max(0, fe - 4))
     p = be.trunc_reduce(p, fe, ke)  # frac bits in ring ke − fe
     return be.ring_up(p, ke - fe, out_ell or ell)
 

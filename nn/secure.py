@@ -84,8 +84,8 @@ class SecureBackend(Backend):
     def square(self, x, ell: int, bound: int | None = None) -> np.ndarray:
         return square_a(self.mpc, x, ell=ell, bound=bound)
 
-    def mul_rows(self, d, r, ell: int, bound: int | None = None) -> np.ndarray:
-        return mul_rows(self.mpc, d, r, ell=ell, bound=bound)
+    def mul_rows(self, d, r, ell: int, bound: int | None = None, drop: int = 0) -> np.ndarray:
+        return mul_rows(self.mpc, d, r, ell=ell, bound=bound, drop=drop)
 
     def mul_server(self, name: str, x, ell: int) -> np.ndarray:
         w = self.weights[name] if self.party == 0 else None
@@ -148,10 +148,12 @@ class SecureBackend(Backend):
             return max_a(self.mpc, x, axis=axis, ell=ell)
         R = Ring(ell)
         xs = np.moveaxis(R.reduce(x), axis, -1)
-        k = self._coarse_ring(ell, drop, span, 3)
+        # coarse differences |xc_i − xc_j| ≤ 2^(span−drop) + 1 < 2^(k−1): the tree's comparisons
+        # are exact, and 0 ≤ m − xc_0 < 2^(k−1) crosses the rings by the unbiased known-sign trick
+        k = self._coarse_ring(ell, drop, span, 2)
         xc = ring_down(self.trunc_reduce(xs, drop, ell), k)
         m = max_a(self.mpc, xc, axis=-1, ell=k)
-        dm = ring_up(self.mpc, Ring(k).sub(m, xc[..., 0]), k, ell)
+        dm = ring_up(self.mpc, Ring(k).sub(m, xc[..., 0]), k, ell, nonneg=True)
         return R.add(xs[..., 0], R.mul_public(dm, 1 << drop))
 
     def reciprocal(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:

@@ -120,11 +120,14 @@ def ring_down(x, ell_to: int) -> np.ndarray:
     return Ring(ell_to).reduce(np.asarray(x, dtype=np.uint64))
 
 
-def ring_up(mpc, x, ell_from: int, ell_to: int, *, bounded: bool = True, batch: int | None = None) -> np.ndarray:
+def ring_up(mpc, x, ell_from: int, ell_to: int, *, bounded: bool = True, nonneg: bool = False,
+            batch: int | None = None) -> np.ndarray:
     """Shares of a signed value mod 2^ell_from → shares of the same signed value mod 2^ell_to.
 
     ``bounded=True`` (the known-sign trick) requires |x| < 2^(ell_from−2): w = msb(x0') ∨ msb(x1),
-    1 COT, ``1 + ell_to − ell_from`` bits per element, 1 round.
+    1 COT, ``1 + ell_to − ell_from`` bits per element, 1 round.  ``nonneg=True`` (with bounded):
+    the caller promises 0 ≤ x < 2^(ell_from−1) instead — the trick needs no bias then, so a
+    nonnegative value may use one bit more of the ring at the same cost.
     ``bounded=False``: any x; w = ``compare.wrap_a`` of the 2^(ell_from−1)-biased shares
     (millionaires' on ell_from bits) and its B2A mod 2^(ell_to − ell_from) (1 more exchange).
     Exact per-party cost: :func:`ring_up_cost`.
@@ -139,7 +142,7 @@ def ring_up(mpc, x, ell_from: int, ell_to: int, *, bounded: bool = True, batch: 
     if ell_to == ell_from:
         return x.copy()
     d = ell_to - ell_from
-    bias = np.uint64(1 << (ell_from - (2 if bounded else 1)))
+    bias = np.uint64(0 if bounded and nonneg else 1 << (ell_from - (2 if bounded else 1)))
     xb = Rf.add(x, bias) if mpc.party == 0 else x
     if bounded:
         w = wrap_known_sign(mpc, xb, ell_from, d, batch=batch).reshape(shape)

@@ -56,7 +56,7 @@ def mul_av(mpc, x, w=None, *, owner: int = 0, ell: int | None = None, batch: int
     return R.reduce(z + cross.T).reshape(shape)
 
 
-def mul_rows(mpc, d, r, *, ell: int | None = None, bound: int | None = None) -> np.ndarray:
+def mul_rows(mpc, d, r, *, ell: int | None = None, bound: int | None = None, drop: int = 0) -> np.ndarray:
     """Shares of d ⊙ r[..., None] for shared d (..., H) and a shared per-row scalar r (...).
 
     d·r = d0·r0 + d1·r1 + d0·r1 + d1·r0; each cross term d_a·r_b takes r_b's bits as the choice
@@ -70,6 +70,14 @@ def mul_rows(mpc, d, r, *, ell: int | None = None, bound: int | None = None) -> 
     m1·d0(1−m0).  Each direction's job gets k Gilboa fields (widths ell … ell−k+1) plus one wrap
     field of ell − k bits: Σ_{i<k}(ell − i) + (ell − k) bits per element and k + 1 choice bits
     per row, per party (LayerNorm at ell = 40, b = 19: 610 instead of 820 bits).  Still 1 round.
+
+    ``drop=t`` (the caller discards the product's low t bits anyway): Gilboa field i < t carries
+    ⌊d_a / 2^(t−i)⌋ instead of d_a, in ell − t bits instead of ell − i, and lands at bit t.  Each
+    such field then misses c_i·(d_a mod 2^(t−i))·2^i < 2^t, so the two cross terms fall short by
+    E ∈ [0, 2·Σ_{i<t}(2^t − 2^i)); party 0 adds E's mean over uniform shares,
+    ⌊(t·2^t − 2^t + 1)/2⌋ (:func:`rows_drop_bias`), so the result is d·r + e with
+    bias − 2t·2^t < e ≤ bias and E[e] ≈ 0.  Saves t(t+1)/2 bits per element per party.
+    :func:`mul_rows_ideal` is the exact product; tests bound the difference.
     """
     ell = get_config().ell if ell is None else int(ell)
     R = Ring(ell)
@@ -84,31 +92,45 @@ def mul_rows(mpc, d, r, *, ell: int | None = None, bound: int | None = None) -> 
     rows = r1.size
     me = mpc.party
     k = rows_bounded_k(ell, bound)
+    nf = ell if k is None else k
+    t = int(drop)
+    if not 0 <= t <= nf:
+        raise ValueError(f"mul_rows: drop={t} must lie in [0, {nf}]")
+    shifts = [max(i, t) for i in range(nf)]  # where field i lands
+    # field i's correlation: d_a, or ⌊d_a / 2^(t−i)⌋ below the dropped bits
+    fields = [(d2 >> np.uint64(t - i))[None] for i in range(min(t, nf))]
+    if t < nf:
+        fields.append(np.broadcast_to(d2, (nf - t, rows, H)))
     if k is None:
-        widths = tuple(range(ell, 0, -1))
-        mine_x = np.broadcast_to(d2, (ell, rows, H))
+        widths = tuple(ell - s for s in shifts)
         mine_c = _bits(r1, ell)
-        nf = ell
         z = R.mul(d2, r1[:, None])
     else:
         B = np.uint64(1 << (k - 2))
         Rk = ((r1 + B) if me == 0 else r1) & np.uint64((1 << k) - 1)
         m = ((Rk >> np.uint64(k - 1)) & np.uint64(1))
-        widths = tuple(range(ell, ell - k, -1)) + (ell - k,)
-        mine_x = np.concatenate([np.broadcast_to(d2, (k, rows, H)), (d2 * (np.uint64(1) - m)[:, None])[None]])
+        widths = tuple(ell - s for s in shifts) + (ell - k,)
+        fields.append((d2 * (np.uint64(1) - m)[:, None])[None])
         mine_c = np.concatenate([_bits(Rk, k), m.astype(np.uint8)[None]])
-        nf = k
         # local: d_me·R_me − 2^k·m_me·d_me − B·d_me
         z = d2 * Rk[:, None] - ((d2 * m[:, None]) << np.uint64(k)) - d2 * B
+    if t and me == 0:
+        z = z + np.uint64(rows_drop_bias(t))
+    mine_x = np.concatenate(fields) if len(fields) > 1 else fields[0]
     jobs = [ACOT(0, widths, rows, H, x=mine_x if me == 0 else None, c=mine_c if me == 1 else None),
             ACOT(1, widths, rows, H, x=mine_x if me == 1 else None, c=mine_c if me == 0 else None)]
     o0, o1 = acot(mpc, jobs)
     o = o0.reshape(len(widths), rows, H) + o1.reshape(len(widths), rows, H)
-    sh = np.arange(nf, dtype=np.uint64)[:, None, None]
+    sh = np.array(shifts, dtype=np.uint64)[:, None, None]
     cross = np.sum(o[:nf] << sh, axis=0, dtype=np.uint64)
     if k is not None:
         cross = cross - (o[nf] << np.uint64(k))
     return R.reduce(z + cross).reshape(shape)
+
+
+def rows_drop_bias(t: int) -> int:
+    """Mean shortfall of :func:`mul_rows` with ``drop=t`` over uniform shares (party 0 adds it)."""
+    return (t * (1 << t) - (1 << t) + 1) // 2 if t else 0
 
 
 def rows_bounded_k(ell: int, bound: int | None) -> int | None:
@@ -135,10 +157,11 @@ def mul_av_cost(rows: int, H: int, ell: int, party: int, owner: int = 0) -> dict
     return {"bytes_sent": packed_nbytes(H, [w for w in range(ell, 0, -1) for _ in range(rows)]), "rounds": 1}
 
 
-def mul_rows_cost(rows: int, H: int, ell: int, bound: int | None = None) -> dict:
+def mul_rows_cost(rows: int, H: int, ell: int, bound: int | None = None, drop: int = 0) -> dict:
     """Per-party payload bytes and rounds of :func:`mul_rows` (both parties send the same)."""
     k = rows_bounded_k(ell, bound)
-    widths = list(range(ell, 0, -1)) if k is None else list(range(ell, ell - k, -1)) + [ell - k]
+    nf = ell if k is None else k
+    widths = [ell - max(i, drop) for i in range(nf)] + ([] if k is None else [ell - k])
     return {"bytes_sent": (len(widths) * rows + 7) // 8 + packed_nbytes(rows, [w for w in widths for _ in range(H)]),
             "rounds": 1}
 

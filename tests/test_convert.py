@@ -52,6 +52,19 @@ def test_ring_up_known_sign(ell_from, ell_to, rng):
         assert abs((c0.bytes_sent + c1.bytes_sent) * 8 - n * (1 + ell_to - ell_from)) < 4 * 8
 
 
+@pytest.mark.parametrize("ell_from,ell_to", [(15, 32), (32, 64), (3, 9)])
+def test_ring_up_nonneg(ell_from, ell_to, rng):
+    """``nonneg``: 0 ≤ x < 2^(ell_from−1), one bit more than the biased trick, same cost."""
+    Rf, Rt = Ring(ell_from), Ring(ell_to)
+    h = 1 << (ell_from - 1)
+    v = np.concatenate([rng.integers(0, h, size=300), [0, 1, h - 1, h - 2]])
+    x0, x1 = shares(Rf, Rf.from_signed(v), rng)
+    z0, z1, c0, c1 = run_mpc(lambda m, a: ring_up(m, a, ell_from, ell_to, nonneg=True), (x0,), (x1,))
+    assert np.array_equal(Rt.to_signed(Rt.add(z0, z1)), v)
+    for p, c in ((0, c0), (1, c1)):
+        assert c.bytes_sent == ring_up_cost(v.size, ell_from, ell_to, p)["bytes_sent"]
+
+
 def test_ring_down_local(rng):
     R, r = Ring(64), Ring(24)
     v = rng.integers(-(1 << 22), 1 << 22, size=100)

@@ -82,3 +82,31 @@ def test_mul_rows_exact_and_cost(ell, bound, rng):
     assert c0.bytes_sent == want and c1.bytes_sent == want and c0.rounds == 1
     if bound is not None:
         assert want < mul_rows_cost(12, 19, ell)["bytes_sent"]
+
+
+@pytest.mark.parametrize("ell,bound,drop", [(26, 15, 6), (32, None, 5), (40, 19, 9), (26, 15, 17)])
+def test_mul_rows_drop_error_and_cost(ell, bound, drop, rng):
+    """``drop=t``: the product is off by e with bias − 2t·2^t < e ≤ bias (bias =
+    rows_drop_bias(t)), about zero on average, for t(t+1)/2 fewer bits per element and party."""
+    from protocols.mul_private import rows_drop_bias
+
+    R = Ring(ell)
+    shape = (40, 64)
+    d = _edges(R, R.reduce(rng.integers(0, 2**63, size=shape, dtype=np.uint64)))
+    top = (ell - 1) if bound is None else bound
+    rv = rng.integers(-(2**top) + 1, 2**top, size=shape[:1])
+    rv[:4] = [0, -1, 2**top - 1, -(2**top) + 1]
+    r = R.from_signed(rv)
+    d0, d1 = R.share(d)
+    r0, r1 = R.share(r)
+    z0, z1, c0, c1 = run_mpc(lambda m, ds, rs: mul_rows(m, ds, rs, ell=ell, bound=bound, drop=drop), (d0, r0),
+                             (d1, r1), "insecure-dealer")
+    e = R.to_signed(R.sub(R.reconstruct(z0, z1), mul_rows_ideal(d, r, ell)))
+    bias = rows_drop_bias(drop)
+    assert e.max() <= bias and e.min() > bias - 2 * drop * (1 << drop)
+    assert abs(e.mean()) < 0.1 * (drop << drop)
+    want = mul_rows_cost(*shape, ell, bound=bound, drop=drop)["bytes_sent"]
+    assert c0.bytes_sent == c1.bytes_sent == want and c0.rounds == 1
+    base = mul_rows_cost(*shape, ell, bound=bound)["bytes_sent"]
+    saved = min(drop, bound + 2 if bound else ell)
+    assert base - want == pytest.approx(shape[0] * shape[1] * (saved * (saved + 1) // 2) / 8, abs=2)
