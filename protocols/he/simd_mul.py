@@ -403,11 +403,18 @@ class SimdMul:
                     # SEAL refuses products with an all-zero plaintext (a "transparent" result)
                     if v.any():
                         ct = load_ct(s, ctx, CtData(pid, False, 2, N, L, 1.0, 1, lim[b][None], seeds[b].tobytes()))
-                        ev.multiply_plain_inplace(ct, self._encode(i, v))
+                        # both products and their sum in the NTT domain: one inverse transform
+                        # of the sum instead of one per product (~10 % of the evaluation)
+                        ev.transform_to_ntt_inplace(ct)
+                        pt = self._encode(i, v)
+                        ev.transform_to_ntt_inplace(pt, self.first_pid[i])
+                        ev.multiply_plain_inplace(ct, pt)
                         if acc is None:
                             acc = ct
                         else:
                             ev.add_inplace(acc, ct)
+                if acc is not None:
+                    ev.transform_from_ntt_inplace(acc)
                 if acc is None:
                     acc = s.Ciphertext()
                     self.pk_encryptor[i].encrypt_zero(acc)
