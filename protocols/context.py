@@ -43,3 +43,16 @@ class MPC:
             ot = make_cot(ch, ot_kind)
             shared = common_prg(ch)
         return cls(ch=ch, ot=ot, shared_prg=shared, ot_kind=ot_kind)
+
+    def warm_up_ot(self) -> None:
+        """Both parties: run the COT engine's one-time bootstrap in both directions now (silent
+        engines otherwise bootstrap lazily inside the first kernel that draws COTs), so that a
+        session can prepare while idle and a benchmark can time kernels without it.  Draws one
+        COT per direction, in the order of ``make_cot`` (party 0 sends first)."""
+        with self.ch.scope("ot_setup"):
+            if self.party == 0:
+                self.ot.sender.get(1)
+                self.ot.receiver.get(1)
+            else:
+                self.ot.receiver.get(1)
+                self.ot.sender.get(1)

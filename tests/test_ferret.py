@@ -279,3 +279,30 @@ def test_cot_bench_function_reports_exact_traffic():
     assert r0["bytes_total"] == r1["bytes_total"] == 2 * (tr["sender_sent"] + tr["receiver_sent"]) + 32
     assert r0["bits_per_cot"] == r0["bytes_total"] * 8 / (2 * n)
     assert r0["cots_per_s"] > 0 and r0["cots_per_s_steady"] > 0
+
+
+def test_mpc_warm_up_ot_bootstraps_both_directions():
+    """``MPC.warm_up_ot`` runs each direction's bootstrap up front (exactly ``traffic_for(·, 1)``),
+    and the COTs drawn afterwards are still correlated with the same Δ."""
+    from protocols.channel import run_two_party
+    from protocols.config import override
+    from protocols.context import MPC
+    from protocols.ot.ferret import PARAMS, traffic_for
+    from protocols.ot.iknp import iknp_setup_cost
+
+    def f(ch):
+        mpc = MPC.setup(ch, "ferret")
+        s0 = ch.snapshot()
+        mpc.warm_up_ot()
+        warm = ch.cost_since(s0)
+        if ch.party == 0:
+            q = mpc.ot.sender.get(500)
+            return warm, q, mpc.ot.sender.delta
+        return warm, mpc.ot.receiver.get(500)
+
+    with override(ferret_params="toy"):
+        (w0, q, delta), (w1, (b, t)), _, _ = run_two_party(f, f)
+    tr, base = traffic_for(PARAMS["toy"], 1), iknp_setup_cost()  # the base OTs ran in MPC.setup
+    each = tr["sender_sent"] - base["sender_sent"] + tr["receiver_sent"] - base["receiver_sent"]
+    assert w0.bytes_sent == w1.bytes_sent == each > 0
+    assert np.array_equal(t, q ^ (b[:, None].astype(np.uint64) * delta[None, :]))
