@@ -120,20 +120,29 @@ class SecureBackend(Backend):
         return drelu_a(self.mpc, ring_down(self.trunc_reduce(d, drop, ell), k), ell=k)
 
     def ge_multi(self, x, cs, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
-        """One :func:`protocols.compare.msb_multi`: party 1's share of x − c is the same for every
-        public c (party 0 subtracts), so the T comparisons share their OTs and choice bits."""
+        """One balanced :func:`protocols.compare.msb_multi_split`: the T comparisons of an element
+        share one party's share of x, so they share their OTs and choice bits; the other party
+        subtracts the public c_t — party 0 for the first half of the elements, party 1 for the
+        rest, so both build OT tables at the same time."""
         from protocols.bits import not_b
-        from protocols.compare import msb_multi
+        from protocols.compare import balanced_halves, msb_multi_split
 
         R = Ring(ell)
         k = self._coarse_ring(ell, drop, span, 2)
         cs = [R.reduce(np.uint64(c)) for c in cs]
         x = R.reduce(np.asarray(x, dtype=np.uint64))
-        if self.party == 0:
-            d = np.stack([ring_down(self.trunc_reduce(R.sub(x, c), drop, ell), k) for c in cs])
-        else:
-            d = ring_down(self.trunc_reduce(x, drop, ell), k)
-        return not_b(self.mpc, msb_multi(self.mpc, d, len(cs), ell=k))
+        flat = x.reshape(-1)
+        a, _ = balanced_halves(flat.size)
+        own, other = (slice(0, a), slice(a, None)) if self.party == 0 else (slice(a, None), slice(0, a))
+
+        def coarse(v):
+            return ring_down(self.trunc_reduce(v, drop, ell), k)
+
+        mine = np.stack([coarse(R.sub(flat[own], c)) for c in cs])
+        single = coarse(flat[other])
+        xa, xb = (mine, single) if self.party == 0 else (single, mine)
+        bits = msb_multi_split(self.mpc, xa, xb, len(cs), ell=k)
+        return not_b(self.mpc, bits).reshape((len(cs),) + x.shape)
 
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         return mul_ba(self.mpc, b, x, ell=ell)

@@ -108,10 +108,18 @@ def cmp_cost(n: int, nbits: int, m: int | None = None, batch: int | None = None)
     return cmp_multi_cost(n, nbits, 1, m, batch)
 
 
-def msb_cost(n: int, ell: int | None = None, m: int | None = None) -> dict:
-    """Analytic cost of :func:`msb_a` (= :func:`cmp` on ell - 1 bits)."""
+def msb_cost(n: int, ell: int | None = None, m: int | None = None, batch: int | None = None) -> dict:
+    """Analytic cost of :func:`msb_a`: a balanced comparison on ell − 1 bits
+    (:func:`cmp_parts_cost` of :func:`balanced_halves`); both parties count the same rounds."""
     ell = ell or get_config().ell
-    return cmp_cost(n, ell - 1, m)
+    a, b = balanced_halves(n)
+    return cmp_parts_cost([(a, 0), (b, 1)], ell - 1, 1, m, batch)
+
+
+def balanced_halves(n: int) -> tuple[int, int]:
+    """Elements of a balanced comparison whose tables party 0 builds (the first ⌈n/2⌋) and
+    party 1 builds (the rest)."""
+    return (n + 1) // 2, n // 2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -131,75 +139,94 @@ def cmp(mpc: "MPC", v: np.ndarray, *, nbits: int, digit_bits: int | None = None)
     return cmp_multi(mpc, v[None] if mpc.party == 0 else v, 1, nbits=nbits, digit_bits=digit_bits)[0]
 
 
-def _cmp_pass(mpc: "MPC", v: np.ndarray, nbits: int, m: int, T: int = 1) -> np.ndarray:
-    """One pass of :func:`cmp` on a flat batch (all OTs in one round trip, one round per level).
-    With ``T`` > 1 (:func:`cmp_multi`) party 0 holds (T, n) values and party 1 (n,): the OTs are
-    shared, each table entry carries the T comparisons' bits; the result is (T·n,), t-major."""
-    n = v.shape[-1]
+def _digit_planes(v: np.ndarray, widths: list[int]) -> np.ndarray:
+    """(rows, n) uint64 values → (D, rows, n) uint8 digits, least significant first."""
+    dig = np.empty((len(widths),) + v.shape, dtype=np.uint8)
+    s = 0
+    for i, w in enumerate(widths):
+        dig[i] = (v >> np.uint64(s)) & np.uint64((1 << w) - 1)
+        s += w
+    return dig
+
+
+def _cmp_pass(mpc: "MPC", parts: list, nbits: int, m: int, T: int = 1) -> np.ndarray:
+    """One pass of the millionaires' comparison over ``parts`` = [(v, owner), ...]: in each part
+    the ``owner`` holds (T, n_h) values and builds the OT tables (the 1-of-2^m OT sender), the
+    other party holds (n_h,) values and chooses with their digits; the result is [v_owner[t] >
+    v_other] as (T, Σ n_h) XOR shares, columns in part order.  All OTs of all parts share one
+    exchange of choices and one of tables, and one AND tree runs over every part: with one part
+    per owner both parties build tables at the same time instead of one waiting for the other.
+    """
     widths = _digits(nbits, m)
     D = len(widths)
     groups = _groups(nbits, m)
     levels = _levels(D)
     me = mpc.party
+    sizes = [int(np.shape(v)[-1]) for v, _ in parts]
+    offs = np.cumsum([0] + sizes)
+    n = int(offs[-1])
     nT = n * T
 
-    # digits, (D, rows, n) uint8, long axis contiguous (rows = T for party 0, 1 for party 1)
-    shifts = np.cumsum([0] + widths[:-1])
-    vv = v.reshape(-1, n)
-    dig = np.empty((D,) + vv.shape, dtype=np.uint8)
-    for i, (s, w) in enumerate(zip(shifts, widths)):
-        dig[i] = (vv >> np.uint64(s)) & np.uint64((1 << w) - 1)
-
     # take every COT of this call first, in the same order on both sides
-    if me == 0:
-        ots = [NOTSender(mpc, n * nd, w) for _, nd, w, _ in groups]
-    else:
-        ots = [NOTReceiver(mpc, n * nd, w) for _, nd, w, _ in groups]
+    ots = [[(NOTSender if me == owner else NOTReceiver)(mpc, nh * nd, w) for _, nd, w, _ in groups]
+           for (_, owner), nh in zip(parts, sizes)]
     np_ = nT * len(levels)
     nc = nT * sum(p - 1 for p in levels)
     plain = corr_bit_triples(mpc, np_, 1)
     corr = corr_bit_triples(mpc, nc, 2)
 
-    gt = np.empty((D, nT), dtype=np.uint8)
-    eq = np.zeros((D, nT), dtype=np.uint8)  # row 0 is never used
-    if me == 1:
-        ds = [ot.derandomise(dig[d0 : d0 + nd, 0].reshape(-1)) for ot, (d0, nd, w, _) in zip(ots, groups)]
-        mpc.ch.send(*[pack_values(d.astype(np.uint64), w) for d, (_, _, w, _) in zip(ds, groups)])
-        packed = mpc.ch.recv(*[(np.uint8, ((n * nd * (1 << w) * e * T + 7) // 8,)) for _, nd, w, e in groups])
-        for ot, pk, (d0, nd, w, e) in zip(ots, packed, groups):
-            got = ot.unmask(pk, e * T).reshape(nd, n)
-            for t in range(T):
-                col = slice(t * n, (t + 1) * n)
-                gt[d0 : d0 + nd, col] = (got >> np.uint64(e * t)) & np.uint64(1)
-                if e == 2:
-                    eq[d0 : d0 + nd, col] = (got >> np.uint64(e * t + 1)) & np.uint64(1)
-    else:
-        packed = mpc.ch.recv(*[(np.uint8, ((n * nd * w + 7) // 8,)) for _, nd, w, _ in groups])
+    gt = np.empty((D, T, n), dtype=np.uint8)
+    eq = np.zeros((D, T, n), dtype=np.uint8)  # digit 0's row is never used
+    tables = [h for h, (_, o) in enumerate(parts) if o == me and sizes[h]]
+    choices = [h for h, (_, o) in enumerate(parts) if o != me and sizes[h]]
+    if choices:  # 1. the choosers send their derandomised digits
+        msg = []
+        for h in choices:
+            dig = _digit_planes(np.asarray(parts[h][0], np.uint64).reshape(1, -1), widths)
+            for ot, (d0, nd, w, _) in zip(ots[h], groups):
+                msg.append(pack_values(ot.derandomise(dig[d0 : d0 + nd, 0].reshape(-1)).astype(np.uint64), w))
+        mpc.ch.send(*msg)
+    if tables:  # 2. the owners answer with their masked tables
+        got = iter(mpc.ch.recv(*[(np.uint8, ((sizes[h] * nd * w + 7) // 8,)) for h in tables for _, nd, w, _ in groups]))
         out = []
-        for ot, pk, (d0, nd, w, e) in zip(ots, packed, groups):
-            d = unpack_values(pk, n * nd, w).astype(np.uint8)
-            # (T, nd·n): instance index = digit-in-group · n + element, as party 1's
-            x = dig[d0 : d0 + nd].transpose(1, 0, 2).reshape(T, nd * n)
-            r_gt = mpc.prg.bits((T, nd * n))
-            r_eq = mpc.prg.bits((T, nd * n)) if e == 2 else None
-            for t in range(T):
-                gt[d0 : d0 + nd, t * n:(t + 1) * n] = r_gt[t].reshape(nd, n)
+        for h in tables:
+            nh, col = sizes[h], slice(offs[h], offs[h + 1])
+            dig = _digit_planes(np.asarray(parts[h][0], np.uint64).reshape(T, nh), widths)
+            for ot, (d0, nd, w, e) in zip(ots[h], groups):
+                d = unpack_values(next(got), nh * nd, w).astype(np.uint8)
+                # (T, nd·nh): instance index = digit-in-group · nh + element, as the chooser's
+                x = dig[d0 : d0 + nd].transpose(1, 0, 2).reshape(T, nd * nh)
+                r_gt = mpc.prg.bits((T, nd * nh))
+                r_eq = mpc.prg.bits((T, nd * nh)) if e == 2 else None
+                gt[d0 : d0 + nd, :, col] = r_gt.reshape(T, nd, nh).transpose(1, 0, 2)
                 if e == 2:
-                    eq[d0 : d0 + nd, t * n:(t + 1) * n] = r_eq[t].reshape(nd, n)
-            dt = np.uint8 if e * T <= 8 else np.uint64
+                    eq[d0 : d0 + nd, :, col] = r_eq.reshape(T, nd, nh).transpose(1, 0, 2)
+                dt = np.uint8 if e * T <= 8 else np.uint64
 
-            def table(lo, hi, j, x=x, r_gt=r_gt, r_eq=r_eq, e=e, dt=dt):
-                acc = np.zeros((hi - lo, j.shape[1]), dtype=dt)
-                for t in range(T):
-                    xs = x[t, lo:hi, None]
-                    b = (np.greater(xs, j).view(np.uint8) ^ r_gt[t, lo:hi, None]).astype(dt)
-                    if e == 2:
-                        b |= (np.equal(xs, j).view(np.uint8) ^ r_eq[t, lo:hi, None]).astype(dt) << dt(1)
-                    acc |= b << dt(e * t) if t else b
-                return acc
+                def table(lo, hi, j, x=x, r_gt=r_gt, r_eq=r_eq, e=e, dt=dt):
+                    acc = np.zeros((hi - lo, j.shape[1]), dtype=dt)
+                    for t in range(T):
+                        xs = x[t, lo:hi, None]
+                        b = (np.greater(xs, j).view(np.uint8) ^ r_gt[t, lo:hi, None]).astype(dt)
+                        if e == 2:
+                            b |= (np.equal(xs, j).view(np.uint8) ^ r_eq[t, lo:hi, None]).astype(dt) << dt(1)
+                        acc |= b << dt(e * t) if t else b
+                    return acc
 
-            out.append(ot.mask_table(table, d, e * T))
+                out.append(ot.mask_table(table, d, e * T))
         mpc.ch.send(*out)
+    if choices:  # 3. the choosers read their entries
+        got = iter(mpc.ch.recv(*[(np.uint8, ((sizes[h] * nd * (1 << w) * e * T + 7) // 8,))
+                                 for h in choices for _, nd, w, e in groups]))
+        for h in choices:
+            nh, col = sizes[h], slice(offs[h], offs[h + 1])
+            for ot, (d0, nd, w, e) in zip(ots[h], groups):
+                g = ot.unmask(next(got), e * T).reshape(nd, nh)
+                for t in range(T):
+                    gt[d0 : d0 + nd, t, col] = (g >> np.uint64(e * t)) & np.uint64(1)
+                    if e == 2:
+                        eq[d0 : d0 + nd, t, col] = (g >> np.uint64(e * t + 1)) & np.uint64(1)
+    gt, eq = gt.reshape(D, nT), eq.reshape(D, nT)
     n = nT
 
     # AND tree, one round per level
@@ -231,7 +258,44 @@ def _cmp_pass(mpc: "MPC", v: np.ndarray, nbits: int, m: int, T: int = 1) -> np.n
             ngt[p] = gt[k - 1]
             neq[p] = eq[k - 1]
         gt, eq, k = ngt, neq, k2
-    return gt[0]
+    return gt[0].reshape(T, -1)
+
+
+def _pass_slices(sizes: list[int], nbits: int, T: int, batch: int | None = None) -> list[list[slice]]:
+    """Per pass, one slice per part: each pass takes the same share of every non-empty part, so a
+    balanced call stays balanced in every pass."""
+    live = max(1, sum(1 for s in sizes if s))
+    step = max(1, pass_size(nbits, T, batch) // live)
+    npass = max([-(-s // step) for s in sizes] + [0])
+    return [[slice(min(s, i * step), min(s, (i + 1) * step)) for s in sizes] for i in range(npass)]
+
+
+def _cmp_parts(mpc: "MPC", parts: list, T: int, nbits: int, digit_bits: int | None = None) -> np.ndarray:
+    """:func:`_cmp_pass` over passes of :func:`pass_size` elements; parts' values flat:
+    (T, n_h) on the owner, (n_h,) on the other.  Returns (T, Σ n_h)."""
+    m = digit_bits or get_config().cmp_digit_bits
+    if not 1 <= nbits <= 64:
+        raise ValueError(f"cmp: nbits={nbits} outside 1..64")
+    if T < 1 or T * 2 > 64:
+        raise ValueError(f"cmp_multi: T={T} must be in 1..32")
+    sizes = [int(np.shape(v)[-1]) for v, _ in parts]
+    for (v, owner), nh in zip(parts, sizes):
+        want = (T, nh) if mpc.party == owner else (nh,)
+        if np.shape(v) != want:
+            raise ValueError(f"cmp: the party {'owning' if mpc.party == owner else 'choosing'} a part passes "
+                             f"{want} values, got {np.shape(v)} (T={T})")
+        if nbits < 64 and np.any(np.asarray(v, np.uint64) >> np.uint64(nbits)):
+            raise ValueError(f"cmp: inputs must be < 2^{nbits}")
+    offs = np.cumsum([0] + sizes)
+    out = np.empty((T, int(offs[-1])), np.uint8)
+    for sls in _pass_slices(sizes, nbits, T):
+        res = _cmp_pass(mpc, [(v[..., sl], o) for (v, o), sl in zip(parts, sls)], nbits, m, T)
+        pos = 0
+        for h, sl in enumerate(sls):
+            k = sl.stop - sl.start
+            out[:, offs[h] + sl.start : offs[h] + sl.stop] = res[:, pos : pos + k]
+            pos += k
+    return out
 
 
 def cmp_multi(mpc: "MPC", v: np.ndarray, T: int, *, nbits: int, digit_bits: int | None = None) -> np.ndarray:
@@ -243,58 +307,89 @@ def cmp_multi(mpc: "MPC", v: np.ndarray, T: int, *, nbits: int, digit_bits: int 
     the T (gt, eq) bit pairs; the AND trees run on T·n elements.  Used for piecewise selection
     and clamping, where one shared value meets several public thresholds.
     Rounds: those of :func:`cmp`; traffic :func:`cmp_multi_cost`."""
-    m = digit_bits or get_config().cmp_digit_bits
     v = np.asarray(v, dtype=np.uint64)
-    if not 1 <= nbits <= 64:
-        raise ValueError(f"cmp: nbits={nbits} outside 1..64")
-    if T < 1 or T * 2 > 64:
-        raise ValueError(f"cmp_multi: T={T} must be in 1..32")
     shape = v.shape[1:] if mpc.party == 0 else v.shape
-    if mpc.party == 0 and v.shape[0] != T:
+    if mpc.party == 0 and (v.ndim == 0 or v.shape[0] != T):
         raise ValueError(f"cmp_multi: party 0 needs (T, ...) values, got {v.shape} for T={T}")
-    if nbits < 64 and np.any(v >> np.uint64(nbits)):
-        raise ValueError(f"cmp: inputs must be < 2^{nbits}")
     n = int(np.prod(shape, dtype=np.int64))
     flat = v.reshape(T, n) if mpc.party == 0 else v.reshape(n)
-    out = np.empty((T, n), np.uint8)
-    for sl in iter_chunks(n, pass_size(nbits, T)):
-        out[:, sl] = _cmp_pass(mpc, flat[..., sl], nbits, m, T).reshape(T, -1)
-    return out.reshape((T,) + tuple(shape))
+    return _cmp_parts(mpc, [(flat, 0)], T, nbits, digit_bits).reshape((T,) + tuple(shape))
 
 
 def cmp_multi_cost(n: int, nbits: int, T: int, m: int | None = None, batch: int | None = None) -> dict:
     """Analytic cost of :func:`cmp_multi` (same keys as :func:`cmp_cost`)."""
+    return cmp_parts_cost([(n, 0)], nbits, T, m, batch)
+
+
+def cmp_parts_cost(parts: list[tuple[int, int]], nbits: int, T: int, m: int | None = None,
+                   batch: int | None = None) -> dict:
+    """Analytic cost of :func:`_cmp_parts` on parts [(n_h, owner), ...]: bytes each way, rounds
+    (the choosing party's count: 1 + levels per pass with one owner, 2 + levels for both parties
+    when both own a part — the choices cross, then the tables: still two one-way trips) and COTs
+    per direction."""
     m = m or get_config().cmp_digit_bits
     out = {"bytes_0to1": 0, "bytes_1to0": 0, "rounds": 0, "cots_0to1": 0, "cots_1to0": 0}
     if nbits == 0:
         return out
-    for sl in list(iter_chunks(n, pass_size(nbits, T, batch))) or [slice(0, 0)]:
-        k = sl.stop - sl.start
-        choice = sum((k * nd * w + 7) // 8 for _, nd, w, _ in _groups(nbits, m))
-        tables = sum((k * nd * (1 << w) * e * T + 7) // 8 for _, nd, w, e in _groups(nbits, m))
-        levels = _levels(len(_digits(nbits, m)))
+    groups = _groups(nbits, m)
+    levels = _levels(len(_digits(nbits, m)))
+    sizes = [s for s, _ in parts]
+    for sls in _pass_slices(sizes, nbits, T, batch) or [[slice(0, 0)] * len(parts)]:
+        ks = [sl.stop - sl.start for sl in sls]
+        k = sum(ks)
         ands = sum((k * T * (2 + 3 * (p - 1)) + 7) // 8 for p in levels)
         ntrip = k * T * sum(levels)
-        out["bytes_0to1"] += tables + ands
-        out["bytes_1to0"] += choice + ands
-        out["rounds"] += 1 + len(levels)
-        out["cots_0to1"] += k * nbits + ntrip
+        owners = {o for (_, o), kh in zip(parts, ks) if kh} or {parts[0][1]}
+        for (_, o), kh in zip(parts, ks):
+            choice = sum((kh * nd * w + 7) // 8 for _, nd, w, _ in groups)
+            tables = sum((kh * nd * (1 << w) * e * T + 7) // 8 for _, nd, w, e in groups)
+            out["bytes_0to1" if o == 0 else "bytes_1to0"] += tables
+            out["bytes_1to0" if o == 0 else "bytes_0to1"] += choice
+            out["cots_0to1" if o == 0 else "cots_1to0"] += kh * nbits
+        out["bytes_0to1"] += ands
+        out["bytes_1to0"] += ands
+        out["rounds"] += len(owners) + len(levels)
+        out["cots_0to1"] += ntrip
         out["cots_1to0"] += ntrip
     return out
+
+
+def _msb_parts(mpc: "MPC", parts: list, T: int, ell: int) -> np.ndarray:
+    """msb of arithmetic shares, by parts [(x, owner)]: the owner passes (T, n_h) shares (x − c_t
+    for public c_t), the other party its single (n_h,) share.  carry = [low_owner > 2^(ℓ−1) − 1 −
+    low_other] (symmetric in the two shares, so either party may own a part); msb = top bits ⊕
+    carry.  Returns (T, Σ n_h) XOR shares."""
+    low_mask = np.uint64((1 << (ell - 1)) - 1)
+    vs, tops = [], []
+    for x, owner in parts:
+        x = np.asarray(x, dtype=np.uint64)
+        low = x & low_mask
+        vs.append((low if mpc.party == owner else low_mask - low, owner))
+        top = ((x >> np.uint64(ell - 1)) & np.uint64(1)).astype(np.uint8)
+        tops.append(np.broadcast_to(top, (T, x.shape[-1])))
+    carry = _cmp_parts(mpc, vs, T, nbits=ell - 1)
+    return (carry ^ np.concatenate(tops, axis=1)).astype(np.uint8)
 
 
 def msb_multi(mpc: "MPC", x: np.ndarray, T: int, *, ell: int | None = None) -> np.ndarray:
     """msb of T arithmetic-shared values whose party-1 shares are equal (x − c_t with public c_t,
     the constant on party 0's side): party 0 passes (T, *S) shares, party 1 its single (*S)
-    share.  Output (T, *S) XOR shares.  Cost :func:`cmp_multi_cost` on ell − 1 bits."""
+    share.  Output (T, *S) XOR shares.  Cost :func:`cmp_multi_cost` on ell − 1 bits.
+    :func:`msb_multi_split` is the balanced form (half of the elements' constants on party 1)."""
     ell = ell or get_config().ell
     x = np.asarray(x, dtype=np.uint64)
-    low_mask = np.uint64((1 << (ell - 1)) - 1)
-    low = x & low_mask
-    v = low if mpc.party == 0 else low_mask - low
-    carry = cmp_multi(mpc, v, T, nbits=ell - 1)
-    top = ((x >> np.uint64(ell - 1)) & np.uint64(1)).astype(np.uint8)
-    return (carry ^ (top if mpc.party == 0 else top[None])).astype(np.uint8)
+    shape = x.shape[1:] if mpc.party == 0 else x.shape
+    n = int(np.prod(shape, dtype=np.int64))
+    flat = x.reshape(T, n) if mpc.party == 0 else x.reshape(n)
+    return _msb_parts(mpc, [(flat, 0)], T, ell).reshape((T,) + tuple(shape))
+
+
+def msb_multi_split(mpc: "MPC", xa: np.ndarray, xb: np.ndarray, T: int, *, ell: int | None = None) -> np.ndarray:
+    """Balanced :func:`msb_multi` on two flat parts: in ``xa`` party 0 holds the T shares
+    (x − c_t) and party 1 one share, in ``xb`` the other way round, so both parties build OT
+    tables at once.  Returns (T, len_a + len_b).  Cost :func:`cmp_parts_cost`."""
+    ell = ell or get_config().ell
+    return _msb_parts(mpc, [(xa, 0), (xb, 1)], T, ell)
 
 
 def cmp_ideal(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
@@ -309,11 +404,16 @@ def msb_a(mpc: "MPC", x: np.ndarray, *, ell: int | None = None) -> np.ndarray:
     """Boolean shares of the most significant bit of x = x0 + x1 mod 2^ℓ (1 = negative).
 
     Inputs: arithmetic shares (uint64 < 2^ℓ).  Output: uint8 XOR shares, same shape.
-    Rounds and traffic: :func:`cmp` on ℓ - 1 bits (:func:`msb_cost`); at ℓ = 64, m = 4:
-    5 rounds, 625 bits + 93 COTs per element.
+    Balanced: party 0 builds the OT tables of the first half of the elements, party 1 those of
+    the rest (:func:`balanced_halves`), in the same exchanges.
+    Rounds and traffic: :func:`msb_cost` (a comparison on ℓ − 1 bits).
     """
+    ell = ell or get_config().ell
     x = np.asarray(x, dtype=np.uint64)
-    return msb_multi(mpc, x[None] if mpc.party == 0 else x, 1, ell=ell)[0]
+    flat = x.reshape(-1)
+    a, _ = balanced_halves(flat.size)
+    parts = [(flat[:a][None] if mpc.party == 0 else flat[:a], 0), (flat[a:][None] if mpc.party == 1 else flat[a:], 1)]
+    return _msb_parts(mpc, parts, 1, ell)[0].reshape(x.shape)
 
 
 def drelu_a(mpc: "MPC", x: np.ndarray, *, ell: int | None = None) -> np.ndarray:

@@ -375,7 +375,7 @@ def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *,
     """Per-party payload bytes and channel rounds of :func:`reciprocal_a` (kind 'recip') or
     :func:`rsqrt_a` ('rsqrt') with the same arguments (``guess=False``: the caller passed y0,
     then ``iters`` is required)."""
-    from .compare import msb_cost
+    from .compare import balanced_halves, msb_cost
     from .convert import b2a_cost
 
     tr = lambda f: trunc_cost(n, ell, f, party=party, batch=batch)  # noqa: E731
@@ -384,9 +384,11 @@ def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *,
     if norm:
         K = _exponents(lo, hi).size
         c = msb_cost(K * n, ell)
-        # party 0 (the comparison's OT sender) starts by receiving: one channel round less
+        # a balanced comparison starts with both parties sending; with a single element only
+        # party 1 chooses, and party 0 (the table owner) starts by receiving: one round less
+        single = balanced_halves(K * n)[1] == 0
         out = {"bytes_sent": c["bytes_0to1"] if party == 0 else c["bytes_1to0"],
-               "rounds": c["rounds"] - (1 if party == 0 else 0)}
+               "rounds": c["rounds"] - (1 if party == 0 and single else 0)}
         _, b, _ = affine_guess(kind, 1.0, 2.0)
         k = iters if iters is not None else iterations_needed(kind, 1.0, 2.0, frac)
         return _sum(out, b2a_cost(K * n, ell, party, batch), mul_aa_cost(n, ell, batch), tr(fi),
