@@ -295,6 +295,8 @@ def layer_norm(be: Backend, x: np.ndarray, name: str, eps: float, ell: int, frac
     var = clamp(be, var, lo, hi, ell, frac)
     r = be.rsqrt(var, lo, hi, ell, frac)  # ≤ 1/√lo (+ Newton's overshoot)
     r_bound = frac + 2 + max(0, math.ceil(-0.5 * math.log2(lo)))
-    n = be.trunc(be.mul_rows(d, r, ell, bound=r_bound), frac, ell)
+    # the product's low frac bits are truncated next: its Gilboa fields skip the lowest frac − 5
+    # (error < 2(frac−5)·2^(frac−5) ≤ 2^(frac−1), zero mean)
+    n = be.trunc(be.mul_rows(d, r, ell, bound=r_bound, drop=max(0, frac - 5)), frac, ell)
     y = be.trunc(be.mul_server(name + ".g", n, ell), frac, ell)
     return R.add(y, be.server_const(name + ".b", ell))

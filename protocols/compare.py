@@ -18,6 +18,15 @@ Cheetah's comparison (DESIGN.md §4, SPU ``nonlinear/compare_prot``):
   msb(x) = msb(x0) ⊕ msb(x1) ⊕ [x0' + x1' ≥ 2^(ℓ-1)] and the carry is the millionaires'
   [x0' > 2^(ℓ-1) - 1 - x1'] on ℓ-1 bits.  :func:`drelu_a` = 1 ⊕ msb.
 
+* **Balanced calls.**  The table owner (OT sender) hashes 2^m pads per OT, the chooser one, so a
+  one-sided comparison leaves the chooser idle about half the time.  The carry is symmetric
+  ([x0' > 2^(ℓ-1) - 1 - x1'] = [x1' > 2^(ℓ-1) - 1 - x0']), so :func:`msb_a` lets party 0 own the
+  tables of the first half of the elements and party 1 those of the rest (``_cmp_pass`` takes
+  *parts* with an owner each); both halves share the exchanges — choices cross, then tables
+  cross, then the AND levels — so the latency is the same two one-way trips plus the levels (the
+  channel's round counter, which counts a crossing as a round, shows one more per pass).
+  :func:`msb_multi_split` does the same for several thresholds (``SecureBackend.ge_multi``).
+
 * :func:`wrap_a`: [x0 + x1 ≥ 2^ℓ] (unsigned shares) = [x0 > 2^ℓ - 1 - x1], ℓ-bit millionaires'.
 
 * :func:`lt_ap` (x < public c) and :func:`lt_aa` (x < y) are msb(x - c) / msb(x - y): exact when
