@@ -363,6 +363,11 @@ def serve(
             pass
     finally:
         server.stop(grace_s).wait()
+        # gRPC may report a stream finished once the client has read its last message, while
+        # the session's handler thread is still doing its bookkeeping: let it finish
+        deadline = time.monotonic() + 5.0
+        while service.active and time.monotonic() < deadline:
+            time.sleep(0.02)
         for s, h in old.items():
             signal.signal(s, h)
     log.info("stopped: %d sessions served, %d failed", service.served, service.failed)
