@@ -145,9 +145,18 @@ def test_halftree_against_definition(chunk, monkeypatch):
     assert len({bytes(x) for x in w}) == w.shape[0]
 
 
-def test_ea_against_definition():
+@pytest.mark.parametrize("w", [7, 11, 40])
+@pytest.mark.parametrize("path", ["c", "numpy"])
+def test_ea_against_definition(w, path, monkeypatch):
+    """The dual EA rows on the compiled kernel and on the numpy path, against the definition."""
+    from protocols.ot import ferret
+
+    if path == "numpy":
+        monkeypatch.setattr(ferret, "_lpn", None)
+    elif ferret.lpn_kernel() != "c":
+        pytest.skip("the compiled kernel is not built here (test_ferret says whether it should be)")
     prg = PRG()
-    N, n, w = 1000, 500, 7
+    N, n = 1000, 500
     seed = prg.random_bytes(16)
     vec = prg.blocks(N)
     ref_acc = vec.copy()
@@ -163,6 +172,15 @@ def test_ea_against_definition():
     assert np.array_equal(out, ref)
     # the index stream is seekable by row (row0·w a multiple of 4)
     assert np.array_equal(ea_indices(seed, 100, N, w, row0=400), idx[:, 400:500])
+    # the sender's normalisation z -> z ⊕ LSB(z)·Δ
+    from protocols.ot.silent import ea_rows
+
+    delta = prg.blocks(1)[0] | np.array([1, 0], dtype=np.uint64)
+    out2 = np.empty((n, 2), dtype=np.uint64)
+    ea_rows(ref_acc, 0, w, seed, out2, normalize_delta=delta)
+    lsb = (ref[:, 0] & np.uint64(1)).astype(bool)
+    ref[lsb] ^= delta
+    assert np.array_equal(out2, ref)
 
 
 def test_params_validate():

@@ -1,6 +1,8 @@
-/* The LPN expansion's inner loop (see protocols/ot/ferret.py, ``lpn_apply``): for each output row
- * i, XOR ten 128-bit blocks of the base into out[i], at indices (w·k) >> 32 of the row's ten 32-bit
- * words w of the public AES-CTR stream; optionally normalise the row (z -> z ^ LSB(z)·Δ).
+/* The LPN expansion's inner loop (see protocols/ot/ferret.py, ``lpn_apply``, and the dual EA code's
+ * rows in protocols/ot/silent.py, ``ea_rows``): for each output row i, XOR d 128-bit blocks of the
+ * base into out[i] (d = 10 for Ferret's code, the expander weight for EA), at indices (w·k) >> 32 of
+ * the row's d 32-bit words w of the public AES-CTR stream; optionally normalise the row
+ * (z -> z ^ LSB(z)·Δ).
  *
  * Why C: the ten gathers per row are random reads of a multi-MB base.  numpy issues them as ten
  * separate passes (np.take), each with its own index array, so the multiply-shift, the gathers and
@@ -16,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define LPN_D 10
+#define MAX_D 64
 #define AHEAD 8 /* rows of prefetch distance */
 
 static PyObject *xor_rows(PyObject *self, PyObject *args) {
@@ -24,15 +26,16 @@ static PyObject *xor_rows(PyObject *self, PyObject *args) {
     unsigned long long k;
     int assign;
     PyObject *delta_obj;
-    if (!PyArg_ParseTuple(args, "w*y*y*KpO", &out, &base, &words, &k, &assign, &delta_obj))
+    int D = 10;
+    if (!PyArg_ParseTuple(args, "w*y*y*KpO|i", &out, &base, &words, &k, &assign, &delta_obj, &D))
         return NULL;
     PyObject *result = NULL;
     uint64_t dl0 = 0, dl1 = 0;
     int normalize = delta_obj != Py_None;
     Py_ssize_t n = out.len / 16;
-    if (out.len % 16 || base.len % 16 || (unsigned long long)(base.len / 16) != k || k == 0 ||
-        k > 0xffffffffULL || words.len < n * LPN_D * 4) {
-        PyErr_SetString(PyExc_ValueError, "xor_rows: out (n, 2) u64, base (k, 2) u64, words >= 10·n u32");
+    if (D < 1 || D > MAX_D || out.len % 16 || base.len % 16 || (unsigned long long)(base.len / 16) != k ||
+        k == 0 || k > 0xffffffffULL || words.len < n * D * 4) {
+        PyErr_SetString(PyExc_ValueError, "xor_rows: out (n, 2) u64, base (k, 2) u64, words >= d·n u32, 1 <= d <= 64");
         goto done;
     }
     if (normalize) {
@@ -56,13 +59,13 @@ static PyObject *xor_rows(PyObject *self, PyObject *args) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < n; i++) {
             if (i + AHEAD < n) {
-                const uint32_t *wa = w + (i + AHEAD) * LPN_D;
-                for (int j = 0; j < LPN_D; j++)
+                const uint32_t *wa = w + (i + AHEAD) * D;
+                for (int j = 0; j < D; j++)
                     __builtin_prefetch(b + 2 * (((uint64_t)wa[j] * kk) >> 32), 0, 0);
             }
-            const uint32_t *wi = w + i * LPN_D;
+            const uint32_t *wi = w + i * D;
             uint64_t a0 = assign ? 0 : o[2 * i], a1 = assign ? 0 : o[2 * i + 1];
-            for (int j = 0; j < LPN_D; j++) {
+            for (int j = 0; j < D; j++) {
                 const uint64_t *r = b + 2 * (((uint64_t)wi[j] * kk) >> 32);
                 a0 ^= r[0];
                 a1 ^= r[1];
@@ -88,7 +91,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"xor_rows", xor_rows, METH_VARARGS,
-     "xor_rows(out, base, words, k, assign, delta_or_None): out[i] (^)= XOR_j base[(words[10i+j]*k)>>32], "
+     "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "
      "then z -> z ^ LSB(z)*delta if delta is given."},
     {NULL, NULL, 0, NULL},
 };

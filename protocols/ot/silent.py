@@ -305,14 +305,20 @@ def halftree_receiver(ws: _Workspace, tb: np.ndarray, corr: np.ndarray, out: np.
 # ----------------------------------------------------------------------------------------------
 # dual expand-accumulate code
 # ----------------------------------------------------------------------------------------------
+def ea_words(seed: bytes, n: int, w: int, row0: int = 0) -> np.ndarray:
+    """The 32-bit AES-CTR words of rows row0 .. row0+n, (n·w,) uint32, row-major (row i's w words
+    are consecutive).  Requires row0·w to be a multiple of 4 (a 16-byte boundary)."""
+    if (row0 * w) % 4:
+        raise ValueError("EA stream must start on a 16-byte boundary")
+    enc = Cipher(algorithms.AES(seed), modes.CTR((row0 * w // 4).to_bytes(16, "big"))).encryptor()
+    return np.frombuffer(enc.update(bytes(4 * n * w)), dtype="<u4")
+
+
 def ea_indices(seed: bytes, n: int, N: int, w: int, row0: int = 0, out: np.ndarray | None = None) -> np.ndarray:
     """Expander positions of rows row0 .. row0+n: (w, n) int64 uniform in [0, N) (64-bit
     multiply-shift ⌊u·N / 2^32⌋ of 32-bit little-endian AES-CTR words u; row i's w words are
     consecutive in the stream; bias < N/2^32).  Requires row0·w to be a multiple of 4."""
-    if (row0 * w) % 4:
-        raise ValueError("EA stream must start on a 16-byte boundary")
-    enc = Cipher(algorithms.AES(seed), modes.CTR((row0 * w // 4).to_bytes(16, "big"))).encryptor()
-    words = np.frombuffer(enc.update(bytes(4 * n * w)), dtype="<u4").reshape(n, w).T
+    words = ea_words(seed, n, w, row0).reshape(n, w).T
     idx = np.empty((w, n), dtype=np.uint64) if out is None else out.reshape(-1)[: w * n].reshape(w, n)
     np.multiply(words, np.uint64(N), out=idx)  # widen and multiply in one pass
     idx >>= np.uint64(32)
@@ -324,13 +330,23 @@ def ea_rows(acc: np.ndarray, row0: int, w: int, seed: bytes, out: np.ndarray,
     """Rows row0 .. row0+len(out) of the dual EA code applied to the *accumulated* vector acc
     (N, 2): row i = XOR of acc at its w expander positions.  With ``normalize_delta`` (sender)
     rows become z ⊕ LSB(z)·Δ.  Rows are independent, so an iteration is compressed lazily.
-    Per chunk of rows: one gather of all w·m blocks (column-major) and one XOR-reduction."""
+    Per chunk of rows: the compiled kernel of :mod:`protocols.ot.ferret` (``_lpn.xor_rows`` with
+    d = w: indices, prefetch, gathers, XOR and normalisation in one pass) when it is built, else
+    one numpy gather of all w·m blocks (column-major) and one XOR-reduction; same output."""
+    from .ferret import _lpn
+
     N = acc.shape[0]
+    n = out.shape[0]
+    if _lpn is not None and out.flags.c_contiguous and acc.flags.c_contiguous:
+        dl = None if normalize_delta is None else np.ascontiguousarray(normalize_delta, dtype=np.uint64).tobytes()
+        for a in range(0, n, _EA_CHUNK):
+            e = min(n, a + _EA_CHUNK)
+            _lpn.xor_rows(out[a:e], acc, ea_words(seed, e - a, w, row0 + a), N, True, dl, w)
+        return
     bv = acc.view("V16").reshape(N)
     gat = np.empty(w * _EA_CHUNK, dtype="V16")
     gu = gat.view(np.uint64)
     ibuf = np.empty(w * _EA_CHUNK, dtype=np.uint64)
-    n = out.shape[0]
     for a in range(0, n, _EA_CHUNK):
         e = min(n, a + _EA_CHUNK)
         m = e - a
