@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv with $($PY --version)" >&2
   "$PY" -m venv .venv
 fi
-stamp=.venv/.party-setup-$(cat pyproject.toml setup.py protocols/ot/_lpn.c scripts/setup.sh | sha256sum | cut -c1-16)
+stamp=.venv/.party-setup-$(cat pyproject.toml setup.py protocols/_native.c scripts/setup.sh | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "[setup] installing party and its dependencies (first run only)" >&2
   .venv/bin/python -m pip install -q --upgrade pip >&2

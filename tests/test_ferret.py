@@ -94,10 +94,11 @@ def test_ggm_mpcot(rng, t, b):
 @pytest.fixture(params=["c", "numpy"])
 def lpn_path(request, monkeypatch):
     """Run an LPN test on the compiled kernel and on the numpy path (both must match the twin)."""
+    from protocols import native
     from protocols.ot import ferret
 
     if request.param == "numpy":
-        monkeypatch.setattr(ferret, "_lpn", None)
+        monkeypatch.setattr(native, "kernels", None)
     elif ferret.lpn_kernel() != "c":
         import shutil
         import sysconfig
@@ -105,7 +106,7 @@ def lpn_path(request, monkeypatch):
         cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
         if shutil.which(cc) is None:
             pytest.skip(f"no C compiler ({cc}) on this machine: the numpy LPN path runs instead")
-        pytest.fail("the compiled LPN kernel protocols.ot._lpn is missing although a C compiler is "
+        pytest.fail("the compiled kernels (protocols._native) are missing although a C compiler is "
                     "available: reinstall (pip install -e .) — the numpy path works but is ~3x slower")
     return request.param
 

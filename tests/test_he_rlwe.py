@@ -150,8 +150,11 @@ def test_mod_switch_is_exact_division():
     assert math.prod(p.primes[: p.n_keep]) == p.P_keep
 
 
-@pytest.mark.parametrize("w", [1, 13, 21, 37, 63, 64])
-def test_dense_bit_packer(w, rng):
+@pytest.mark.parametrize("w", [1, 13, 21, 37, 38, 60, 63, 64])
+def test_dense_bit_packer(w, rng, monkeypatch):
+    """The compiled packer and the numpy one write the same stream and read it back."""
+    from protocols import native
+
     for cnt in (1, 63, 64, 65, 1000):
         v = rng.integers(0, 2**63, cnt, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
         if w < 64:
@@ -159,6 +162,13 @@ def test_dense_bit_packer(w, rng):
         words = rlwe._packw(v, w)
         assert words.size == -(-cnt * w // 64)
         assert np.array_equal(rlwe._unpackw(words, w, cnt), v)
+        with monkeypatch.context() as m:
+            m.setattr(native, "kernels", None)
+            assert np.array_equal(rlwe._packw(v, w), words)
+            assert np.array_equal(rlwe._unpackw(words, w, cnt), v)
+        # the stream's definition: value i at bits [i·w, (i+1)·w), little-endian
+        stream = int.from_bytes(words.astype("<u8").tobytes(), "little")
+        assert all((stream >> (i * w)) & ((1 << w) - 1) == int(v[i]) for i in range(0, cnt, 97))
 
 
 def test_float32_operands_are_exact(rng):

@@ -149,10 +149,11 @@ def test_halftree_against_definition(chunk, monkeypatch):
 @pytest.mark.parametrize("path", ["c", "numpy"])
 def test_ea_against_definition(w, path, monkeypatch):
     """The dual EA rows on the compiled kernel and on the numpy path, against the definition."""
+    from protocols import native
     from protocols.ot import ferret
 
     if path == "numpy":
-        monkeypatch.setattr(ferret, "_lpn", None)
+        monkeypatch.setattr(native, "kernels", None)
     elif ferret.lpn_kernel() != "c":
         pytest.skip("the compiled kernel is not built here (test_ferret says whether it should be)")
     prg = PRG()

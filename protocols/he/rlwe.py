@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .. import native
 from ..channel import ProtocolError
 from ..prg import PRG
 from .params import DIGIT_BITS, ETA, MAX_INNER, MAX_INNER_T, HEParams
@@ -680,8 +681,15 @@ def coeff_bits(params: HEParams, n_primes: int) -> list[int]:
 def _packw(v: np.ndarray, w: int) -> np.ndarray:
     """Pack uint64 values < 2^w densely into uint64 words (little-endian bit order).
 
-    Values are processed in blocks of 64 (64 values x w bits = w words exactly); the Python loop
-    runs over the 64 positions of a block, each step vectorised over all blocks."""
+    With the compiled kernels (:mod:`protocols.native`) one pass; else values are processed in
+    blocks of 64 (64 values x w bits = w words exactly), the Python loop running over the 64
+    positions of a block, each step vectorised over all blocks.  Same output."""
+    kern = native.kernels
+    if kern is not None:
+        vals = np.ascontiguousarray(v, dtype=U64).reshape(-1)
+        out = np.empty(-(-vals.size * w // 64), dtype=U64)
+        kern.pack_words(out, vals, w)
+        return out
     cnt = v.size
     nblk = -(-cnt // 64)
     vv = np.zeros(nblk * 64, dtype=U64)
@@ -698,6 +706,12 @@ def _packw(v: np.ndarray, w: int) -> np.ndarray:
 
 
 def _unpackw(words: np.ndarray, w: int, cnt: int) -> np.ndarray:
+    """The inverse of :func:`_packw`: ``cnt`` values of w bits from the word stream."""
+    kern = native.kernels
+    if kern is not None and np.asarray(words).size * 64 >= cnt * w:
+        out = np.empty(cnt, dtype=U64)
+        kern.unpack_words(out, np.ascontiguousarray(words, dtype=U64), w)
+        return out
     nblk = -(-cnt // 64)
     ww = np.zeros(nblk * w + 1, dtype=U64)
     ww[: words.size] = words

@@ -347,7 +347,8 @@ class SimdMul:
     def _send_inputs(self, x1: np.ndarray, y1: np.ndarray, k: int) -> None:
         N = self.p.n
         cts = -(-x1.size // N)
-        limbs, seeds = [], []
+        limbs: list[list[np.ndarray]] = [[] for _ in self.q]  # per RNS limb, one (N,) row per ciphertext
+        seeds = []
         for i in range(k):
             for v in (x1, y1):
                 vp = np.zeros(cts * N, dtype=U64)
@@ -355,10 +356,10 @@ class SimdMul:
                 for c in range(cts):
                     ser = self.encryptor[i].encrypt_symmetric(self._encode(i, vp[c * N:(c + 1) * N]))
                     ct = parse_ct(save_body(ser))
-                    limbs.append(ct.data[0])
+                    for j, row in enumerate(ct.data[0]):
+                        limbs[j].append(row)
                     seeds.append(np.frombuffer(ct.seed, dtype=np.uint8))
-        lim = np.stack(limbs)  # (k·2·cts, L, N)
-        words = [_packw(lim[:, j].reshape(-1), q.bit_length()) for j, q in enumerate(self.q)]
+        words = [_packw(np.concatenate(rows), q.bit_length()) for rows, q in zip(limbs, self.q)]
         self.mpc.ch.send(np.concatenate(words), np.stack(seeds))
 
     # E: evaluate and answer ------------------------------------------------------------------------

@@ -89,10 +89,7 @@ from ..prg import PRG, common_prg
 from .cot import BufferedCOT, COTReceiver, COTSender, OTPair, crhash
 from .iknp import IKNPReceiver, IKNPSender, iknp_get_cost, iknp_receiver_setup, iknp_sender_setup, iknp_setup_cost
 
-try:  # the compiled LPN kernel (optional: setup.py builds it when a C compiler is available)
-    from . import _lpn
-except ImportError:  # pragma: no cover - depends on the build
-    _lpn = None
+from .. import native
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..channel import Channel
@@ -334,18 +331,19 @@ def lpn_apply(out: np.ndarray, base: np.ndarray, seed: bytes, row0: int = 0, ass
     < k by construction, so ``mode="clip"`` (which skips numpy's per-element bounds check and its
     error path) changes nothing but the speed: ~25 % less time per gather.
 
-    With the compiled kernel ``protocols.ot._lpn`` (built at install when a C compiler is there;
+    With the compiled kernel (``protocols.native``: built at install when a C compiler is there;
     ``lpn_kernel()`` says which path runs) one pass per chunk does the indices, prefetches, gathers,
     XORs and the normalisation, with identical output."""
     k = base.shape[0]
     base = np.ascontiguousarray(base)
     st = _LpnStream(seed, row0)
     n = out.shape[0]
-    if _lpn is not None and out.flags.c_contiguous and out.dtype == np.uint64:
+    kern = native.kernels
+    if kern is not None and out.flags.c_contiguous and out.dtype == np.uint64:
         dl = None if normalize_delta is None else np.ascontiguousarray(normalize_delta, dtype=np.uint64).tobytes()
         for a in range(0, n, _LPN_CHUNK):
             b = min(n, a + _LPN_CHUNK)
-            _lpn.xor_rows(out[a:b], base, st.next_words(b - a), k, assign, dl)
+            kern.xor_rows(out[a:b], base, st.next_words(b - a), k, assign, dl)
         return
     bv = base.view("V16").reshape(k)
     idx64 = np.empty((LPN_D, _LPN_CHUNK), dtype=np.uint64)
@@ -375,7 +373,7 @@ def lpn_apply(out: np.ndarray, base: np.ndarray, seed: bytes, row0: int = 0, ass
 
 def lpn_kernel() -> str:
     """Which LPN path runs: ``"c"`` (the compiled kernel) or ``"numpy"``."""
-    return "numpy" if _lpn is None else "c"
+    return native.kernel_path()
 
 
 def lpn_indices(seed: bytes, n: int, k: int) -> np.ndarray:

@@ -330,18 +330,19 @@ def ea_rows(acc: np.ndarray, row0: int, w: int, seed: bytes, out: np.ndarray,
     """Rows row0 .. row0+len(out) of the dual EA code applied to the *accumulated* vector acc
     (N, 2): row i = XOR of acc at its w expander positions.  With ``normalize_delta`` (sender)
     rows become z ⊕ LSB(z)·Δ.  Rows are independent, so an iteration is compressed lazily.
-    Per chunk of rows: the compiled kernel of :mod:`protocols.ot.ferret` (``_lpn.xor_rows`` with
+    Per chunk of rows: the compiled kernel (:mod:`protocols.native`, ``xor_rows`` with
     d = w: indices, prefetch, gathers, XOR and normalisation in one pass) when it is built, else
     one numpy gather of all w·m blocks (column-major) and one XOR-reduction; same output."""
-    from .ferret import _lpn
+    from .. import native
 
     N = acc.shape[0]
     n = out.shape[0]
-    if _lpn is not None and out.flags.c_contiguous and acc.flags.c_contiguous:
+    kern = native.kernels
+    if kern is not None and out.flags.c_contiguous and acc.flags.c_contiguous:
         dl = None if normalize_delta is None else np.ascontiguousarray(normalize_delta, dtype=np.uint64).tobytes()
         for a in range(0, n, _EA_CHUNK):
             e = min(n, a + _EA_CHUNK)
-            _lpn.xor_rows(out[a:e], acc, ea_words(seed, e - a, w, row0 + a), N, True, dl, w)
+            kern.xor_rows(out[a:e], acc, ea_words(seed, e - a, w, row0 + a), N, True, dl, w)
         return
     bv = acc.view("V16").reshape(N)
     gat = np.empty(w * _EA_CHUNK, dtype="V16")
