@@ -181,7 +181,71 @@ done:
     return result;
 }
 
+/* 3. mulmod_const / mul128_const — a·c mod q and the full 128-bit a·c for uint64 arrays and a
+ * constant c (the HE multiplication's mask, flooding and CRT steps, protocols/he/simd_mul.py);
+ * numpy emulates the 128-bit product with 32-bit limbs in about ten passes.
+ */
+static PyObject *mulmod_const(PyObject *self, PyObject *args) {
+    Py_buffer out, a;
+    unsigned long long c, q;
+    if (!PyArg_ParseTuple(args, "w*y*KK", &out, &a, &c, &q))
+        return NULL;
+    PyObject *result = NULL;
+    if (q == 0 || a.len % 8 || out.len != a.len) {
+        PyErr_SetString(PyExc_ValueError, "mulmod_const: out and a are uint64 arrays of one size, q > 0");
+        goto done;
+    }
+    {
+        uint64_t *o = (uint64_t *)out.buf;
+        const uint64_t *x = (const uint64_t *)a.buf;
+        Py_ssize_t n = a.len / 8;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++)
+            o[i] = (uint64_t)(((unsigned __int128)x[i] * c) % q);
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&a);
+    return result;
+}
+
+static PyObject *mul128_const(PyObject *self, PyObject *args) {
+    Py_buffer hi, lo, a;
+    unsigned long long c;
+    if (!PyArg_ParseTuple(args, "w*w*y*K", &hi, &lo, &a, &c))
+        return NULL;
+    PyObject *result = NULL;
+    if (a.len % 8 || hi.len != a.len || lo.len != a.len) {
+        PyErr_SetString(PyExc_ValueError, "mul128_const: hi, lo and a are uint64 arrays of one size");
+        goto done;
+    }
+    {
+        uint64_t *h = (uint64_t *)hi.buf, *l = (uint64_t *)lo.buf;
+        const uint64_t *x = (const uint64_t *)a.buf;
+        Py_ssize_t n = a.len / 8;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            unsigned __int128 p = (unsigned __int128)x[i] * c;
+            h[i] = (uint64_t)(p >> 64);
+            l[i] = (uint64_t)p;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&hi);
+    PyBuffer_Release(&lo);
+    PyBuffer_Release(&a);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"mulmod_const", mulmod_const, METH_VARARGS, "mulmod_const(out, a, c, q): out = a*c mod q (uint64, 128-bit product)."},
+    {"mul128_const", mul128_const, METH_VARARGS, "mul128_const(hi, lo, a, c): (hi, lo) = the 128-bit product a*c."},
     {"pack_words", pack_words, METH_VARARGS,
      "pack_words(out_words, values, w): values (uint64, each < 2^w) as a little-endian bit stream in out_words."},
     {"unpack_words", unpack_words, METH_VARARGS,

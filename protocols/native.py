@@ -7,7 +7,9 @@ framework works without a compiler, only slower:
 * ``xor_rows`` — Ferret's LPN rows (:func:`protocols.ot.ferret.lpn_apply`) and the dual EA code's
   rows (:func:`protocols.ot.silent.ea_rows`): ~3× faster than ten numpy gathers per row;
 * ``pack_words`` / ``unpack_words`` — dense bit packing of RLWE coefficients
-  (``protocols.he.rlwe._packw`` / ``_unpackw``).
+  (``protocols.he.rlwe._packw`` / ``_unpackw``);
+* ``mulmod_const`` / ``mul128_const`` — 128-bit products for the HE multiplication's modular
+  arithmetic (``protocols.he.simd_mul.mulmod`` / ``mul128``).
 
 Tests switch to the numpy paths by setting ``protocols.native.kernels = None``.
 """

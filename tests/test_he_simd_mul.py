@@ -83,8 +83,15 @@ def test_mul_aa_engine_dispatch(rng):
     assert np.array_equal(R.add(z0, z1), R.mul(x, y))
 
 
-def test_modular_helpers_against_python_ints(rng):
-    """The numpy kernels' plaintext twins: Python integers."""
+@pytest.mark.parametrize("path", ["c", "numpy"])
+def test_modular_helpers_against_python_ints(rng, path, monkeypatch):
+    """The modular kernels (compiled and numpy) against their plaintext twins: Python integers."""
+    from protocols import native
+
+    if path == "numpy":
+        monkeypatch.setattr(native, "kernels", None)
+    elif native.kernels is None:
+        pytest.skip("the compiled kernels are not built here (test_ferret says whether they should be)")
     for q in (1152921504606830593, 274877202433, 144115188075593729, 3):
         a = rng.integers(0, 2**64, size=2000, dtype=np.uint64)
         a[:3] = [0, 1, 2**64 - 1]
@@ -94,6 +101,9 @@ def test_modular_helpers_against_python_ints(rng):
     b = rng.integers(0, 2**64, size=500, dtype=np.uint64)
     hi, lo = mul128(a, b)
     assert [(int(h) << 64) | int(l) for h, l in zip(hi, lo)] == [int(u) * int(v) for u, v in zip(a, b)]
+    for c in (0, 1, 2**64 - 1, int(b[0])):
+        hi, lo = mul128(a, np.uint64(c))
+        assert [(int(h) << 64) | int(l) for h, l in zip(hi, lo)] == [int(u) * c for u in a]
     mods = [144115188074889217, 144115188075134977, 144115188075593729]
     T = math.prod(mods)
     vals = [0, 1, T - 1, 2**64, 2**129 + 12345] + [int(v) for v in rng.integers(0, 2**62, size=50)] * 1

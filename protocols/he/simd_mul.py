@@ -50,6 +50,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .. import native
 from ..channel import ProtocolError, iter_chunks
 from ..config import get_config
 from ..ring import Ring
@@ -75,10 +76,18 @@ def mulhi(a: np.ndarray, w: int) -> np.ndarray:
 
 
 def mulmod(a: np.ndarray, c: int, q: int) -> np.ndarray:
-    """a·c mod q for uint64 a < 2^64 and a constant c < q < 2^62 (Shoup: with w = ⌊c·2^64/q⌋ the
-    quotient ⌊a·w/2^64⌋ is short by at most 2, and the remainder is exact in wrap-around uint64)."""
+    """a·c mod q for uint64 a < 2^64 and a constant c < q < 2^62: the compiled kernel
+    (:mod:`protocols.native`, a 128-bit product) when built, else Shoup's method in numpy (with
+    w = ⌊c·2^64/q⌋ the quotient ⌊a·w/2^64⌋ is short by at most 2, and the remainder is exact in
+    wrap-around uint64).  Same output."""
     c = int(c) % q
     a = np.asarray(a, dtype=U64)
+    kern = native.kernels
+    if kern is not None:
+        a = np.ascontiguousarray(a)
+        out = np.empty_like(a)
+        kern.mulmod_const(out, a, c, q)
+        return out
     quo = mulhi(a, (c << 64) // q)
     r = a * U64(c) - quo * U64(q)
     qq = U64(q)
@@ -98,9 +107,16 @@ def submod(a, b, q: int) -> np.ndarray:
 
 
 def mul128(a: np.ndarray, b) -> tuple[np.ndarray, np.ndarray]:
-    """Full product of uint64 arrays as (hi, lo) words."""
+    """Full product of uint64 arrays as (hi, lo) words (a constant b: the compiled kernel when
+    built; same output)."""
     a = np.asarray(a, dtype=U64)
     b = np.asarray(b, dtype=U64)
+    kern = native.kernels
+    if kern is not None and b.ndim == 0:
+        a = np.ascontiguousarray(a)
+        hi, lo = np.empty_like(a), np.empty_like(a)
+        kern.mul128_const(hi, lo, a, int(b))
+        return hi, lo
     m32 = U64(0xFFFFFFFF)
     a0, a1, b0, b1 = a & m32, a >> U64(32), b & m32, b >> U64(32)
     p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
