@@ -133,6 +133,52 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _total_bytes(r: dict) -> int | None:
+    if r.get("bytes_c2s") is None or r.get("bytes_s2c") is None:
+        return None
+    return int(r["bytes_c2s"]) + int(r["bytes_s2c"])
+
+
+def ratio_rows(rows: list[dict], base: str = "party") -> list[dict]:
+    """Side by side: for every (case, profile) with a ``base`` row, one row per other impl with
+    the other's figure divided by ours (> 1: ours is faster / lighter).  Traffic uses the kernel's
+    ``bytes_per_elem`` when both rows have it, else the session totals."""
+    ours = {(r["case"], r["profile"]): r for r in rows if r.get("impl") == base}
+    out = []
+    for r in rows:
+        key = (r.get("case"), r.get("profile"))
+        b = ours.get(key)
+        if r.get("impl") == base or b is None:
+            continue
+        t_b, t_o = b.get("time_s_median"), r.get("time_s_median")
+        if r.get("bytes_per_elem") is not None and b.get("bytes_per_elem") is not None:
+            by_b, by_o, what = b["bytes_per_elem"], r["bytes_per_elem"], "B/elt"
+        else:
+            by_b, by_o, what = _total_bytes(b), _total_bytes(r), "session B"
+        out.append({
+            "case": key[0], "profile": key[1], "vs": r["impl"],
+            "time_ours_s": t_b, "time_theirs_s": t_o,
+            "time_ratio": (t_o / t_b) if t_b and t_o else None,
+            "traffic": what, "traffic_ours": by_b, "traffic_theirs": by_o,
+            "traffic_ratio": (by_o / by_b) if by_b and by_o else None,
+        })
+    return out
+
+
+def ratio_table(rows: list[dict], base: str = "party") -> str:
+    """Markdown of :func:`ratio_rows` (empty when there is nothing to compare)."""
+    rr = ratio_rows(rows, base)
+    if not rr:
+        return ""
+    cols = ["case", "profile", "vs", "time_ours_s", "time_theirs_s", "time_ratio", "traffic", "traffic_ours",
+            "traffic_theirs", "traffic_ratio"]
+    lines = [f"ratios: theirs / {base} (> 1: {base} is faster or sends less)", "",
+             "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rr:
+        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -177,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"no such case; cases: {', '.join(c['case'] for c in mod.cases(args))}")
     rows = run_workload(args.workload, cases, profiles, args.repeat, tls=args.tls, peer=getattr(mod, "peer_rows", None), args=args)
     print(markdown_table(rows))
+    ratios = ratio_table(rows)
+    if ratios:
+        print("\n" + ratios)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
         print(f"\nrows written to {args.json}", file=sys.stderr)

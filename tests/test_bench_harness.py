@@ -47,3 +47,24 @@ def test_markdown_table_has_extra_columns():
     rows = [{f: 1 for f in ROW_FIELDS} | {"case": "c", "MB_per_s": 5.0}]
     t = markdown_table(rows)
     assert "MB_per_s" in t.splitlines()[0] and "| 5 |" in t
+
+
+def test_ratio_rows_side_by_side():
+    """Each other impl's row against ours for the same case and profile: their figure / ours,
+    on the kernel's bytes per element when both rows have it, else on the session totals."""
+    from bench.harness import ratio_rows, ratio_table
+
+    rows = [
+        {"impl": "party", "case": "softmax", "profile": "lan", "time_s_median": 2.0, "bytes_per_elem": 200.0,
+         "bytes_c2s": 10, "bytes_s2c": 10},
+        {"impl": "bumblebee-approx", "case": "softmax", "profile": "lan", "time_s_median": 4.0,
+         "bytes_per_elem": 650.0, "bytes_c2s": 30, "bytes_s2c": 35},
+        {"impl": "spu-cheetah", "case": "softmax", "profile": "lan", "time_s_median": 60.0, "bytes_c2s": 300,
+         "bytes_s2c": 500},
+        {"impl": "spu-cheetah", "case": "gelu", "profile": "lan", "time_s_median": 30.0},  # no row of ours
+    ]
+    rr = ratio_rows(rows)
+    assert [(r["vs"], r["time_ratio"], r["traffic"], r["traffic_ratio"]) for r in rr] == [
+        ("bumblebee-approx", 2.0, "B/elt", 3.25), ("spu-cheetah", 30.0, "session B", 40.0)]
+    assert "| softmax | lan | spu-cheetah |" in ratio_table(rows)
+    assert ratio_table(rows[:1]) == ""
