@@ -15,6 +15,10 @@ Tests switch to the numpy paths by setting ``protocols.native.kernels = None``.
 """
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
+
 try:
     from . import _native as kernels
 except ImportError:  # pragma: no cover - depends on the build
@@ -24,3 +28,20 @@ except ImportError:  # pragma: no cover - depends on the build
 def kernel_path() -> str:
     """``"c"`` when the compiled kernels are loaded, else ``"numpy"``."""
     return "numpy" if kernels is None else "c"
+
+
+def xor_rows(out: np.ndarray, base: np.ndarray, words: Callable[[int, int], np.ndarray], *, d: int, chunk: int,
+             assign: bool = False, normalize_delta: np.ndarray | None = None) -> bool:
+    """Rows of a local linear code on the compiled kernel: out[i] (^)= XOR of d blocks of ``base``
+    ((k, 2) uint64) at indices (w·k) >> 32 of the row's d stream words, then z → z ⊕ LSB(z)·Δ with
+    ``normalize_delta``.  ``words(a, m)`` returns the (m·d,) uint32 words of rows a .. a+m; rows go
+    in chunks of ``chunk``.  Returns False (nothing done) when the kernels are not built or the
+    arrays are not contiguous uint64: the caller then runs its numpy path."""
+    if kernels is None or out.dtype != np.uint64 or not (out.flags.c_contiguous and base.flags.c_contiguous):
+        return False
+    dl = None if normalize_delta is None else np.ascontiguousarray(normalize_delta, dtype=np.uint64).tobytes()
+    n = out.shape[0]
+    for a in range(0, n, chunk):
+        b = min(n, a + chunk)
+        kernels.xor_rows(out[a:b], base, words(a, b - a), base.shape[0], assign, dl, d)
+    return True

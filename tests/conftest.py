@@ -11,3 +11,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def rng():
     """numpy RNG for *test inputs only* (never for shares, masks or keys)."""
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(params=["c", "numpy"])
+def native_path(request, monkeypatch):
+    """Run a test on the compiled kernels (``protocols.native``) and on the numpy paths; both must
+    match the test's plaintext twin.  A missing module fails where a C compiler exists (the build
+    broke); only a machine without one skips the compiled variant."""
+    from protocols import native
+
+    if request.param == "numpy":
+        monkeypatch.setattr(native, "kernels", None)
+    elif native.kernels is None:
+        import shutil
+        import sysconfig
+
+        cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+        if shutil.which(cc) is None:
+            pytest.skip(f"no C compiler ({cc}) on this machine: only the numpy paths exist here")
+        pytest.fail("the compiled kernels (protocols._native) are missing although a C compiler is "
+                    "available: reinstall (pip install -e .) — the numpy paths work but are ~3x slower")
+    return request.param

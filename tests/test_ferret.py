@@ -91,28 +91,8 @@ def test_ggm_mpcot(rng, t, b):
 
 
 # ---------------------------------------------------------------------------- LPN
-@pytest.fixture(params=["c", "numpy"])
-def lpn_path(request, monkeypatch):
-    """Run an LPN test on the compiled kernel and on the numpy path (both must match the twin)."""
-    from protocols import native
-    from protocols.ot import ferret
-
-    if request.param == "numpy":
-        monkeypatch.setattr(native, "kernels", None)
-    elif ferret.lpn_kernel() != "c":
-        import shutil
-        import sysconfig
-
-        cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-        if shutil.which(cc) is None:
-            pytest.skip(f"no C compiler ({cc}) on this machine: the numpy LPN path runs instead")
-        pytest.fail("the compiled kernels (protocols._native) are missing although a C compiler is "
-                    "available: reinstall (pip install -e .) — the numpy path works but is ~3x slower")
-    return request.param
-
-
 @pytest.mark.parametrize("row0,k", [(0, 301), (2, 301), (4096, 301), (6, 452_000)])
-def test_lpn_against_twin(rng, row0, k, lpn_path):
+def test_lpn_against_twin(rng, row0, k, native_path):
     n = 5000
     base = rng.integers(0, 2**64, (k, 2), dtype=np.uint64)
     seed = bytes(range(16))

@@ -83,15 +83,8 @@ def test_mul_aa_engine_dispatch(rng):
     assert np.array_equal(R.add(z0, z1), R.mul(x, y))
 
 
-@pytest.mark.parametrize("path", ["c", "numpy"])
-def test_modular_helpers_against_python_ints(rng, path, monkeypatch):
+def test_modular_helpers_against_python_ints(rng, native_path):
     """The modular kernels (compiled and numpy) against their plaintext twins: Python integers."""
-    from protocols import native
-
-    if path == "numpy":
-        monkeypatch.setattr(native, "kernels", None)
-    elif native.kernels is None:
-        pytest.skip("the compiled kernels are not built here (test_ferret says whether they should be)")
     for q in (1152921504606830593, 274877202433, 144115188075593729, 3):
         a = rng.integers(0, 2**64, size=2000, dtype=np.uint64)
         a[:3] = [0, 1, 2**64 - 1]

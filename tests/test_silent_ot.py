@@ -146,16 +146,8 @@ def test_halftree_against_definition(chunk, monkeypatch):
 
 
 @pytest.mark.parametrize("w", [7, 11, 40])
-@pytest.mark.parametrize("path", ["c", "numpy"])
-def test_ea_against_definition(w, path, monkeypatch):
+def test_ea_against_definition(w, native_path):
     """The dual EA rows on the compiled kernel and on the numpy path, against the definition."""
-    from protocols import native
-    from protocols.ot import ferret
-
-    if path == "numpy":
-        monkeypatch.setattr(native, "kernels", None)
-    elif ferret.lpn_kernel() != "c":
-        pytest.skip("the compiled kernel is not built here (test_ferret says whether it should be)")
     prg = PRG()
     N, n = 1000, 500
     seed = prg.random_bytes(16)

@@ -94,6 +94,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from .. import native
 from ..config import get_config
 from ..prg import PRG, common_prg
 from .cot import BufferedCOT, COTReceiver, COTSender, OTPair
@@ -333,17 +334,11 @@ def ea_rows(acc: np.ndarray, row0: int, w: int, seed: bytes, out: np.ndarray,
     Per chunk of rows: the compiled kernel (:mod:`protocols.native`, ``xor_rows`` with
     d = w: indices, prefetch, gathers, XOR and normalisation in one pass) when it is built, else
     one numpy gather of all w·m blocks (column-major) and one XOR-reduction; same output."""
-    from .. import native
-
+    if native.xor_rows(out, acc, lambda a, m: ea_words(seed, m, w, row0 + a), d=w, chunk=_EA_CHUNK, assign=True,
+                       normalize_delta=normalize_delta):
+        return
     N = acc.shape[0]
     n = out.shape[0]
-    kern = native.kernels
-    if kern is not None and out.flags.c_contiguous and acc.flags.c_contiguous:
-        dl = None if normalize_delta is None else np.ascontiguousarray(normalize_delta, dtype=np.uint64).tobytes()
-        for a in range(0, n, _EA_CHUNK):
-            e = min(n, a + _EA_CHUNK)
-            kern.xor_rows(out[a:e], acc, ea_words(seed, e - a, w, row0 + a), N, True, dl, w)
-        return
     bv = acc.view("V16").reshape(N)
     gat = np.empty(w * _EA_CHUNK, dtype="V16")
     gu = gat.view(np.uint64)
