@@ -96,90 +96,60 @@ done:
  * [i·w, (i+1)·w) of the uint64 words), the wire format of RLWE coefficients (protocols/he/rlwe.py,
  * ``_packw`` / ``_unpackw``).  numpy needs a transpose and 64 masked passes per block of 64 values.
  */
-static int check_w(int w) {
+/* pack (pack = 1): dst = the stream, src = the values;  unpack (pack = 0): dst = the values,
+ * src = the stream.  cnt = the number of values. */
+static PyObject *bitstream(PyObject *args, int pack) {
+    Py_buffer dst, src;
+    int w;
+    if (!PyArg_ParseTuple(args, "w*y*i", &dst, &src, &w))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_buffer *stream = pack ? &dst : &src, *values = pack ? &src : &dst;
+    Py_ssize_t cnt = values->len / 8, nw = stream->len / 8;
     if (w < 1 || w > 64) {
-        PyErr_SetString(PyExc_ValueError, "pack/unpack: width must be in 1..64");
-        return 0;
-    }
-    return 1;
-}
-
-static PyObject *pack_words(PyObject *self, PyObject *args) {
-    Py_buffer out, vals;
-    int w;
-    if (!PyArg_ParseTuple(args, "w*y*i", &out, &vals, &w))
-        return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t cnt = vals.len / 8;
-    if (!check_w(w))
+        PyErr_SetString(PyExc_ValueError, "pack/unpack_words: width must be in 1..64");
         goto done;
-    if (vals.len % 8 || out.len % 8 || out.len / 8 < (cnt * (Py_ssize_t)w + 63) / 64) {
-        PyErr_SetString(PyExc_ValueError, "pack_words: out needs ceil(cnt·w/64) uint64 words");
+    }
+    if (dst.len % 8 || src.len % 8 || nw < (cnt * (Py_ssize_t)w + 63) / 64) {
+        PyErr_SetString(PyExc_ValueError, "pack/unpack_words: the stream needs ceil(cnt·w/64) uint64 words");
         goto done;
     }
     {
-        uint64_t *o = (uint64_t *)out.buf;
-        const uint64_t *v = (const uint64_t *)vals.buf;
+        uint64_t *o = (uint64_t *)dst.buf;
+        const uint64_t *in = (const uint64_t *)src.buf;
         const uint64_t mask = w == 64 ? ~(uint64_t)0 : (((uint64_t)1 << w) - 1);
-        Py_ssize_t nw = out.len / 8;
         Py_BEGIN_ALLOW_THREADS
-        memset(o, 0, (size_t)nw * 8);
+        if (pack)
+            memset(o, 0, (size_t)nw * 8);
         for (Py_ssize_t i = 0; i < cnt; i++) {
-            uint64_t x = v[i] & mask;
             uint64_t bit = (uint64_t)i * (uint64_t)w;
             Py_ssize_t word = (Py_ssize_t)(bit >> 6);
             int off = (int)(bit & 63);
-            o[word] |= x << off;
-            if (off + w > 64)
-                o[word + 1] |= x >> (64 - off);
+            if (pack) {
+                uint64_t x = in[i] & mask;
+                o[word] |= x << off;
+                if (off + w > 64)
+                    o[word + 1] |= x >> (64 - off);
+            } else {
+                uint64_t x = in[word] >> off;
+                if (off + w > 64 && word + 1 < nw)
+                    x |= in[word + 1] << (64 - off);
+                o[i] = x & mask;
+            }
         }
         Py_END_ALLOW_THREADS
     }
     result = Py_None;
     Py_INCREF(result);
 done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&vals);
+    PyBuffer_Release(&dst);
+    PyBuffer_Release(&src);
     return result;
 }
 
-static PyObject *unpack_words(PyObject *self, PyObject *args) {
-    Py_buffer out, words;
-    int w;
-    if (!PyArg_ParseTuple(args, "w*y*i", &out, &words, &w))
-        return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t cnt = out.len / 8;
-    if (!check_w(w))
-        goto done;
-    if (out.len % 8 || words.len % 8 || words.len / 8 < (cnt * (Py_ssize_t)w + 63) / 64) {
-        PyErr_SetString(PyExc_ValueError, "unpack_words: words holds fewer than cnt·w bits");
-        goto done;
-    }
-    {
-        uint64_t *o = (uint64_t *)out.buf;
-        const uint64_t *src = (const uint64_t *)words.buf;
-        const uint64_t mask = w == 64 ? ~(uint64_t)0 : (((uint64_t)1 << w) - 1);
-        Py_ssize_t nw = words.len / 8;
-        Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < cnt; i++) {
-            uint64_t bit = (uint64_t)i * (uint64_t)w;
-            Py_ssize_t word = (Py_ssize_t)(bit >> 6);
-            int off = (int)(bit & 63);
-            uint64_t x = src[word] >> off;
-            if (off + w > 64 && word + 1 < nw)
-                x |= src[word + 1] << (64 - off);
-            o[i] = x & mask;
-        }
-        Py_END_ALLOW_THREADS
-    }
-    result = Py_None;
-    Py_INCREF(result);
-done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&words);
-    return result;
-}
+static PyObject *pack_words(PyObject *self, PyObject *args) { return bitstream(args, 1); }
+
+static PyObject *unpack_words(PyObject *self, PyObject *args) { return bitstream(args, 0); }
 
 /* 3. mulmod_const / mul128_const — a·c mod q and the full 128-bit a·c for uint64 arrays and a
  * constant c (the HE multiplication's mask, flooding and CRT steps, protocols/he/simd_mul.py);
