@@ -249,7 +249,9 @@ class SimBackend(Backend):
         R = Ring(ell)
         return R.encode(1.0 / np.clip(R.decode(x, frac), lo, hi), frac)
 
-    def rsqrt(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
+    def rsqrt(self, x, lo: float, hi: float, ell: int, frac: int, clamp_span: int | None = None) -> np.ndarray:
+        """1/√x of x clamped to [lo, hi] (the secure backend clamps only when ``clamp_span`` — a
+        promise 0 ≤ x < 2^clamp_span — is given; otherwise x is promised in [lo, hi])."""
         R = Ring(ell)
         return R.encode(1.0 / np.sqrt(np.clip(R.decode(x, frac), lo, hi)), frac)
 

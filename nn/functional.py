@@ -255,18 +255,6 @@ def div_public(be: Backend, s: np.ndarray, n: int, s_bits: int, out_shift: int, 
     return be.trunc(R.mul_public(t, c), m - a + out_shift, ell)
 
 
-def clamp(be: Backend, x: np.ndarray, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
-    """min(max(x, lo), hi) with public bounds: one two-threshold comparison (``ge_multi``) and one
-    batched multiplexer — lo + [x≥lo]·(x−lo) + [x≥hi]·(hi−x)."""
-    R = Ring(ell)
-    clo, chi = R.encode(np.float64(lo), frac)[()], R.encode(np.float64(hi), frac)[()]
-    bits = be.ge_multi(x, [clo, chi], ell, drop=cmp_drop(frac))
-    lo_s = add_public(be, np.zeros_like(x), clo, ell)
-    hi_s = add_public(be, np.zeros_like(x), chi, ell)
-    sel = be.mul_bit(bits, np.stack([R.sub(x, lo_s), R.sub(hi_s, x)]), ell)
-    return R.add(lo_s, R.add(sel[0], sel[1]))
-
-
 def layer_norm(be: Backend, x: np.ndarray, name: str, eps: float, ell: int, frac: int, *,
                x_bits: int = 9, var_bits: int = 8, var_range: tuple[float, float] | None = None) -> np.ndarray:
     """LayerNorm over the last axis with the server's γ (``name + '.g'``) and β (``name + '.b'``).
@@ -290,10 +278,10 @@ def layer_norm(be: Backend, x: np.ndarray, name: str, eps: float, ell: int, frac
     ssum = R.reduce(np.sum(sq, axis=-1, dtype=np.uint64))
     var = div_public(be, ssum, H, hb + var_bits + 2 * (frac - v), frac - 2 * v, ell)
     lo, hi = var_range if var_range is not None else (2.0**-10, 2.0**var_bits)
-    # the promised range of the Newton iteration: clamp (a zero-variance row gets lo; eps is
-    # below every calibrated variance and below the fixed-point resolution)
-    var = clamp(be, var, lo, hi, ell, frac)
-    r = be.rsqrt(var, lo, hi, ell, frac)  # ≤ 1/√lo (+ Newton's overshoot)
+    # rsqrt clamps the variance to the promised range of its Newton iteration (a zero-variance
+    # row gets lo; eps is below every calibrated variance and below the fixed-point resolution);
+    # the clamp's comparisons join those of rsqrt's range normalisation
+    r = be.rsqrt(var, lo, hi, ell, frac, clamp_span=var_bits + frac)  # ≤ 1/√lo (+ Newton's overshoot)
     r_bound = frac + 2 + max(0, math.ceil(-0.5 * math.log2(lo)))
     # the product's low frac bits are truncated next: its Gilboa fields skip the lowest frac − 5
     # (error < 2(frac−5)·2^(frac−5) ≤ 2^(frac−1), zero mean)

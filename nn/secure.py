@@ -120,29 +120,13 @@ class SecureBackend(Backend):
         return drelu_a(self.mpc, ring_down(self.trunc_reduce(d, drop, ell), k), ell=k)
 
     def ge_multi(self, x, cs, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
-        """One balanced :func:`protocols.compare.msb_multi_split`: the T comparisons of an element
-        share one party's share of x, so they share their OTs and choice bits; the other party
-        subtracts the public c_t — party 0 for the first half of the elements, party 1 for the
-        rest, so both build OT tables at the same time."""
-        from protocols.bits import not_b
-        from protocols.compare import balanced_halves, msb_multi_split
+        """One balanced :func:`protocols.compare.ge_multi_ap` on the coarse values (low ``drop``
+        bits truncated locally) in the ring the span promise allows."""
+        from protocols.compare import ge_multi_ap
 
-        R = Ring(ell)
         k = self._coarse_ring(ell, drop, span, 2)
-        cs = [R.reduce(np.uint64(c)) for c in cs]
-        x = R.reduce(np.asarray(x, dtype=np.uint64))
-        flat = x.reshape(-1)
-        a, _ = balanced_halves(flat.size)
-        own, other = (slice(0, a), slice(a, None)) if self.party == 0 else (slice(a, None), slice(0, a))
-
-        def coarse(v):
-            return ring_down(self.trunc_reduce(v, drop, ell), k)
-
-        mine = np.stack([coarse(R.sub(flat[own], c)) for c in cs])
-        single = coarse(flat[other])
-        xa, xb = (mine, single) if self.party == 0 else (single, mine)
-        bits = msb_multi_split(self.mpc, xa, xb, len(cs), ell=k)
-        return not_b(self.mpc, bits).reshape((len(cs),) + x.shape)
+        return ge_multi_ap(self.mpc, x, cs, ell=ell, k=k,
+                           coarse=lambda v: ring_down(self.trunc_reduce(v, drop, ell), k))
 
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         return mul_ba(self.mpc, b, x, ell=ell)
@@ -168,8 +152,9 @@ class SecureBackend(Backend):
     def reciprocal(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
         return reciprocal_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
 
-    def rsqrt(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
-        return rsqrt_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
+    def rsqrt(self, x, lo: float, hi: float, ell: int, frac: int, clamp_span: int | None = None) -> np.ndarray:
+        return rsqrt_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac, clamp=clamp_span is not None,
+                       span=clamp_span)
 
     def ring_down(self, x, ell_from: int, ell_to: int) -> np.ndarray:
         return ring_down(x, ell_to)

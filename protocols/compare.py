@@ -401,6 +401,42 @@ def msb_multi_split(mpc: "MPC", xa: np.ndarray, xb: np.ndarray, T: int, *, ell: 
     return _msb_parts(mpc, [(xa, 0), (xb, 1)], T, ell)
 
 
+def ge_multi_ap(mpc: "MPC", x: np.ndarray, cs, *, ell: int | None = None, k: int | None = None,
+                coarse=None) -> np.ndarray:
+    """Boolean shares of [x ≥ c_t] (signed view) for shared x and T public ring constants c_t:
+    shape (T,) + x.shape.
+
+    One balanced :func:`msb_multi_split`: the T comparisons of an element share one party's share
+    of x (hence its OTs and choice bits) and the other party subtracts the c_t — party 0 for the
+    first half of the elements, party 1 for the rest.  The caller promises |x − c_t| < 2^(k−1)
+    (default k = ell), so the comparisons run in ring k on the shares reduced mod 2^k (local).
+    ``coarse``: a local map from ring-ell shares to ring-k shares used instead of that reduction
+    (``SecureBackend.ge_multi`` passes its truncation by the dropped low bits).
+    Rounds and traffic: :func:`ge_multi_cost`.
+    """
+    ell = ell or get_config().ell
+    k = ell if k is None else int(k)
+    R = Ring(ell)
+    coarse = coarse or Ring(k).reduce
+    x = R.reduce(np.asarray(x, dtype=np.uint64))
+    flat = x.reshape(-1)
+    a, _ = balanced_halves(flat.size)
+    own, other = (slice(0, a), slice(a, None)) if mpc.party == 0 else (slice(a, None), slice(0, a))
+    mine = np.stack([coarse(R.sub(flat[own], R.reduce(np.uint64(c)))) for c in cs])
+    single = coarse(flat[other])
+    xa, xb = (mine, single) if mpc.party == 0 else (single, mine)
+    bits = msb_multi_split(mpc, xa, xb, len(cs), ell=k)
+    return not_b(mpc, bits).reshape((len(cs),) + x.shape)
+
+
+def ge_multi_cost(n: int, T: int, k: int, party: int, m: int | None = None, batch: int | None = None) -> dict:
+    """Per-party payload bytes and rounds of :func:`ge_multi_ap` on n elements, T thresholds,
+    ring k."""
+    a, b = balanced_halves(n)
+    c = cmp_parts_cost([(a, 0), (b, 1)], k - 1, T, m, batch)
+    return {"bytes_sent": c["bytes_0to1"] if party == 0 else c["bytes_1to0"], "rounds": c["rounds"]}
+
+
 def cmp_ideal(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
     """Plaintext twin of :func:`cmp`."""
     return (np.asarray(v0, np.uint64) > np.asarray(v1, np.uint64)).astype(np.uint8)

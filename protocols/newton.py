@@ -237,18 +237,68 @@ def _use_normalize(normalize, y0, lo: float, hi: float) -> bool:
     return bool(normalize)
 
 
-def _normalized(mpc, kind: str, x: np.ndarray, lo: float, hi: float, iters, ell: int, frac: int) -> np.ndarray:
+def compare_ring(lo: float, hi: float, frac: int, ell: int, span: int | None = None) -> int:
+    """Ring of the threshold comparisons of :func:`_normalized` / :func:`_clamp`: the input and
+    every threshold lie in [0, 2^s) ring units — s from hi, or the caller's ``span`` when it asks
+    for a clamp — so their differences fit s + 1 signed bits (one more for the −1 ulp a faithful
+    truncation may leave below 0)."""
+    s = span if span is not None else math.ceil(math.log2(hi * 2.0**frac + 1))
+    return min(ell, int(s) + 2)
+
+
+def _clamp_consts(lo: float, hi: float, frac: int) -> list[int]:
+    return [int(round(lo * 2.0**frac)), int(round(hi * 2.0**frac))]
+
+
+def _clamp(mpc, x: np.ndarray, lo: float, hi: float, ell: int, frac: int, span: int | None) -> np.ndarray:
+    """min(max(x, lo), hi): one two-threshold :func:`ge_multi_ap` and one batched ``mul_ba``,
+    lo + [x ≥ lo]·(x − lo) + [x ≥ hi]·(hi − x)."""
+    from .compare import ge_multi_ap
+    from .select import mul_ba
+
+    R = Ring(ell)
+    clo, chi = _clamp_consts(lo, hi, frac)
+    z = ge_multi_ap(mpc, x, [clo, chi], ell=ell, k=compare_ring(lo, hi, frac, ell, span))
+    return _clamp_select(mpc, x, z, clo, chi, ell, mul_ba)
+
+
+def _clamp_select(mpc, x, z, clo: int, chi: int, ell: int, mul_ba, extra=None):
+    """lo + z_lo·(x − lo) + z_hi·(hi − x) by one ``mul_ba``; ``extra`` (bits, values) rides along
+    in the same exchange and its products are returned too."""
+    R = Ring(ell)
+    one = np.uint64(1 if mpc.party == 0 else 0)
+    lo_s = R.reduce(np.full(x.shape, clo if mpc.party == 0 else 0, dtype=np.uint64))
+    hi_s = R.reduce(np.full(x.shape, chi if mpc.party == 0 else 0, dtype=np.uint64))
+    bits, vals = [z[0], z[1]], [R.sub(x, lo_s), R.sub(hi_s, x)]
+    if extra is not None:
+        bits.append(extra)
+        vals.append(np.full(extra.shape, one, dtype=np.uint64))
+    prod = mul_ba(mpc, np.concatenate([b.reshape(-1) for b in bits]),
+                  np.concatenate([v.reshape(-1) for v in vals]), ell=ell)
+    n = x.size
+    xc = R.add(lo_s, R.add(prod[:n].reshape(x.shape), prod[n:2 * n].reshape(x.shape)))
+    return xc if extra is None else (xc, prod[2 * n:].reshape(extra.shape))
+
+
+def _normalized(mpc, kind: str, x: np.ndarray, lo: float, hi: float, iters, ell: int, frac: int,
+                clamp: bool = False, span: int | None = None) -> np.ndarray:
     """1/x or 1/√x with range normalisation by comparisons (``protocols/compare.py``).
 
     With e = ⌊log2 x⌋ ∈ [j_lo, j_hi]: K = j_hi − j_lo comparisons z_j = [x ≥ 2^j] (one batched
-    ``lt_ap``), their B2A, and the public step functions g(e) = Σ_j z_j·(g(j) − g(j−1)) + g(j_lo)
+    :func:`~protocols.compare.ge_multi_ap` in the ring :func:`compare_ring`), their B2A, and the
+    public step functions g(e) = Σ_j z_j·(g(j) − g(j−1)) + g(j_lo)
     (differences of *encoded* values, so the sum is exactly enc(g(e))): s1 = 2^−e scales x into
     [1, 2), Newton runs there from the affine guess on [1, 2] (2–3 iterations), and the result is
     scaled back by s1 (1/x) or s2 = 2^(−e/2) (1/√x).
+
+    ``clamp``: x (any value in [0, 2^span)) is clamped to [lo, hi] first.  Its two comparisons
+    join the K in the same batch — z_j on the unclamped x is already the clamped value's bit,
+    since every 2^j lies in (lo, hi] — and its multiplexer rides in the exchange that converts
+    the z_j (B2A as z·1 by ``mul_ba``): no round beyond the unclamped path.
     """
-    from .bits import not_b
-    from .compare import lt_ap
+    from .compare import ge_multi_ap
     from .convert import b2a
+    from .select import mul_ba
 
     R = Ring(ell)
     fi = internal_frac(kind, lo, hi, ell, frac, normalized=True)
@@ -258,11 +308,14 @@ def _normalized(mpc, kind: str, x: np.ndarray, lo: float, hi: float, iters, ell:
         raise ValueError(f"{kind}: range [{lo}, {hi}] needs thresholds below 2^-{frac}")
     shape = x.shape
     xf = R.reduce(np.asarray(x, dtype=np.uint64)).reshape(-1)
-    n = xf.size
     K = js.size
-    thr = np.array([1 << int(j + frac) for j in js], dtype=np.int64)[:, None]
-    z = not_b(mpc, lt_ap(mpc, np.broadcast_to(xf, (K, n)), thr, ell=ell))
-    za = b2a(mpc, z, ell=ell)
+    thr = [1 << int(j + frac) for j in js]
+    cl = _clamp_consts(lo, hi, frac) if clamp else []
+    z = ge_multi_ap(mpc, xf, thr + cl, ell=ell, k=compare_ring(lo, hi, frac, ell, span if clamp else None))
+    if clamp:
+        xf, za = _clamp_select(mpc, xf, z[K:], cl[0], cl[1], ell, mul_ba, extra=z[:K])
+    else:
+        za = b2a(mpc, z, ell=ell)
 
     def step(g) -> np.ndarray:
         enc = [int(round(g(int(j)) * 2.0**fi)) for j in range(jl, int(js[-1]) + 1)]
@@ -284,9 +337,31 @@ def _normalized(mpc, kind: str, x: np.ndarray, lo: float, hi: float, iters, ell:
     return out.reshape(shape)
 
 
+def _newton(mpc, kind: str, x, lo, hi, iters, y0, y0_err, normalize, ell, frac, clamp: bool,
+            span: int | None) -> np.ndarray:
+    ell, frac = ring_defaults(ell, frac)
+    lo, hi = _range(kind, lo, hi)
+    norm = _use_normalize(normalize, y0, lo, hi)
+    _check_ring(kind, lo, hi, ell, frac, norm)
+    if clamp and y0 is not None:
+        raise ValueError(f"{kind}: clamp=True needs the built-in guess (a caller's y0 is for the unclamped x)")
+    if norm:
+        return _normalized(mpc, kind, x, lo, hi, iters, ell, frac, clamp=clamp, span=span)
+    if clamp:
+        x = _clamp(mpc, x, lo, hi, ell, frac, span)
+    k = _iters(kind, iters, lo, hi, frac, y0_err if y0 is not None else None)
+    R = Ring(ell)
+    fi = internal_frac(kind, lo, hi, ell, frac)
+    x = R.mul_public(R.reduce(np.asarray(x, dtype=np.uint64)), 1 << (fi - frac))
+    y = _guess(mpc, kind, x, y0, y0_err, lo, hi, iters, ell, frac, fi)
+    y = _iterate(mpc, kind, x, y, k, ell, fi)
+    return trunc_a(mpc, y, fi - frac, ell=ell, mode="faithful")
+
+
 def reciprocal_a(mpc, x, *, lo: float | None = None, hi: float | None = None, iters: int | None = None,
                  y0=None, y0_err: float | None = None, normalize: bool | None = None,
-                 ell: int | None = None, frac: int | None = None) -> np.ndarray:
+                 ell: int | None = None, frac: int | None = None, clamp: bool = False,
+                 span: int | None = None) -> np.ndarray:
     """Shares of 1/x for fixed-point shares x with lo ≤ x ≤ hi (promised by the caller).
 
     Inputs: shares of x (frac fraction bits); optionally the caller's initial guess ``y0``
@@ -294,49 +369,28 @@ def reciprocal_a(mpc, x, *, lo: float | None = None, hi: float | None = None, it
     its worst relative error ``y0_err`` (sets the iteration count).
     ``normalize`` (default: when hi/lo > 4 and no y0): scale x into [1, 2) with
     ⌊log2(hi)⌋ − ⌊log2(lo)⌋ comparisons first (:func:`_normalized`), then 2–3 iterations.
+    ``clamp=True``: the caller promises only 0 ≤ x < 2^span (ring units, default ell − 2) and gets
+    1/min(max(x, lo), hi); the clamp's two comparisons share the normalisation's batch.
     Output: shares of 1/x (frac fraction bits).
     Accuracy: relative error of the iteration < 2^−(frac+1) plus a few ulps of rounding.
     Rounds: ≤ 2 + 4·iters (affine guess on [lo, hi]); normalised: comparison + 1 (B2A) +
     2 (scale) + 1 + 4·iters + 2.  Traffic: :func:`reciprocal_cost`.
     """
-    ell, frac = ring_defaults(ell, frac)
-    lo, hi = _range("recip", lo, hi)
-    norm = _use_normalize(normalize, y0, lo, hi)
-    _check_ring("recip", lo, hi, ell, frac, norm)
-    if norm:
-        return _normalized(mpc, "recip", x, lo, hi, iters, ell, frac)
-    k = _iters("recip", iters, lo, hi, frac, y0_err if y0 is not None else None)
-    R = Ring(ell)
-    fi = internal_frac("recip", lo, hi, ell, frac)
-    x = R.mul_public(R.reduce(np.asarray(x, dtype=np.uint64)), 1 << (fi - frac))
-    y = _guess(mpc, "recip", x, y0, y0_err, lo, hi, iters, ell, frac, fi)
-    y = _iterate(mpc, "recip", x, y, k, ell, fi)
-    return trunc_a(mpc, y, fi - frac, ell=ell, mode="faithful")
+    return _newton(mpc, "recip", x, lo, hi, iters, y0, y0_err, normalize, ell, frac, clamp, span)
 
 
 def rsqrt_a(mpc, x, *, lo: float | None = None, hi: float | None = None, iters: int | None = None,
             y0=None, y0_err: float | None = None, normalize: bool | None = None,
-            ell: int | None = None, frac: int | None = None) -> np.ndarray:
+            ell: int | None = None, frac: int | None = None, clamp: bool = False,
+            span: int | None = None) -> np.ndarray:
     """Shares of 1/√x for fixed-point shares x with lo ≤ x ≤ hi (promised by the caller).
 
     ``y0`` / ``y0_err``: optional caller's initial guess and its relative error, as for
-    :func:`reciprocal_a` (y0_err < √3 − 1 so that x·y0² < 3).  ``normalize``: as for
-    :func:`reciprocal_a` (the result is scaled back by 2^(−e/2), e = ⌊log2 x⌋).
+    :func:`reciprocal_a` (y0_err < √3 − 1 so that x·y0² < 3).  ``normalize``, ``clamp``, ``span``:
+    as for :func:`reciprocal_a` (the result is scaled back by 2^(−e/2), e = ⌊log2 x⌋).
     Rounds ≤ 2 + 6·iters (affine guess); traffic :func:`rsqrt_cost`.
     """
-    ell, frac = ring_defaults(ell, frac)
-    lo, hi = _range("rsqrt", lo, hi)
-    norm = _use_normalize(normalize, y0, lo, hi)
-    _check_ring("rsqrt", lo, hi, ell, frac, norm)
-    if norm:
-        return _normalized(mpc, "rsqrt", x, lo, hi, iters, ell, frac)
-    k = _iters("rsqrt", iters, lo, hi, frac, y0_err if y0 is not None else None)
-    R = Ring(ell)
-    fi = internal_frac("rsqrt", lo, hi, ell, frac)
-    x = R.mul_public(R.reduce(np.asarray(x, dtype=np.uint64)), 1 << (fi - frac))
-    y = _guess(mpc, "rsqrt", x, y0, y0_err, lo, hi, iters, ell, frac, fi)
-    y = _iterate(mpc, "rsqrt", x, y, k, ell, fi)
-    return trunc_a(mpc, y, fi - frac, ell=ell, mode="faithful")
+    return _newton(mpc, "rsqrt", x, lo, hi, iters, y0, y0_err, normalize, ell, frac, clamp, span)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -371,29 +425,39 @@ def _iter_cost(kind, n, ell, fi, iters, party, batch, bound=None) -> dict:
 
 def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *, iters: int | None = None,
                 party: int = 0, batch: int | None = None, guess: bool = True,
-                normalize: bool | None = None) -> dict:
+                normalize: bool | None = None, clamp: bool = False, span: int | None = None) -> dict:
     """Per-party payload bytes and channel rounds of :func:`reciprocal_a` (kind 'recip') or
     :func:`rsqrt_a` ('rsqrt') with the same arguments (``guess=False``: the caller passed y0,
     then ``iters`` is required)."""
-    from .compare import balanced_halves, msb_cost
+    from .compare import balanced_halves, ge_multi_cost
     from .convert import b2a_cost
+    from .select import mul_ba_cost
 
     tr = lambda f: trunc_cost(n, ell, f, party=party, batch=batch)  # noqa: E731
     norm = _use_normalize(normalize, None if guess else "y0", lo, hi)
     fi = internal_frac(kind, lo, hi, ell, frac, norm)
-    if norm:
-        K = _exponents(lo, hi).size
-        c = msb_cost(K * n, ell)
+    kc = compare_ring(lo, hi, frac, ell, span if clamp else None)
+
+    def compare(T: int) -> dict:
+        c = ge_multi_cost(n, T, kc, party)
         # a balanced comparison starts with both parties sending; with a single element only
         # party 1 chooses, and party 0 (the table owner) starts by receiving: one round less
-        single = balanced_halves(K * n)[1] == 0
-        out = {"bytes_sent": c["bytes_0to1"] if party == 0 else c["bytes_1to0"],
-               "rounds": c["rounds"] - (1 if party == 0 and single else 0)}
+        if party == 0 and balanced_halves(n)[1] == 0:
+            c["rounds"] -= 1
+        return c
+
+    if norm:
+        K = _exponents(lo, hi).size
+        if clamp:
+            head = _sum(compare(K + 2), mul_ba_cost((K + 2) * n, ell, batch=batch))
+        else:
+            head = _sum(compare(K), b2a_cost(K * n, ell, party, batch))
         _, b, _ = affine_guess(kind, 1.0, 2.0)
         k = iters if iters is not None else iterations_needed(kind, 1.0, 2.0, frac)
-        return _sum(out, b2a_cost(K * n, ell, party, batch), mul_aa_cost(n, ell, batch), tr(fi),
+        return _sum(head, mul_aa_cost(n, ell, batch), tr(fi),
                     tr(_init_shift(b, 2.0, ell, fi)), _iter_cost(kind, n, ell, fi, k, party, batch, fi + 2),
                     mul_aa_cost(n, ell, batch), tr(2 * fi - frac))
+    head = _sum(compare(2), mul_ba_cost(2 * n, ell, batch=batch)) if clamp else {"bytes_sent": 0, "rounds": 0}
     if guess:
         _, b, _ = affine_guess(kind, lo, hi)
         init = tr(_init_shift(b, hi, ell, fi))
@@ -401,18 +465,20 @@ def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *,
     else:
         init = {"bytes_sent": 0, "rounds": 0}
         k = iters
-    return _sum(init, _iter_cost(kind, n, ell, fi, k, party, batch), tr(fi - frac))
+    return _sum(head, init, _iter_cost(kind, n, ell, fi, k, party, batch), tr(fi - frac))
 
 
 def reciprocal_cost(n: int, ell: int, frac: int, iters: int | None, lo: float, hi: float, party: int = 0,
-                    batch: int | None = None, guess: bool = True, normalize: bool | None = None) -> dict:
+                    batch: int | None = None, guess: bool = True, normalize: bool | None = None,
+                    clamp: bool = False, span: int | None = None) -> dict:
     """Per-party cost of :func:`reciprocal_a` (see :func:`newton_cost`)."""
     return newton_cost("recip", n, ell, frac, lo, hi, iters=iters, party=party, batch=batch, guess=guess,
-                       normalize=normalize)
+                       normalize=normalize, clamp=clamp, span=span)
 
 
 def rsqrt_cost(n: int, ell: int, frac: int, iters: int | None, lo: float, hi: float, party: int = 0,
-               batch: int | None = None, guess: bool = True, normalize: bool | None = None) -> dict:
+               batch: int | None = None, guess: bool = True, normalize: bool | None = None,
+               clamp: bool = False, span: int | None = None) -> dict:
     """Per-party cost of :func:`rsqrt_a` (see :func:`newton_cost`)."""
     return newton_cost("rsqrt", n, ell, frac, lo, hi, iters=iters, party=party, batch=batch, guess=guess,
-                       normalize=normalize)
+                       normalize=normalize, clamp=clamp, span=span)

@@ -110,3 +110,36 @@ def test_callers_initial_guess(kind, rng):
     assert c0.bytes_sent == cost_fn(x.size, ell, f, it, lo, hi, party=0, guess=False)["bytes_sent"]
     with pytest.raises(ValueError, match="y0_err"):
         run_mpc(lambda m, a, y: fn(m, a, lo=lo, hi=hi, ell=ell, frac=f, y0=y), (x0, g0), (x1, g1))
+
+
+@pytest.mark.parametrize("kind,ell,f,lo,hi", [("rsqrt", 40, 13, 2.0**-4, 2.0**9), ("rsqrt", 40, 13, 0.25, 0.9),
+                                              ("recip", 32, 13, 0.9, 129.0)])
+def test_clamp_joins_the_normalisation(kind, ell, f, lo, hi, rng):
+    """clamp=True: any 0 ≤ x < 2^span (and the −1 ulp a truncation leaves below 0) gives the
+    function of min(max(x, lo), hi); the clamp's comparisons share the normalisation's batch, so
+    the normalised path keeps its rounds."""
+    R = Ring(ell)
+    span = int(np.ceil(np.log2(hi))) + f  # as LayerNorm's: the variance bound that sizes its ring
+    u = 2.0**-f
+    v = np.concatenate([[0.0, u, lo / 2, lo - u, lo, hi, hi + u, 2.0 ** (span - f) - u],
+                        rng.uniform(0, 2.0 ** (span - f), 40), np.geomspace(lo, hi, 20)])
+    x = np.concatenate([R.encode(v, f), R.from_signed(np.array([-1]))])
+    vc = np.clip(np.concatenate([R.decode(x[:-1], f), [0.0]]), lo, hi)
+    x0, x1 = shares(R, x, rng)
+    fn = reciprocal_a if kind == "recip" else rsqrt_a
+    cost_fn = reciprocal_cost if kind == "recip" else rsqrt_cost
+    z0, z1, c0, c1 = run_mpc(lambda m, a: fn(m, a, lo=lo, hi=hi, ell=ell, frac=f, clamp=True, span=span), (x0,), (x1,))
+    got = R.decode(R.add(z0, z1), f)
+    want = reciprocal_ideal(vc) if kind == "recip" else rsqrt_ideal(vc)
+    assert np.all(np.abs(got - want) <= 4 * u + 2.0 ** -(f + 1) * want), np.abs(got - want).max() / u
+    for p, c in ((0, c0), (1, c1)):
+        cost = cost_fn(x.size, ell, f, None, lo, hi, party=p, clamp=True, span=span)
+        if exact_costs():
+            assert c.bytes_sent == cost["bytes_sent"] and c.rounds == cost["rounds"]
+        plain = cost_fn(x.size, ell, f, None, lo, hi, party=p)
+        if hi / lo > 4:  # normalised: the clamp costs no round
+            assert cost["rounds"] <= plain["rounds"]
+        else:  # affine guess: one comparison pass and one multiplexer more
+            assert cost["rounds"] > plain["rounds"]
+    with pytest.raises(ValueError, match="clamp"):
+        run_mpc(lambda m, a: fn(m, a, lo=lo, hi=hi, ell=ell, frac=f, clamp=True, y0=a, y0_err=0.1), (x0,), (x1,))

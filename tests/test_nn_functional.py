@@ -172,7 +172,10 @@ def test_softmax_secure_vs_sim_and_float(kind, rng):
     e = np.exp(s - s.max(-1, keepdims=True))
     ref = e / e.sum(-1, keepdims=True)
     assert np.abs(got - ref).max() < 0.03
-    assert np.abs(got - sim).max() < 0.01
+    # the secure truncation may differ from the simulator's floor by one ulp (2^-13); the
+    # baseline raises u = 1 + z/2^8 to the 2^8-th power, which scales a one-ulp difference in u
+    # by up to 2^8·u^255 (≈ 0.03 relative), the table's pieces by < 2 ulps
+    assert np.abs(got - sim).max() < (0.01 if kind == "table" else 0.03)
     np.testing.assert_allclose(got[0], 1 / 24, atol=2e-3)
     assert abs(got[1, 4] - 1) < 0.01
 
