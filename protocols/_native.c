@@ -151,6 +151,81 @@ static PyObject *pack_words(PyObject *self, PyObject *args) { return bitstream(a
 
 static PyObject *unpack_words(PyObject *self, PyObject *args) { return bitstream(args, 0); }
 
+/* 2b. pack_fields / unpack_fields — records of F fields with per-field widths (field f keeps the
+ * low widths[f] bits), record after record in one little-endian bit stream: the wire format of the
+ * arithmetic COTs (protocols/ot/extensions.py, ``pack_fields``).  The values are the (F, n) array
+ * (value f of record j at [f·n + j]).  numpy loops over the F field slots of a group of records,
+ * which is slow when F is large and n small (a LayerNorm's rows each carry thousands of fields). */
+static PyObject *fields_stream(PyObject *args, int pack) {
+    Py_buffer dst, src, wid;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "w*y*y*n", &dst, &src, &wid, &n))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_buffer *stream = pack ? &dst : &src, *values = pack ? &src : &dst;
+    const Py_ssize_t F = wid.len;
+    const uint8_t *w = (const uint8_t *)wid.buf;
+    Py_ssize_t L = 0;
+    for (Py_ssize_t f = 0; f < F; f++) {
+        if (w[f] > 64) {
+            PyErr_SetString(PyExc_ValueError, "pack/unpack_fields: widths must be in 0..64");
+            goto done;
+        }
+        L += w[f];
+    }
+    if (n < 0 || dst.len % 8 || src.len % 8 || values->len / 8 != F * n || stream->len / 8 < (n * L + 63) / 64) {
+        PyErr_SetString(PyExc_ValueError, "pack/unpack_fields: need F·n values and ceil(n·L/64) stream words");
+        goto done;
+    }
+    {
+        uint64_t *o = (uint64_t *)dst.buf;
+        const uint64_t *in = (const uint64_t *)src.buf;
+        const Py_ssize_t nw = stream->len / 8;
+        Py_BEGIN_ALLOW_THREADS
+        if (pack)
+            memset(o, 0, (size_t)nw * 8);
+        uint64_t bit = 0;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            for (Py_ssize_t f = 0; f < F; f++) {
+                const int wf = w[f];
+                const Py_ssize_t at = f * n + j;
+                if (wf == 0) {
+                    if (!pack)
+                        o[at] = 0;
+                    continue;
+                }
+                const uint64_t mask = wf == 64 ? ~(uint64_t)0 : (((uint64_t)1 << wf) - 1);
+                const Py_ssize_t word = (Py_ssize_t)(bit >> 6);
+                const int off = (int)(bit & 63);
+                if (pack) {
+                    const uint64_t x = in[at] & mask;
+                    o[word] |= x << off;
+                    if (off + wf > 64)
+                        o[word + 1] |= x >> (64 - off);
+                } else {
+                    uint64_t x = in[word] >> off;
+                    if (off + wf > 64 && word + 1 < nw)
+                        x |= in[word + 1] << (64 - off);
+                    o[at] = x & mask;
+                }
+                bit += (uint64_t)wf;
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&dst);
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&wid);
+    return result;
+}
+
+static PyObject *pack_fields(PyObject *self, PyObject *args) { return fields_stream(args, 1); }
+
+static PyObject *unpack_fields(PyObject *self, PyObject *args) { return fields_stream(args, 0); }
+
 /* 3. mulmod_const / mul128_const — a·c mod q and the full 128-bit a·c for uint64 arrays and a
  * constant c (the HE multiplication's mask, flooding and CRT steps, protocols/he/simd_mul.py);
  * numpy emulates the 128-bit product with 32-bit limbs in about ten passes.
@@ -220,6 +295,10 @@ static PyMethodDef methods[] = {
      "pack_words(out_words, values, w): values (uint64, each < 2^w) as a little-endian bit stream in out_words."},
     {"unpack_words", unpack_words, METH_VARARGS,
      "unpack_words(out_values, words, w): the inverse of pack_words (len(out_values) values)."},
+    {"pack_fields", pack_fields, METH_VARARGS,
+     "pack_fields(out_words, values, widths_u8, n): the (F, n) values as n records of F fields in one bit stream."},
+    {"unpack_fields", unpack_fields, METH_VARARGS,
+     "unpack_fields(out_values, words, widths_u8, n): the inverse of pack_fields into the (F, n) out_values."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "
      "then z -> z ^ LSB(z)*delta if delta is given."},

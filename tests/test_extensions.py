@@ -17,7 +17,7 @@ def _mask(w):
 
 @pytest.mark.parametrize("widths", [(64,), (18,), (1,), (64, 63, 5, 1, 0, 33), tuple(range(64, 0, -1)), (7, 7, 7)])
 @pytest.mark.parametrize("n", [0, 1, 7, 13, 100])
-def test_pack_fields_roundtrip_exact_size(widths, n, rng):
+def test_pack_fields_roundtrip_exact_size(widths, n, rng, native_path):
     vals = rng.integers(0, 2**64, size=(len(widths), n), dtype=np.uint64)
     buf = pack_fields(vals, widths)
     assert buf.dtype == np.uint8 and buf.size == packed_nbytes(n, widths) == (n * sum(widths) + 7) // 8
@@ -26,7 +26,7 @@ def test_pack_fields_roundtrip_exact_size(widths, n, rng):
     assert np.array_equal(back, vals & m)
 
 
-def test_pack_fields_is_a_bitstream(rng):
+def test_pack_fields_is_a_bitstream(rng, native_path):
     # three 3-bit fields then the next record: bits must follow each other without gaps
     vals = np.array([[1, 7], [2, 0], [5, 3]], dtype=np.uint64)
     buf = pack_fields(vals, (3, 3, 3))
@@ -36,6 +36,20 @@ def test_pack_fields_is_a_bitstream(rng):
         for f in range(3):
             want += [(int(vals[f, j]) >> b) & 1 for b in range(3)]
     assert buf.size == 3 and list(bits[:18]) == want and not bits[18:].any()
+
+
+def test_pack_fields_paths_agree(rng, monkeypatch, native_path):
+    """The compiled packer and the numpy one write the same stream (the peer may run either):
+    many fields over few records, as a LayerNorm's row-broadcast COTs send."""
+    from protocols import native
+
+    widths = tuple(int(w) for w in rng.integers(0, 65, size=3000))
+    vals = rng.integers(0, 2**64, size=(len(widths), 9), dtype=np.uint64)
+    fast = pack_fields(vals, widths)
+    back_fast = unpack_fields(fast, 9, widths)
+    monkeypatch.setattr(native, "kernels", None)
+    assert np.array_equal(pack_fields(vals, widths), fast)
+    assert np.array_equal(unpack_fields(fast, 9, widths), back_fast)
 
 
 def test_unpack_rejects_wrong_sizes():

@@ -39,6 +39,7 @@ from typing import Sequence
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from .. import native
 from ..channel import ProtocolError
 
 
@@ -88,6 +89,10 @@ def pack_fields(fields: np.ndarray, widths: Sequence[int]) -> np.ndarray:
     L = sum(widths)
     if n == 0 or L == 0:
         return np.zeros(0, dtype=np.uint8)
+    if native.kernels is not None:  # the same stream in one pass (fast for many fields)
+        words = np.empty(-(-n * L // 64), dtype=np.uint64)
+        native.kernels.pack_fields(words, np.ascontiguousarray(fields), np.asarray(widths, dtype=np.uint8), n)
+        return words.view(np.uint8)[: (n * L + 7) // 8]
     g = _group(L)
     ng = -(-n // g)
     gbits = g * L
@@ -130,6 +135,12 @@ def unpack_fields(buf: np.ndarray, n: int, widths: Sequence[int]) -> np.ndarray:
         raise ProtocolError(f"expected {need} bytes of packed fields ({n} records of {L} bits), got {buf.size}")
     if n == 0 or L == 0:
         return np.zeros((F, n), dtype=np.uint64)
+    if native.kernels is not None:
+        words = np.zeros(-(-n * L // 64), dtype=np.uint64)
+        words.view(np.uint8)[:need] = buf
+        res = np.empty((F, n), dtype=np.uint64)
+        native.kernels.unpack_fields(res, words, np.asarray(widths, dtype=np.uint8), n)
+        return res
     g = _group(L)
     ng = -(-n // g)
     gbytes = g * L // 8
@@ -200,32 +211,41 @@ def _hash_words(blocks: np.ndarray, k: int, tweak: int, delta: np.ndarray | None
     """k 64-bit hash words per block: H(blocks ⊕ delta) as (n, k) uint64.
 
     Word pair j comes from the tweak ``tweak + i + j·2^56`` for block i, so expansions of one block
-    and hashes of different blocks never share a tweak.
+    and hashes of different blocks never share a tweak.  All pairs of a chunk of blocks go through
+    one AES call (a row-broadcast COT expands one block into hundreds of words).
     """
     blocks = np.asarray(blocks, dtype=np.uint64)
     n = blocks.shape[0]
     out = np.empty((n, k), dtype=np.uint64)
-    if n == 0:
+    if n == 0 or k == 0:
         return out
+    P = (k + 1) // 2
     enc = _hcipher.encryptor()
-    m0 = min(_HCHUNK, n)
-    s = np.empty((m0, 2), dtype=np.uint64)
-    a = np.empty(m0 * 16 + 15, dtype=np.uint8)
+    rows = max(1, _HCHUNK // P)
+    m0 = min(rows, n)
+    jt = np.arange(P, dtype=np.uint64) << np.uint64(56)
+    ar = np.arange(m0, dtype=np.uint64)[:, None]
+    s = np.empty((m0, P, 2), dtype=np.uint64)
+    a = np.empty(m0 * P * 16 + 15, dtype=np.uint8)
     xs_buf = np.empty((m0, 2), dtype=np.uint64) if delta is not None else None
-    ar = np.arange(m0, dtype=np.uint64)
-    for st in range(0, n, _HCHUNK):
-        m = min(_HCHUNK, n - st)
+    for st in range(0, n, rows):
+        m = min(rows, n - st)
         xs = blocks[st : st + m]
         if delta is not None:
             xs = np.bitwise_xor(xs, delta[None, :], out=xs_buf[:m])
-        for j in range((k + 1) // 2):
-            np.bitwise_xor(xs[:, 0], xs[:, 1], out=s[:m, 0])
-            np.add(ar[:m], np.uint64((tweak + st + (j << 56)) & 0xFFFFFFFFFFFFFFFF), out=s[:m, 1])
-            s[:m, 1] ^= xs[:, 0]
-            enc.update_into(memoryview(s[:m]).cast("B"), a[: m * 16 + 15])
-            e = a[: m * 16].view(np.uint64).reshape(m, 2)
-            kk = min(2, k - 2 * j)
-            np.bitwise_xor(e[:, :kk], s[:m, :kk], out=out[st : st + m, 2 * j : 2 * j + kk])
+        sm = s[:m]
+        np.bitwise_xor(xs[:, 0], xs[:, 1], out=sm[:, 0, 0])
+        if P > 1:
+            sm[:, 1:, 0] = sm[:, :1, 0]
+        np.add(ar[:m], jt + np.uint64((tweak + st) & 0xFFFFFFFFFFFFFFFF), out=sm[:, :, 1])
+        sm[:, :, 1] ^= xs[:, :1]
+        enc.update_into(memoryview(sm).cast("B"), a[: m * P * 16 + 15])
+        e = a[: m * P * 16].view(np.uint64).reshape(m, P, 2)
+        if k == 2 * P:
+            np.bitwise_xor(e, sm, out=out[st : st + m].reshape(m, P, 2))
+        else:
+            np.bitwise_xor(e, sm, out=sm)
+            out[st : st + m] = sm.reshape(m, 2 * P)[:, :k]
     return out
 
 
