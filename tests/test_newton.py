@@ -143,3 +143,24 @@ def test_clamp_joins_the_normalisation(kind, ell, f, lo, hi, rng):
             assert cost["rounds"] > plain["rounds"]
     with pytest.raises(ValueError, match="clamp"):
         run_mpc(lambda m, a: fn(m, a, lo=lo, hi=hi, ell=ell, frac=f, clamp=True, y0=a, y0_err=0.1), (x0,), (x1,))
+
+
+def test_quadratic_guess_is_minimax_and_saves_a_step():
+    from protocols.newton import quadratic_guess
+
+    for kind, lo, hi in (("rsqrt", 1.0, 2.0), ("recip", 1.0, 2.0), ("rsqrt", 0.5, 8.0)):
+        a, b, c, E = quadratic_guess(kind, lo, hi)
+        x = np.linspace(lo, hi, 7919)
+        phi = x if kind == "recip" else np.sqrt(x)
+        r = 1 - phi * (a + b * x + c * x * x)
+        assert abs(np.max(np.abs(r)) - E) < 1e-4
+        # equioscillation: four alternating extremes of size E (the Remez optimum)
+        assert np.max(r) > 0.99 * E and np.min(r) < -0.99 * E
+        assert E < affine_guess(kind, lo, hi)[2] / (5 if hi / lo == 2 else 1.5)
+    # 1/√x on [1, 2] at 13 fraction bits: one Newton step after the quadratic instead of two
+    # after the affine guess — 2 more rounds for x², 6 fewer for the step
+    _, _, _, E = quadratic_guess("rsqrt", 1.0, 2.0)
+    assert iterations_for_error("rsqrt", E, 13) == 1 < iterations_needed("rsqrt", 1.0, 2.0, 13)
+    quad = rsqrt_cost(100, 40, 13, None, 2.0**-4, 2.0**9, normalize=True)
+    affine = rsqrt_cost(100, 40, 13, 2, 2.0**-4, 2.0**9, normalize=True)  # iters given: affine guess
+    assert quad["rounds"] == affine["rounds"] - 4
