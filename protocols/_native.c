@@ -226,6 +226,154 @@ static PyObject *pack_fields(PyObject *self, PyObject *args) { return fields_str
 
 static PyObject *unpack_fields(PyObject *self, PyObject *args) { return fields_stream(args, 0); }
 
+/* 2c. mac_int21 / mac_tlimb — the client's multiply-accumulate of the COP linear layer
+ * (protocols/he/rlwe.py, ``mac_packed``) for a few tokens, straight from the compressed operands:
+ * numpy converts every row chunk of an int21 operand to float64 (four passes) before a skinny
+ * BLAS product that is itself memory-bound, so a short query spends its linear layers converting.
+ * Exact int64 arithmetic: |x|, |v| < 2^21 so every product is < 2^42 and n < 2^20 rows sum below
+ * 2^62 (mac_int21); the t-limb sums wrap mod 2^64 like the numpy path's uint64 view.  Both are
+ * compiled for AVX2 and a baseline (one binary, chosen at load time). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+#define MAC_COLS 256   /* column block: the (T, 256) accumulators stay in L1/L2 while every row passes */
+#define MAC_FLUSH 1024 /* rows per exact float64 partial sum: 1024 · 2^43 = 2^53 */
+
+/* The products run in float64 (FMA, 8 lanes per cycle) and are exact: every term is an integer
+ * below 2^43 in magnitude and at most MAC_FLUSH of them are summed before the partial sum moves
+ * into the int64 / uint64 output. */
+MULTIVERSION
+static void mac_int21_rows(int64_t *restrict out, const int32_t *restrict x, const uint16_t *restrict lo, const uint8_t *restrict hi, Py_ssize_t T,
+                           Py_ssize_t n, Py_ssize_t K, int64_t offset, double *restrict v, double *restrict acc) {
+    const int32_t off32 = (int32_t)offset; /* 2^20: the residues sit in [0, 2^21) */
+    for (Py_ssize_t c0 = 0; c0 < K; c0 += MAC_COLS) {
+        const Py_ssize_t B = K - c0 < MAC_COLS ? K - c0 : MAC_COLS;
+        for (Py_ssize_t j0 = 0; j0 < n; j0 += MAC_FLUSH) {
+            const Py_ssize_t j1 = n - j0 < MAC_FLUSH ? n : j0 + MAC_FLUSH;
+            memset(acc, 0, (size_t)(T * B) * sizeof(double));
+            for (Py_ssize_t j = j0; j < j1; j++) {
+                const uint16_t *l = lo + j * K + c0;
+                const uint8_t *h = hi + j * K + c0;
+                for (Py_ssize_t c = 0; c < B; c++)
+                    v[c] = (double)((int32_t)l[c] + ((int32_t)h[c] << 16) - off32);
+                for (Py_ssize_t k = 0; k < T; k++) {
+                    const double xv = (double)x[k * n + j];
+                    double *a = acc + k * B;
+                    for (Py_ssize_t c = 0; c < B; c++)
+                        a[c] += xv * v[c];
+                }
+            }
+            for (Py_ssize_t k = 0; k < T; k++)
+                for (Py_ssize_t c = 0; c < B; c++)
+                    out[k * K + c0 + c] += (int64_t)acc[k * B + c];
+        }
+    }
+}
+
+MULTIVERSION
+static void mac_tlimb_rows(uint64_t *restrict out, const int32_t *restrict x0, const int32_t *restrict x1, const uint64_t *restrict raw, Py_ssize_t T,
+                           Py_ssize_t n, Py_ssize_t K, int bits, double *restrict d0, double *restrict d1, double *restrict acc) {
+    const uint64_t half = (uint64_t)1 << (bits - 1), mask = ((uint64_t)1 << bits) - 1;
+    double *lo_acc = acc, *hi_acc = acc + T * MAC_COLS;
+    for (Py_ssize_t c0 = 0; c0 < K; c0 += MAC_COLS) {
+        const Py_ssize_t B = K - c0 < MAC_COLS ? K - c0 : MAC_COLS;
+        for (Py_ssize_t j0 = 0; j0 < n; j0 += MAC_FLUSH) {
+            const Py_ssize_t j1 = n - j0 < MAC_FLUSH ? n : j0 + MAC_FLUSH;
+            memset(acc, 0, (size_t)(2 * T * MAC_COLS) * sizeof(double));
+            for (Py_ssize_t j = j0; j < j1; j++) {
+                const uint64_t *r = raw + j * K + c0;
+                for (Py_ssize_t c = 0; c < B; c++) { /* balanced digits, as rlwe.digits */
+                    const int32_t a = (int32_t)((r[c] + half) & mask) - (int32_t)half;
+                    const uint64_t u = (r[c] - (uint64_t)(int64_t)a) >> bits;
+                    d0[c] = (double)a;
+                    d1[c] = (double)((int32_t)((u + half) & mask) - (int32_t)half);
+                }
+                for (Py_ssize_t k = 0; k < T; k++) {
+                    const double a0 = (double)x0[k * n + j], a1 = (double)x1[k * n + j];
+                    double *l = lo_acc + k * B, *h = hi_acc + k * B;
+                    for (Py_ssize_t c = 0; c < B; c++) {
+                        l[c] += a0 * d0[c];
+                        h[c] += a0 * d1[c] + a1 * d0[c];
+                    }
+                }
+            }
+            for (Py_ssize_t k = 0; k < T; k++)
+                for (Py_ssize_t c = 0; c < B; c++)
+                    out[k * K + c0 + c] += (uint64_t)(int64_t)lo_acc[k * B + c] +
+                                           ((uint64_t)(int64_t)hi_acc[k * B + c] << bits);
+        }
+    }
+}
+
+static PyObject *mac_int21(PyObject *self, PyObject *args) {
+    Py_buffer acc, x, lo, hi;
+    Py_ssize_t T, n, K;
+    long long offset;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*nnnL", &acc, &x, &lo, &hi, &T, &n, &K, &offset))
+        return NULL;
+    PyObject *result = NULL;
+    double *v = NULL;
+    if (T < 0 || n < 0 || K < 0 || acc.len != T * K * 8 || x.len != T * n * 4 || lo.len < n * K * 2 ||
+        hi.len < n * K) {
+        PyErr_SetString(PyExc_ValueError, "mac_int21: need acc (T,K) int64, x (T,n) int32, lo (n,K) uint16, hi (n,K) uint8");
+        goto done;
+    }
+    v = (double *)PyMem_RawMalloc((size_t)(1 + T) * MAC_COLS * sizeof(double));
+    if (!v) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    mac_int21_rows((int64_t *)acc.buf, (const int32_t *)x.buf, (const uint16_t *)lo.buf, (const uint8_t *)hi.buf,
+                   T, n, K, (int64_t)offset, v, v + MAC_COLS);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(v);
+    PyBuffer_Release(&acc);
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&lo);
+    PyBuffer_Release(&hi);
+    return result;
+}
+
+static PyObject *mac_tlimb(PyObject *self, PyObject *args) {
+    Py_buffer acc, x0, x1, raw;
+    Py_ssize_t T, n, K;
+    int bits;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*nnni", &acc, &x0, &x1, &raw, &T, &n, &K, &bits))
+        return NULL;
+    PyObject *result = NULL;
+    double *d = NULL;
+    if (T < 0 || n < 0 || K < 0 || bits < 2 || bits > 21 + 1 || acc.len != T * K * 8 || x0.len != T * n * 4 ||
+        x1.len != T * n * 4 || raw.len < n * K * 8) {
+        PyErr_SetString(PyExc_ValueError, "mac_tlimb: need acc (T,K) uint64, x0/x1 (T,n) int32, raw (n,K) uint64");
+        goto done;
+    }
+    d = (double *)PyMem_RawMalloc((size_t)(2 + 2 * T) * MAC_COLS * sizeof(double));
+    if (!d) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    mac_tlimb_rows((uint64_t *)acc.buf, (const int32_t *)x0.buf, (const int32_t *)x1.buf, (const uint64_t *)raw.buf,
+                   T, n, K, bits, d, d + MAC_COLS, d + 2 * MAC_COLS);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(d);
+    PyBuffer_Release(&acc);
+    PyBuffer_Release(&x0);
+    PyBuffer_Release(&x1);
+    PyBuffer_Release(&raw);
+    return result;
+}
+
 /* 3. mulmod_const / mul128_const — a·c mod q and the full 128-bit a·c for uint64 arrays and a
  * constant c (the HE multiplication's mask, flooding and CRT steps, protocols/he/simd_mul.py);
  * numpy emulates the 128-bit product with 32-bit limbs in about ten passes.
@@ -299,6 +447,11 @@ static PyMethodDef methods[] = {
      "pack_fields(out_words, values, widths_u8, n): the (F, n) values as n records of F fields in one bit stream."},
     {"unpack_fields", unpack_fields, METH_VARARGS,
      "unpack_fields(out_values, words, widths_u8, n): the inverse of pack_fields into the (F, n) out_values."},
+    {"mac_int21", mac_int21, METH_VARARGS,
+     "mac_int21(acc, x, lo, hi, T, n, K, offset): acc (T,K) int64 += x (T,n) int32 @ (lo + 65536*hi - offset)."},
+    {"mac_tlimb", mac_tlimb, METH_VARARGS,
+     "mac_tlimb(acc, x0, x1, raw, T, n, K, bits): acc (T,K) uint64 += x0@d0 + (x0@d1 + x1@d0) << bits, "
+     "d0, d1 the balanced digits of raw (n,K) uint64."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "
      "then z -> z ^ LSB(z)*delta if delta is given."},

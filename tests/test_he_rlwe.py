@@ -187,15 +187,19 @@ def test_float32_operands_are_exact(rng):
 
 
 @pytest.mark.parametrize("width", [None, 20])
-def test_int21_operands_are_exact(rng, width):
+@pytest.mark.parametrize("ell", [64, 40])
+def test_int21_operands_are_exact(rng, width, ell, native_path):
     """3-byte residues + raw t-limb (the densest prepared form): same products, 29/80 the bytes;
-    extreme residues (+-(p-1)/2) and t-limb values (0, 2^64-1) included, full and compact b."""
-    p = toy(64)
+    extreme residues (+-(p-1)/2) and t-limb values (0, 2^64-1) included, full and compact b.
+    A few tokens run on the compiled kernels (mac_int21; mac_tlimb where the t-limb has two
+    digits, ell = 40), more on the BLAS route: both must match the float64 operands exactly."""
+    p = toy(ell)
     prg = PRG()
     sk = rlwe.SecretKey.generate(p, prg)
     w = rng.integers(0, 2**64, (300, 20), dtype=np.uint64)
     x = rng.integers(0, 2**64, (5, 300), dtype=np.uint64)
     x[0] = np.uint64(2**63)
+    x[1] = rlwe._mask(ell)
     b = rlwe.encrypt_rows(sk, w, b"q" * 16, prg, keep=width)
     for i, q in enumerate(p.primes):
         b[1][i, 1, :2] = [(q - 1) // 2, (q + 1) // 2]
@@ -205,8 +209,9 @@ def test_int21_operands_are_exact(rng, width):
     assert isinstance(pm21.prime_ops[0], rlwe.Int21Op) and isinstance(pm21.digit_ops[0], rlwe.RawTLimb)
     nb = sum(o.nbytes for o in pm21.prime_ops) + sum(o.nbytes for o in pm21.digit_ops)
     assert nb == rlwe.storage_bytes(p, 300, width or p.n, "int21") == 29 * 300 * ((width or p.n) + p.n)
-    for u, v in zip(rlwe.mac_packed(pm64, x), rlwe.mac_packed(pm21, x)):
-        assert np.array_equal(u, v)
+    for xs in (x, np.concatenate([x] * 4)):  # 5 tokens (compiled when built) and 20 (BLAS)
+        for u, v in zip(rlwe.mac_packed(pm64, xs), rlwe.mac_packed(pm21, xs)):
+            assert np.array_equal(u, v)
 
 
 def test_conv_exact_many_pairs_and_odd_count():

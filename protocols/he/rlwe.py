@@ -307,6 +307,8 @@ class RawTLimb:
 
 
 OP_CHUNK_ROWS = 256  # rows converted to float64 at a time for compressed operands
+NATIVE_MAC_TOKENS = 16  # up to this many tokens the compiled kernels read int21 / raw t-limb operands
+# directly (the BLAS route converts every operand row to float64 for a memory-bound skinny product)
 
 
 @dataclass
@@ -390,6 +392,11 @@ def _matmul_exact(x: np.ndarray, c: np.ndarray, chunk: int = MAX_INNER) -> np.nd
     int64, chunked along n."""
     n = x.shape[1]
     if isinstance(c, Int21Op):
+        if native.kernels is not None and x.shape[0] <= NATIVE_MAC_TOKENS:
+            acc = np.zeros((x.shape[0], c.shape[1]), dtype=np.int64)
+            native.kernels.mac_int21(acc, np.ascontiguousarray(x, dtype=np.int32), c.lo, c.hi, x.shape[0], n,
+                                     c.shape[1], c.OFFSET)
+            return acc
         acc = None
         k = c.shape[1]
         bufs = (np.empty((min(n, OP_CHUNK_ROWS), k)), np.empty((min(n, OP_CHUNK_ROWS), k)))
@@ -465,7 +472,14 @@ def mac_packed(pm: PreparedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
         rs.append(negashift_pack(y, pm.m_out, pm.slots, n, p))
     xd = digits(xs.view(U64), params.digits)
     acc = None
-    if isinstance(pm.digit_ops[0], RawTLimb):  # digits of the stored t-limb, chunk by chunk
+    native_t = (native.kernels is not None and tok <= NATIVE_MAC_TOKENS and params.digits == 2
+                and list(params.digit_pairs()) == [(0, 0), (0, 1), (1, 0)])
+    if isinstance(pm.digit_ops[0], RawTLimb) and native_t:  # digits formed row by row in C
+        raw = pm.digit_ops[0].t
+        acc = np.zeros((tok, raw.shape[1]), dtype=U64)
+        native.kernels.mac_tlimb(acc, xd[0].astype(np.int32), xd[1].astype(np.int32), raw, tok, raw.shape[0],
+                                 raw.shape[1], DIGIT_BITS)
+    elif isinstance(pm.digit_ops[0], RawTLimb):  # digits of the stored t-limb, chunk by chunk
         raw = pm.digit_ops[0].t
         for s in range(0, raw.shape[0], OP_CHUNK_ROWS):
             cd = digits(raw[s : s + OP_CHUNK_ROWS], params.digits)
