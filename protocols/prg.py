@@ -85,6 +85,25 @@ class PRG:
         return ((r >> np.uint64(32)) * np.uint64(high)) >> np.uint64(32)
 
 
+def keystream_blocks(seed: bytes, index: np.ndarray) -> np.ndarray:
+    """Blocks ``index`` (uint64 array) of the keystream of ``PRG(seed)``, as (len, 2) uint64 words
+    in stream order: CTR's block j is AES_seed(j) for the counter starting at 0, so any part of
+    the stream is one ECB call over the big-endian counters (random access, e.g. a few rows of a
+    long expansion)."""
+    if len(seed) != SEED_BYTES:
+        raise ValueError(f"PRG seed must be {SEED_BYTES} bytes, got {len(seed)}")
+    idx = np.asarray(index, dtype=np.uint64).reshape(-1)
+    ctr = np.zeros((idx.size, 2), dtype=">u8")
+    ctr[:, 1] = idx
+    enc = Cipher(algorithms.AES(seed), modes.ECB()).encryptor()
+    out = np.empty((idx.size, 2), dtype=np.uint64)
+    if idx.size:
+        tmp = bytearray(idx.size * 16 + 15)
+        enc.update_into(ctr.tobytes(), tmp)
+        out.view(np.uint8).reshape(-1)[:] = np.frombuffer(tmp, dtype=np.uint8, count=idx.size * 16)
+    return out
+
+
 def common_prg(ch: "Channel") -> PRG:
     """Both parties obtain the same PRG (1 round, 16 bytes each way)."""
     mine = random_seed()

@@ -257,3 +257,13 @@ def test_rerandomize_parts_matches_full_and_decrypts():
     g, sl = m.shape[0], pm.slots
     got = m.reshape(g * sl, 50)[: x.shape[0]]
     assert np.array_equal(got, ref_mod(x, w, 64))
+
+
+def test_expand_a_rows_is_random_access_into_expand_a():
+    """The embedding's row-wise expansion equals the rows of the chunkwise one (any rows, repeats,
+    unsorted, across chunks, the last row of a chunk)."""
+    p = toy(40)
+    rows = np.array([3, 70, 64, 5, 191, 3, 127, 128])
+    t, r = rlwe.expand_a(p, b"e" * 16, 192)
+    t2, r2 = rlwe.expand_a_rows(p, b"e" * 16, rows)
+    assert np.array_equal(t[rows], t2) and np.array_equal(r[:, rows], r2)

@@ -4,7 +4,8 @@
 The selected ciphertexts are packed N/M per ciphertext by negacyclic shifts and then leave through
 the same re-randomise / mask / switch / flood path as :meth:`COPClient.mmul_ap`
 (:func:`protocols.he.core.finish_product`); noise: one fresh ciphertext per slot.  Only the cache
-chunks holding the ids are read and only their ``a`` parts are expanded.
+chunks holding the ids are read and only the ids' rows of ``a`` are expanded (random access into
+the keystream, :func:`rlwe.expand_a_rows`).
 Cost: 1 message client -> server of ``core.product_sizes(params, T, M, N // M)`` bytes, 1 round.
 """
 from __future__ import annotations
@@ -21,14 +22,7 @@ def select_packed(client, name: str, ids: np.ndarray, slots: int) -> tuple[np.nd
     rows_per = rlwe.A_CHUNK_ROWS
     chunks = np.unique(ids // rows_per)
     b_t, b_r = client._load_rows(name, [int(c) for c in chunks])
-    a_t, a_r = [], []
-    for c in chunks:  # a handful of chunks (distinct ids / 64), not tokens
-        rows = min(rows_per, meta["n_in"] - int(c) * rows_per)
-        t, r = rlwe.expand_a(params, seed, rows, first_chunk=int(c))
-        a_t.append(t)
-        a_r.append(r)
-    a_t = np.concatenate(a_t)
-    a_r = np.concatenate(a_r, axis=1)
+    a_t, a_r = rlwe.expand_a_rows(params, seed, ids)  # only the ids' rows of a
     offset = np.zeros(int(chunks.max()) + 1, dtype=np.int64)
     offset[chunks] = np.arange(chunks.size) * rows_per
     pos = offset[ids // rows_per] + ids % rows_per
@@ -38,7 +32,7 @@ def select_packed(client, name: str, ids: np.ndarray, slots: int) -> tuple[np.nd
     def pair(b, a):
         y = np.zeros((pos.size, 2, params.n), dtype=a.dtype)
         y[:, 0, :width] = b[pos]
-        y[:, 1] = a[pos]
+        y[:, 1] = a
         return y
 
     t = rlwe.negashift_pack(pair(b_t, a_t), m_out, slots, params.n, None) & rlwe._mask(params.ell)

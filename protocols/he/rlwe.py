@@ -113,6 +113,31 @@ def expand_a(params: HEParams, seed: bytes, rows: int, first_chunk: int = 0) -> 
     return np.concatenate(ts), np.concatenate(rs, axis=1)
 
 
+def expand_a_rows(params: HEParams, seed: bytes, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``rows`` (global indices) of :func:`expand_a`'s output without expanding their whole
+    chunks: :func:`sample_uniform` draws fixed-width words section by section (the t-limb, then
+    each prime), so a row's words sit at known keystream positions of its chunk's PRG
+    (:func:`protocols.prg.keystream_blocks`).  The embedding reads one row per token instead of 64."""
+    from ..prg import keystream_blocks
+
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    n, L = params.n, len(params.primes)
+    t = np.empty((rows.size, n), dtype=U64)
+    r = np.empty((L, rows.size, n), dtype=np.int64)
+    row_blocks = n * 8 // 16  # keystream blocks per row of one section
+    section = A_CHUNK_ROWS * row_blocks
+    chunks = rows // A_CHUNK_ROWS
+    for c in np.unique(chunks):  # one ECB call per chunk (distinct ids / 64), not per token
+        sel = np.flatnonzero(chunks == c)
+        within = (rows[sel] % A_CHUNK_ROWS)[None, :, None] * row_blocks
+        idx = np.arange(L + 1)[:, None, None] * section + within + np.arange(row_blocks)[None, None, :]
+        words = keystream_blocks(derive_seed(seed, "a", int(c)), idx.astype(np.uint64)).reshape(L + 1, sel.size, n)
+        t[sel] = words[0] & _mask(params.ell)
+        for i, p in enumerate(params.primes):
+            r[i, sel] = ((words[1 + i] >> U64(32)) * U64(p)) >> U64(32)
+    return t, r
+
+
 # ----------------------------------------------------------------------------------------------
 # exact products with small polynomials
 # ----------------------------------------------------------------------------------------------
