@@ -431,10 +431,12 @@ def ge_multi_ap(mpc: "MPC", x: np.ndarray, cs, *, ell: int | None = None, k: int
 
 def ge_multi_cost(n: int, T: int, k: int, party: int, m: int | None = None, batch: int | None = None) -> dict:
     """Per-party payload bytes and rounds of :func:`ge_multi_ap` on n elements, T thresholds,
-    ring k."""
+    ring k.  A balanced comparison starts with both parties sending; with a single element only
+    party 1 chooses and party 0 (the table owner) starts by receiving: one round less for it."""
     a, b = balanced_halves(n)
     c = cmp_parts_cost([(a, 0), (b, 1)], k - 1, T, m, batch)
-    return {"bytes_sent": c["bytes_0to1"] if party == 0 else c["bytes_1to0"], "rounds": c["rounds"]}
+    single = party == 0 and b == 0 and a > 0
+    return {"bytes_sent": c["bytes_0to1"] if party == 0 else c["bytes_1to0"], "rounds": c["rounds"] - single}
 
 
 def cmp_ideal(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:

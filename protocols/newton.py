@@ -13,8 +13,8 @@ Two ways to start (``normalize=``; default: normalise when hi/lo > 4):
   within 6 % (1/x) and 2 iterations reach frac = 18; the result is scaled back.  For 1/√x at up
   to ~14 fraction bits a quadratic guess (0.32 %, :func:`quadratic_guess`) needs one iteration
   instead of two (:func:`_norm_plan`).  ``clamp=True`` clamps x to [lo, hi] first, its two
-  comparisons in the same batch and its multiplexer in the B2A's exchange (LayerNorm's variance).  On [1, 1024]
-  at ell = 64 this costs ~4.5 KB and 22 rounds per element instead of ~11.9 KB and 46 rounds
+  comparisons in the same batch and its multiplexer in the B2A's exchange (LayerNorm's
+  variance).  On [1, 1024] at ell = 64 this costs ~4.5 KB and 22 rounds per element instead of ~11.9 KB and 46 rounds
   (the iterates are < 4, so the iteration uses the bounded products of ``mul_aa(bound=…)``).
 * **Minimax affine guess** y0 = a + b·x on the whole [lo, hi] for the relative error
   (``1 − x·y0`` for 1/x, ``1 − √x·y0`` for 1/√x), computed in plaintext by a 3-point Remez
@@ -319,17 +319,17 @@ def _clamp(mpc, x: np.ndarray, lo: float, hi: float, ell: int, frac: int, span: 
     """min(max(x, lo), hi): one two-threshold :func:`ge_multi_ap` and one batched ``mul_ba``,
     lo + [x ≥ lo]·(x − lo) + [x ≥ hi]·(hi − x)."""
     from .compare import ge_multi_ap
-    from .select import mul_ba
 
-    R = Ring(ell)
     clo, chi = _clamp_consts(lo, hi, frac)
     z = ge_multi_ap(mpc, x, [clo, chi], ell=ell, k=compare_ring(lo, hi, frac, ell, span))
-    return _clamp_select(mpc, x, z, clo, chi, ell, mul_ba)
+    return _clamp_select(mpc, x, z, clo, chi, ell)
 
 
-def _clamp_select(mpc, x, z, clo: int, chi: int, ell: int, mul_ba, extra=None):
-    """lo + z_lo·(x − lo) + z_hi·(hi − x) by one ``mul_ba``; ``extra`` (bits, values) rides along
-    in the same exchange and its products are returned too."""
+def _clamp_select(mpc, x, z, clo: int, chi: int, ell: int, extra=None):
+    """lo + z_lo·(x − lo) + z_hi·(hi − x) by one ``mul_ba``; ``extra`` bits ride along in the
+    same exchange, multiplied by 1 (their B2A), and are returned too."""
+    from .select import mul_ba
+
     R = Ring(ell)
     one = np.uint64(1 if mpc.party == 0 else 0)
     lo_s = R.reduce(np.full(x.shape, clo if mpc.party == 0 else 0, dtype=np.uint64))
@@ -363,7 +363,6 @@ def _normalized(mpc, kind: str, x: np.ndarray, lo: float, hi: float, iters, ell:
     """
     from .compare import ge_multi_ap
     from .convert import b2a
-    from .select import mul_ba
 
     R = Ring(ell)
     fi = internal_frac(kind, lo, hi, ell, frac, normalized=True)
@@ -378,7 +377,7 @@ def _normalized(mpc, kind: str, x: np.ndarray, lo: float, hi: float, iters, ell:
     cl = _clamp_consts(lo, hi, frac) if clamp else []
     z = ge_multi_ap(mpc, xf, thr + cl, ell=ell, k=compare_ring(lo, hi, frac, ell, span if clamp else None))
     if clamp:
-        xf, za = _clamp_select(mpc, xf, z[K:], cl[0], cl[1], ell, mul_ba, extra=z[:K])
+        xf, za = _clamp_select(mpc, xf, z[K:], cl[0], cl[1], ell, extra=z[:K])
     else:
         za = b2a(mpc, z, ell=ell)
 
@@ -493,7 +492,7 @@ def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *,
     """Per-party payload bytes and channel rounds of :func:`reciprocal_a` (kind 'recip') or
     :func:`rsqrt_a` ('rsqrt') with the same arguments (``guess=False``: the caller passed y0,
     then ``iters`` is required)."""
-    from .compare import balanced_halves, ge_multi_cost
+    from .compare import ge_multi_cost
     from .convert import b2a_cost
     from .select import mul_ba_cost
 
@@ -503,12 +502,7 @@ def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *,
     kc = compare_ring(lo, hi, frac, ell, span if clamp else None)
 
     def compare(T: int) -> dict:
-        c = ge_multi_cost(n, T, kc, party)
-        # a balanced comparison starts with both parties sending; with a single element only
-        # party 1 chooses, and party 0 (the table owner) starts by receiving: one round less
-        if party == 0 and balanced_halves(n)[1] == 0:
-            c["rounds"] -= 1
-        return c
+        return ge_multi_cost(n, T, kc, party)
 
     if norm:
         K = _exponents(lo, hi).size

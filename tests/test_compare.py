@@ -239,3 +239,26 @@ def test_msb_multi_thresholds(rng):
     z0, z1, _, _ = _run(lambda mpc, v: msb_multi(mpc, v, len(cs), ell=16), x0t, x1)
     want = (R.to_signed(x)[None] < cs[:, None, None]).astype(np.uint8)
     np.testing.assert_array_equal(z0 ^ z1, want)
+
+
+@pytest.mark.parametrize("n", [1, 2, 57])
+def test_ge_multi_ap_small_ring_exact_and_cost(n, rng):
+    """[x ≥ c_t] for T thresholds in ring k < ell (the promise |x − c_t| < 2^(k−1)), balanced
+    between the parties: exact against numpy on random values, the thresholds themselves, ±1
+    around them and the ends of the promised range; bytes and rounds equal ge_multi_cost."""
+    from protocols.compare import ge_multi_ap, ge_multi_cost
+
+    ell, k = 40, 18
+    R = Ring(ell)
+    cs = np.array([-1000, 0, 1, 5000, 60000], dtype=np.int64)
+    v = rng.integers(-(2**16), 2**16, size=n)
+    edges = np.concatenate([cs, cs - 1, cs + 1, [-(2**16) + 1, 2**16 - 1]])
+    v[: min(n, edges.size)] = edges[: min(n, edges.size)]
+    x = R.from_signed(v)
+    x0, x1 = R.share(x)
+    consts = [R.from_signed(np.int64(c))[()] for c in cs]
+    z0, z1, c0, c1 = _run(lambda mpc, s: ge_multi_ap(mpc, s, consts, ell=ell, k=k), x0, x1)
+    np.testing.assert_array_equal(z0 ^ z1, (v[None] >= cs[:, None]).astype(np.uint8))
+    for p, c in ((0, c0), (1, c1)):
+        want = ge_multi_cost(n, len(cs), k, p)
+        assert c.bytes_sent == want["bytes_sent"] and c.rounds == want["rounds"]
