@@ -96,6 +96,42 @@ done:
  * [i·w, (i+1)·w) of the uint64 words), the wire format of RLWE coefficients (protocols/he/rlwe.py,
  * ``_packw`` / ``_unpackw``).  numpy needs a transpose and 64 masked passes per block of 64 values.
  */
+/* The one bit-stream loop of pack/unpack_words and pack/unpack_fields: n records of F fields,
+ * field f of width w[f] (0..64), value f of record j at [f·n + j]; record after record, little
+ * endian.  pack: o = the stream (nw words, zeroed here), in = the values; unpack: the reverse. */
+static void stream_fields(uint64_t *o, const uint64_t *in, Py_ssize_t nw, const uint8_t *w, Py_ssize_t F,
+                          Py_ssize_t n, int pack) {
+    if (pack)
+        memset(o, 0, (size_t)nw * 8);
+    uint64_t bit = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        for (Py_ssize_t f = 0; f < F; f++) {
+            const int wf = w[f];
+            const Py_ssize_t at = f * n + j;
+            if (wf == 0) {
+                if (!pack)
+                    o[at] = 0;
+                continue;
+            }
+            const uint64_t mask = wf == 64 ? ~(uint64_t)0 : (((uint64_t)1 << wf) - 1);
+            const Py_ssize_t word = (Py_ssize_t)(bit >> 6);
+            const int off = (int)(bit & 63);
+            if (pack) {
+                const uint64_t x = in[at] & mask;
+                o[word] |= x << off;
+                if (off + wf > 64)
+                    o[word + 1] |= x >> (64 - off);
+            } else {
+                uint64_t x = in[word] >> off;
+                if (off + wf > 64 && word + 1 < nw)
+                    x |= in[word + 1] << (64 - off);
+                o[at] = x & mask;
+            }
+            bit += (uint64_t)wf;
+        }
+    }
+}
+
 /* pack (pack = 1): dst = the stream, src = the values;  unpack (pack = 0): dst = the values,
  * src = the stream.  cnt = the number of values. */
 static PyObject *bitstream(PyObject *args, int pack) {
@@ -115,28 +151,9 @@ static PyObject *bitstream(PyObject *args, int pack) {
         goto done;
     }
     {
-        uint64_t *o = (uint64_t *)dst.buf;
-        const uint64_t *in = (const uint64_t *)src.buf;
-        const uint64_t mask = w == 64 ? ~(uint64_t)0 : (((uint64_t)1 << w) - 1);
+        const uint8_t w8 = (uint8_t)w;
         Py_BEGIN_ALLOW_THREADS
-        if (pack)
-            memset(o, 0, (size_t)nw * 8);
-        for (Py_ssize_t i = 0; i < cnt; i++) {
-            uint64_t bit = (uint64_t)i * (uint64_t)w;
-            Py_ssize_t word = (Py_ssize_t)(bit >> 6);
-            int off = (int)(bit & 63);
-            if (pack) {
-                uint64_t x = in[i] & mask;
-                o[word] |= x << off;
-                if (off + w > 64)
-                    o[word + 1] |= x >> (64 - off);
-            } else {
-                uint64_t x = in[word] >> off;
-                if (off + w > 64 && word + 1 < nw)
-                    x |= in[word + 1] << (64 - off);
-                o[i] = x & mask;
-            }
-        }
+        stream_fields((uint64_t *)dst.buf, (const uint64_t *)src.buf, nw, &w8, 1, cnt, pack);
         Py_END_ALLOW_THREADS
     }
     result = Py_None;
@@ -177,42 +194,9 @@ static PyObject *fields_stream(PyObject *args, int pack) {
         PyErr_SetString(PyExc_ValueError, "pack/unpack_fields: need F·n values and ceil(n·L/64) stream words");
         goto done;
     }
-    {
-        uint64_t *o = (uint64_t *)dst.buf;
-        const uint64_t *in = (const uint64_t *)src.buf;
-        const Py_ssize_t nw = stream->len / 8;
-        Py_BEGIN_ALLOW_THREADS
-        if (pack)
-            memset(o, 0, (size_t)nw * 8);
-        uint64_t bit = 0;
-        for (Py_ssize_t j = 0; j < n; j++) {
-            for (Py_ssize_t f = 0; f < F; f++) {
-                const int wf = w[f];
-                const Py_ssize_t at = f * n + j;
-                if (wf == 0) {
-                    if (!pack)
-                        o[at] = 0;
-                    continue;
-                }
-                const uint64_t mask = wf == 64 ? ~(uint64_t)0 : (((uint64_t)1 << wf) - 1);
-                const Py_ssize_t word = (Py_ssize_t)(bit >> 6);
-                const int off = (int)(bit & 63);
-                if (pack) {
-                    const uint64_t x = in[at] & mask;
-                    o[word] |= x << off;
-                    if (off + wf > 64)
-                        o[word + 1] |= x >> (64 - off);
-                } else {
-                    uint64_t x = in[word] >> off;
-                    if (off + wf > 64 && word + 1 < nw)
-                        x |= in[word + 1] << (64 - off);
-                    o[at] = x & mask;
-                }
-                bit += (uint64_t)wf;
-            }
-        }
-        Py_END_ALLOW_THREADS
-    }
+    Py_BEGIN_ALLOW_THREADS
+    stream_fields((uint64_t *)dst.buf, (const uint64_t *)src.buf, stream->len / 8, w, F, n, pack);
+    Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
 done:
@@ -233,7 +217,7 @@ static PyObject *unpack_fields(PyObject *self, PyObject *args) { return fields_s
  * Exact int64 arithmetic: |x|, |v| < 2^21 so every product is < 2^42 and n < 2^20 rows sum below
  * 2^62 (mac_int21); the t-limb sums wrap mod 2^64 like the numpy path's uint64 view.  Both are
  * compiled for AVX2 and a baseline (one binary, chosen at load time). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MULTIVERSION

@@ -8,6 +8,12 @@ framework works without a compiler, only slower:
   rows (:func:`protocols.ot.silent.ea_rows`): ~3× faster than ten numpy gathers per row;
 * ``pack_words`` / ``unpack_words`` — dense bit packing of RLWE coefficients
   (``protocols.he.rlwe._packw`` / ``_unpackw``);
+* ``pack_fields`` / ``unpack_fields`` — the arithmetic COTs' wire format, records of fields with
+  per-field widths (``protocols.ot.extensions.pack_fields``): numpy loops over the field slots,
+  thousands when a LayerNorm's row-broadcast product carries a whole row per OT;
+* ``mac_int21`` / ``mac_tlimb`` — the COP client's multiply-accumulate for a few tokens straight
+  from the compressed operands (``protocols.he.rlwe.mac_packed``, up to ``NATIVE_MAC_TOKENS``):
+  ~3× faster than converting each operand row to float64 for a skinny BLAS product;
 * ``mulmod_const`` / ``mul128_const`` — 128-bit products for the HE multiplication's modular
   arithmetic (``protocols.he.simd_mul.mulmod`` / ``mul128``).
 
