@@ -358,6 +358,63 @@ done:
     return result;
 }
 
+/* 2d. int21_store — the COP client's operand preparation (protocols/he/rlwe.py,
+ * ``PreparedMatrix.build``, int21 storage): residues mod p (or raw keystream words, turned into
+ * residues by the multiply-shift of ``PRG.integers``), centred to (−p/2, p/2], offset by 2^20 and
+ * split into a uint16 low and a uint8 high part — one pass instead of five numpy passes and their
+ * temporaries, for every row of every matrix at each session's set-up. */
+MULTIVERSION
+static void int21_rows(uint16_t *restrict lo, uint8_t *restrict hi, const uint64_t *restrict src, Py_ssize_t rows,
+                       Py_ssize_t cols, Py_ssize_t K, Py_ssize_t col0, uint32_t p, int keystream) {
+    const uint32_t half = p / 2, off = (uint32_t)1 << 20;
+    uint32_t v[1024];
+    for (Py_ssize_t r = 0; r < rows; r++)
+        for (Py_ssize_t c0 = 0; c0 < cols; c0 += 1024) {
+            const Py_ssize_t B = cols - c0 < 1024 ? cols - c0 : 1024;
+            const uint64_t *w = src + r * cols + c0;
+            uint16_t *lr = lo + r * K + col0 + c0;
+            uint8_t *hr = hi + r * K + col0 + c0;
+            if (keystream) /* PRG.integers: ((w >> 32) · p) >> 32 */
+                for (Py_ssize_t c = 0; c < B; c++)
+                    v[c] = (uint32_t)(((w[c] >> 32) * (uint64_t)p) >> 32);
+            else
+                for (Py_ssize_t c = 0; c < B; c++)
+                    v[c] = (uint32_t)w[c];
+            for (Py_ssize_t c = 0; c < B; c++) {
+                const uint32_t u = v[c] + off - (v[c] > half ? p : 0); /* centred + 2^20, in [0, 2^21) */
+                lr[c] = (uint16_t)u;
+                hr[c] = (uint8_t)(u >> 16);
+            }
+        }
+}
+
+static PyObject *int21_store(PyObject *self, PyObject *args) {
+    Py_buffer lo, hi, src;
+    Py_ssize_t rows, cols, K, col0;
+    unsigned long long p;
+    int keystream;
+    if (!PyArg_ParseTuple(args, "w*w*y*nnnnKp", &lo, &hi, &src, &rows, &cols, &K, &col0, &p, &keystream))
+        return NULL;
+    PyObject *result = NULL;
+    if (rows < 0 || cols < 0 || col0 < 0 || col0 + cols > K || lo.len < rows * K * 2 || hi.len < rows * K ||
+        src.len != rows * cols * 8 || p < 3 || p > ((unsigned long long)1 << 21)) {
+        PyErr_SetString(PyExc_ValueError, "int21_store: need lo (rows,K) uint16, hi (rows,K) uint8, src (rows,cols) "
+                                          "8-byte words, col0 + cols <= K, 3 <= p <= 2^21");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    int21_rows((uint16_t *)lo.buf, (uint8_t *)hi.buf, (const uint64_t *)src.buf, rows, cols, K, col0, (uint32_t)p,
+               keystream);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&lo);
+    PyBuffer_Release(&hi);
+    PyBuffer_Release(&src);
+    return result;
+}
+
 /* 3. mulmod_const / mul128_const — a·c mod q and the full 128-bit a·c for uint64 arrays and a
  * constant c (the HE multiplication's mask, flooding and CRT steps, protocols/he/simd_mul.py);
  * numpy emulates the 128-bit product with 32-bit limbs in about ten passes.
@@ -436,6 +493,9 @@ static PyMethodDef methods[] = {
     {"mac_tlimb", mac_tlimb, METH_VARARGS,
      "mac_tlimb(acc, x0, x1, raw, T, n, K, bits): acc (T,K) uint64 += x0@d0 + (x0@d1 + x1@d0) << bits, "
      "d0, d1 the balanced digits of raw (n,K) uint64."},
+    {"int21_store", int21_store, METH_VARARGS,
+     "int21_store(lo, hi, src, rows, cols, K, col0, p, keystream): centred residues (or keystream words "
+     "made residues) of src (rows,cols) into the int21 parts lo/hi (rows,K) at column col0."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "
      "then z -> z ^ LSB(z)*delta if delta is given."},

@@ -368,6 +368,9 @@ class PreparedMatrix:
             dt = {"f64": np.float64, "f32": np.float32}[storage]
             ops = [np.empty(shape, dtype=dt) for _ in params.primes]
             dig = [np.empty(shape, dtype=dt) for _ in range(params.digits)]
+        if storage == "int21" and native.kernels is not None:
+            _build_int21_native(params, b, seed, ops, dig[0], width)
+            return cls(params, n_in, m_out, ops, dig, width)
         # row chunks of 64 (one expansion of a each): the temporaries stay in cache
         for c0 in range(0, n_in, A_CHUNK_ROWS):
             c1 = min(n_in, c0 + A_CHUNK_ROWS)
@@ -394,6 +397,27 @@ class PreparedMatrix:
     @property
     def slots(self) -> int:
         return 1 if self.compact else slots_for(self.params, self.n_in, self.m_out)
+
+
+def _build_int21_native(params: HEParams, b: tuple[np.ndarray, np.ndarray], seed: bytes, ops: list,
+                        tlimb: "RawTLimb", width: int) -> None:
+    """The int21 operands on the compiled kernel (``int21_store``): per 64-row chunk one keystream
+    draw for a — the same words :func:`expand_a` samples from, in the same order (t-limb section,
+    then one section per prime) — and one fused pass per prime for b and for a."""
+    b_t, b_r = b
+    n_in, n, L = b_t.shape[0], params.n, len(params.primes)
+    K = width + n
+    words = np.empty((L + 1, A_CHUNK_ROWS, n), dtype=U64)
+    for c0 in range(0, n_in, A_CHUNK_ROWS):
+        c1 = min(n_in, c0 + A_CHUNK_ROWS)
+        m = c1 - c0
+        PRG(derive_seed(seed, "a", c0 // A_CHUNK_ROWS)).bytes_into(words)
+        tlimb.t[c0:c1, :width] = b_t[c0:c1]
+        tlimb.t[c0:c1, width:] = words[0, :m] & _mask(params.ell)
+        for i, p in enumerate(params.primes):
+            lo, hi = ops[i].lo[c0:c1], ops[i].hi[c0:c1]
+            native.kernels.int21_store(lo, hi, np.ascontiguousarray(b_r[i, c0:c1]), m, width, K, 0, p, False)
+            native.kernels.int21_store(lo, hi, words[1 + i, :m], m, n, K, width, p, True)
 
 
 def storage_bytes(params: HEParams, n_in: int, width: int, storage: str) -> int:
