@@ -229,25 +229,42 @@ static PyObject *unpack_fields(PyObject *self, PyObject *args) { return fields_s
 /* The products run in float64 (FMA, 8 lanes per cycle) and are exact: every term is an integer
  * below 2^43 in magnitude and at most MAC_FLUSH of them are summed before the partial sum moves
  * into the int64 / uint64 output. */
+#define MAC_ROWS 4 /* operand rows per pass over a block of acc: a quarter of the acc loads/stores */
+
 MULTIVERSION
-static void mac_int21_rows(int64_t *restrict out, const int32_t *restrict x, const uint16_t *restrict lo, const uint8_t *restrict hi, Py_ssize_t T,
-                           Py_ssize_t n, Py_ssize_t K, int64_t offset, double *restrict v, double *restrict acc) {
+static void mac_int21_rows(int64_t *restrict out, const int32_t *restrict x, const uint16_t *restrict lo,
+                           const uint8_t *restrict hi, Py_ssize_t T, Py_ssize_t n, Py_ssize_t K, int64_t offset,
+                           double *restrict v, double *restrict acc) {
     const int32_t off32 = (int32_t)offset; /* 2^20: the residues sit in [0, 2^21) */
     for (Py_ssize_t c0 = 0; c0 < K; c0 += MAC_COLS) {
         const Py_ssize_t B = K - c0 < MAC_COLS ? K - c0 : MAC_COLS;
         for (Py_ssize_t j0 = 0; j0 < n; j0 += MAC_FLUSH) {
             const Py_ssize_t j1 = n - j0 < MAC_FLUSH ? n : j0 + MAC_FLUSH;
             memset(acc, 0, (size_t)(T * B) * sizeof(double));
-            for (Py_ssize_t j = j0; j < j1; j++) {
-                const uint16_t *l = lo + j * K + c0;
-                const uint8_t *h = hi + j * K + c0;
-                for (Py_ssize_t c = 0; c < B; c++)
-                    v[c] = (double)((int32_t)l[c] + ((int32_t)h[c] << 16) - off32);
+            for (Py_ssize_t j = j0; j < j1; j += MAC_ROWS) {
+                const Py_ssize_t jr = j1 - j < MAC_ROWS ? j1 - j : MAC_ROWS;
+                for (Py_ssize_t q = 0; q < MAC_ROWS; q++) {
+                    double *vq = v + q * MAC_COLS;
+                    if (q < jr) {
+                        const uint16_t *l = lo + (j + q) * K + c0;
+                        const uint8_t *h = hi + (j + q) * K + c0;
+                        for (Py_ssize_t c = 0; c < B; c++)
+                            vq[c] = (double)((int32_t)l[c] + ((int32_t)h[c] << 16) - off32);
+                    } else {
+                        memset(vq, 0, (size_t)B * sizeof(double));
+                    }
+                }
                 for (Py_ssize_t k = 0; k < T; k++) {
-                    const double xv = (double)x[k * n + j];
+                    double xs[MAC_ROWS];
+                    for (Py_ssize_t q = 0; q < MAC_ROWS; q++)
+                        xs[q] = q < jr ? (double)x[k * n + j + q] : 0.0;
                     double *a = acc + k * B;
-                    for (Py_ssize_t c = 0; c < B; c++)
-                        a[c] += xv * v[c];
+                    for (Py_ssize_t c = 0; c < B; c++) {
+                        double s = a[c];
+                        for (Py_ssize_t q = 0; q < MAC_ROWS; q++)
+                            s += xs[q] * v[q * MAC_COLS + c];
+                        a[c] = s;
+                    }
                 }
             }
             for (Py_ssize_t k = 0; k < T; k++)
@@ -258,8 +275,9 @@ static void mac_int21_rows(int64_t *restrict out, const int32_t *restrict x, con
 }
 
 MULTIVERSION
-static void mac_tlimb_rows(uint64_t *restrict out, const int32_t *restrict x0, const int32_t *restrict x1, const uint64_t *restrict raw, Py_ssize_t T,
-                           Py_ssize_t n, Py_ssize_t K, int bits, double *restrict d0, double *restrict d1, double *restrict acc) {
+static void mac_tlimb_rows(uint64_t *restrict out, const int32_t *restrict x0, const int32_t *restrict x1,
+                           const uint64_t *restrict raw, Py_ssize_t T, Py_ssize_t n, Py_ssize_t K, int bits,
+                           double *restrict d0, double *restrict d1, double *restrict acc) {
     const uint64_t half = (uint64_t)1 << (bits - 1), mask = ((uint64_t)1 << bits) - 1;
     double *lo_acc = acc, *hi_acc = acc + T * MAC_COLS;
     for (Py_ssize_t c0 = 0; c0 < K; c0 += MAC_COLS) {
@@ -267,20 +285,38 @@ static void mac_tlimb_rows(uint64_t *restrict out, const int32_t *restrict x0, c
         for (Py_ssize_t j0 = 0; j0 < n; j0 += MAC_FLUSH) {
             const Py_ssize_t j1 = n - j0 < MAC_FLUSH ? n : j0 + MAC_FLUSH;
             memset(acc, 0, (size_t)(2 * T * MAC_COLS) * sizeof(double));
-            for (Py_ssize_t j = j0; j < j1; j++) {
-                const uint64_t *r = raw + j * K + c0;
-                for (Py_ssize_t c = 0; c < B; c++) { /* balanced digits, as rlwe.digits */
-                    const int32_t a = (int32_t)((r[c] + half) & mask) - (int32_t)half;
-                    const uint64_t u = (r[c] - (uint64_t)(int64_t)a) >> bits;
-                    d0[c] = (double)a;
-                    d1[c] = (double)((int32_t)((u + half) & mask) - (int32_t)half);
+            for (Py_ssize_t j = j0; j < j1; j += MAC_ROWS) {
+                const Py_ssize_t jr = j1 - j < MAC_ROWS ? j1 - j : MAC_ROWS;
+                for (Py_ssize_t q = 0; q < MAC_ROWS; q++) {
+                    double *e0 = d0 + q * MAC_COLS, *e1 = d1 + q * MAC_COLS;
+                    if (q < jr) {
+                        const uint64_t *r = raw + (j + q) * K + c0;
+                        for (Py_ssize_t c = 0; c < B; c++) { /* balanced digits, as rlwe.digits */
+                            const int32_t a = (int32_t)((r[c] + half) & mask) - (int32_t)half;
+                            const uint64_t u = (r[c] - (uint64_t)(int64_t)a) >> bits;
+                            e0[c] = (double)a;
+                            e1[c] = (double)((int32_t)((u + half) & mask) - (int32_t)half);
+                        }
+                    } else {
+                        memset(e0, 0, (size_t)B * sizeof(double));
+                        memset(e1, 0, (size_t)B * sizeof(double));
+                    }
                 }
                 for (Py_ssize_t k = 0; k < T; k++) {
-                    const double a0 = (double)x0[k * n + j], a1 = (double)x1[k * n + j];
+                    double a0[MAC_ROWS], a1[MAC_ROWS];
+                    for (Py_ssize_t q = 0; q < MAC_ROWS; q++) {
+                        a0[q] = q < jr ? (double)x0[k * n + j + q] : 0.0;
+                        a1[q] = q < jr ? (double)x1[k * n + j + q] : 0.0;
+                    }
                     double *l = lo_acc + k * B, *h = hi_acc + k * B;
                     for (Py_ssize_t c = 0; c < B; c++) {
-                        l[c] += a0 * d0[c];
-                        h[c] += a0 * d1[c] + a1 * d0[c];
+                        double sl = l[c], sh = h[c];
+                        for (Py_ssize_t q = 0; q < MAC_ROWS; q++) {
+                            sl += a0[q] * d0[q * MAC_COLS + c];
+                            sh += a0[q] * d1[q * MAC_COLS + c] + a1[q] * d0[q * MAC_COLS + c];
+                        }
+                        l[c] = sl;
+                        h[c] = sh;
                     }
                 }
             }
@@ -305,14 +341,14 @@ static PyObject *mac_int21(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "mac_int21: need acc (T,K) int64, x (T,n) int32, lo (n,K) uint16, hi (n,K) uint8");
         goto done;
     }
-    v = (double *)PyMem_RawMalloc((size_t)(1 + T) * MAC_COLS * sizeof(double));
+    v = (double *)PyMem_RawMalloc((size_t)(MAC_ROWS + T) * MAC_COLS * sizeof(double));
     if (!v) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
     mac_int21_rows((int64_t *)acc.buf, (const int32_t *)x.buf, (const uint16_t *)lo.buf, (const uint8_t *)hi.buf,
-                   T, n, K, (int64_t)offset, v, v + MAC_COLS);
+                   T, n, K, (int64_t)offset, v, v + MAC_ROWS * MAC_COLS);
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
@@ -338,14 +374,14 @@ static PyObject *mac_tlimb(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "mac_tlimb: need acc (T,K) uint64, x0/x1 (T,n) int32, raw (n,K) uint64");
         goto done;
     }
-    d = (double *)PyMem_RawMalloc((size_t)(2 + 2 * T) * MAC_COLS * sizeof(double));
+    d = (double *)PyMem_RawMalloc((size_t)(2 * MAC_ROWS + 2 * T) * MAC_COLS * sizeof(double));
     if (!d) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
     mac_tlimb_rows((uint64_t *)acc.buf, (const int32_t *)x0.buf, (const int32_t *)x1.buf, (const uint64_t *)raw.buf,
-                   T, n, K, bits, d, d + MAC_COLS, d + 2 * MAC_COLS);
+                   T, n, K, bits, d, d + MAC_ROWS * MAC_COLS, d + 2 * MAC_ROWS * MAC_COLS);
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);

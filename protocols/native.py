@@ -12,8 +12,8 @@ framework works without a compiler, only slower:
   per-field widths (``protocols.ot.extensions.pack_fields``): numpy loops over the field slots,
   thousands when a LayerNorm's row-broadcast product carries a whole row per OT;
 * ``mac_int21`` / ``mac_tlimb`` — the COP client's multiply-accumulate for a few tokens straight
-  from the compressed operands (``protocols.he.rlwe.mac_packed``, up to ``NATIVE_MAC_TOKENS``):
-  ~3× faster than converting each operand row to float64 for a skinny BLAS product;
+  from the compressed operands (``protocols.he.rlwe.mac_packed``, up to ``NATIVE_MAC_TOKENS``, 64):
+  1.4–6× faster than converting each operand row to float64 for a skinny BLAS product;
 * ``mulmod_const`` / ``mul128_const`` — 128-bit products for the HE multiplication's modular
   arithmetic (``protocols.he.simd_mul.mulmod`` / ``mul128``).
 

@@ -332,7 +332,7 @@ class RawTLimb:
 
 
 OP_CHUNK_ROWS = 256  # rows converted to float64 at a time for compressed operands
-NATIVE_MAC_TOKENS = 20  # up to this many tokens the compiled kernels read int21 / raw t-limb operands
+NATIVE_MAC_TOKENS = 64  # up to this many tokens the compiled kernels read int21 / raw t-limb operands
 # directly (the BLAS route converts every operand row to float64 for a memory-bound skinny product)
 
 
