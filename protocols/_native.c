@@ -92,13 +92,14 @@ done:
     return result;
 }
 
-/* 2. pack_words / unpack_words — a dense little-endian bit stream of w-bit values (value i at bits
- * [i·w, (i+1)·w) of the uint64 words), the wire format of RLWE coefficients (protocols/he/rlwe.py,
- * ``_packw`` / ``_unpackw``).  numpy needs a transpose and 64 masked passes per block of 64 values.
- */
-/* The one bit-stream loop of pack/unpack_words and pack/unpack_fields: n records of F fields,
- * field f of width w[f] (0..64), value f of record j at [f·n + j]; record after record, little
- * endian.  pack: o = the stream (nw words, zeroed here), in = the values; unpack: the reverse. */
+/* 2. pack_fields / unpack_fields — records of F fields with per-field widths (field f keeps the
+ * low widths[f] bits), record after record in one little-endian bit stream: the wire format of the
+ * arithmetic COTs (protocols/ot/extensions.py, ``pack_fields``) and, with one field per record, the
+ * dense stream of RLWE coefficients (protocols/he/rlwe.py, ``_packw`` / ``_unpackw``).  The values
+ * are the (F, n) array (value f of record j at [f·n + j]).  numpy loops over the field slots of a
+ * group of records — slow when F is large and n small (a LayerNorm's rows each carry thousands of
+ * fields) — or over 64 masked passes per block of 64 coefficients.
+ * pack: o = the stream (nw words, zeroed here), in = the values; unpack: the reverse. */
 static void stream_fields(uint64_t *o, const uint64_t *in, Py_ssize_t nw, const uint8_t *w, Py_ssize_t F,
                           Py_ssize_t n, int pack) {
     if (pack)
@@ -132,47 +133,6 @@ static void stream_fields(uint64_t *o, const uint64_t *in, Py_ssize_t nw, const 
     }
 }
 
-/* pack (pack = 1): dst = the stream, src = the values;  unpack (pack = 0): dst = the values,
- * src = the stream.  cnt = the number of values. */
-static PyObject *bitstream(PyObject *args, int pack) {
-    Py_buffer dst, src;
-    int w;
-    if (!PyArg_ParseTuple(args, "w*y*i", &dst, &src, &w))
-        return NULL;
-    PyObject *result = NULL;
-    const Py_buffer *stream = pack ? &dst : &src, *values = pack ? &src : &dst;
-    Py_ssize_t cnt = values->len / 8, nw = stream->len / 8;
-    if (w < 1 || w > 64) {
-        PyErr_SetString(PyExc_ValueError, "pack/unpack_words: width must be in 1..64");
-        goto done;
-    }
-    if (dst.len % 8 || src.len % 8 || nw < (cnt * (Py_ssize_t)w + 63) / 64) {
-        PyErr_SetString(PyExc_ValueError, "pack/unpack_words: the stream needs ceil(cnt·w/64) uint64 words");
-        goto done;
-    }
-    {
-        const uint8_t w8 = (uint8_t)w;
-        Py_BEGIN_ALLOW_THREADS
-        stream_fields((uint64_t *)dst.buf, (const uint64_t *)src.buf, nw, &w8, 1, cnt, pack);
-        Py_END_ALLOW_THREADS
-    }
-    result = Py_None;
-    Py_INCREF(result);
-done:
-    PyBuffer_Release(&dst);
-    PyBuffer_Release(&src);
-    return result;
-}
-
-static PyObject *pack_words(PyObject *self, PyObject *args) { return bitstream(args, 1); }
-
-static PyObject *unpack_words(PyObject *self, PyObject *args) { return bitstream(args, 0); }
-
-/* 2b. pack_fields / unpack_fields — records of F fields with per-field widths (field f keeps the
- * low widths[f] bits), record after record in one little-endian bit stream: the wire format of the
- * arithmetic COTs (protocols/ot/extensions.py, ``pack_fields``).  The values are the (F, n) array
- * (value f of record j at [f·n + j]).  numpy loops over the F field slots of a group of records,
- * which is slow when F is large and n small (a LayerNorm's rows each carry thousands of fields). */
 static PyObject *fields_stream(PyObject *args, int pack) {
     Py_buffer dst, src, wid;
     Py_ssize_t n;
@@ -210,7 +170,7 @@ static PyObject *pack_fields(PyObject *self, PyObject *args) { return fields_str
 
 static PyObject *unpack_fields(PyObject *self, PyObject *args) { return fields_stream(args, 0); }
 
-/* 2c. mac_int21 / mac_tlimb — the client's multiply-accumulate of the COP linear layer
+/* 3. mac_int21 / mac_tlimb — the client's multiply-accumulate of the COP linear layer
  * (protocols/he/rlwe.py, ``mac_packed``) for a few tokens, straight from the compressed operands:
  * numpy converts every row chunk of an int21 operand to float64 (four passes) before a skinny
  * BLAS product that is itself memory-bound, so a short query spends its linear layers converting.
@@ -394,7 +354,7 @@ done:
     return result;
 }
 
-/* 2d. int21_store — the COP client's operand preparation (protocols/he/rlwe.py,
+/* 4. int21_store — the COP client's operand preparation (protocols/he/rlwe.py,
  * ``PreparedMatrix.build``, int21 storage): residues mod p (or raw keystream words, turned into
  * residues by the multiply-shift of ``PRG.integers``), centred to (−p/2, p/2], offset by 2^20 and
  * split into a uint16 low and a uint8 high part — one pass instead of five numpy passes and their
@@ -451,7 +411,7 @@ done:
     return result;
 }
 
-/* 3. mulmod_const / mul128_const — a·c mod q and the full 128-bit a·c for uint64 arrays and a
+/* 5. mulmod_const / mul128_const — a·c mod q and the full 128-bit a·c for uint64 arrays and a
  * constant c (the HE multiplication's mask, flooding and CRT steps, protocols/he/simd_mul.py);
  * numpy emulates the 128-bit product with 32-bit limbs in about ten passes.
  */
@@ -516,10 +476,6 @@ done:
 static PyMethodDef methods[] = {
     {"mulmod_const", mulmod_const, METH_VARARGS, "mulmod_const(out, a, c, q): out = a*c mod q (uint64, 128-bit product)."},
     {"mul128_const", mul128_const, METH_VARARGS, "mul128_const(hi, lo, a, c): (hi, lo) = the 128-bit product a*c."},
-    {"pack_words", pack_words, METH_VARARGS,
-     "pack_words(out_words, values, w): values (uint64, each < 2^w) as a little-endian bit stream in out_words."},
-    {"unpack_words", unpack_words, METH_VARARGS,
-     "unpack_words(out_values, words, w): the inverse of pack_words (len(out_values) values)."},
     {"pack_fields", pack_fields, METH_VARARGS,
      "pack_fields(out_words, values, widths_u8, n): the (F, n) values as n records of F fields in one bit stream."},
     {"unpack_fields", unpack_fields, METH_VARARGS,

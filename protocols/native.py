@@ -6,11 +6,10 @@ framework works without a compiler, only slower:
 
 * ``xor_rows`` — Ferret's LPN rows (:func:`protocols.ot.ferret.lpn_apply`) and the dual EA code's
   rows (:func:`protocols.ot.silent.ea_rows`): ~3× faster than ten numpy gathers per row;
-* ``pack_words`` / ``unpack_words`` — dense bit packing of RLWE coefficients
-  (``protocols.he.rlwe._packw`` / ``_unpackw``);
-* ``pack_fields`` / ``unpack_fields`` — the arithmetic COTs' wire format, records of fields with
-  per-field widths (``protocols.ot.extensions.pack_fields``): numpy loops over the field slots,
-  thousands when a LayerNorm's row-broadcast product carries a whole row per OT;
+* ``pack_fields`` / ``unpack_fields`` — bit streams of records of fields with per-field widths:
+  the arithmetic COTs' wire format (``protocols.ot.extensions.pack_fields``; numpy loops over the
+  field slots, thousands when a LayerNorm's row-broadcast product carries a whole row per OT) and,
+  one field per record, the dense RLWE coefficients (``protocols.he.rlwe._packw`` / ``_unpackw``);
 * ``mac_int21`` / ``mac_tlimb`` — the COP client's multiply-accumulate for a few tokens straight
   from the compressed operands (``protocols.he.rlwe.mac_packed``, up to ``NATIVE_MAC_TOKENS``, 64):
   1.4–6× faster than converting each operand row to float64 for a skinny BLAS product;

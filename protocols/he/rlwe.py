@@ -751,7 +751,7 @@ def _packw(v: np.ndarray, w: int) -> np.ndarray:
     if kern is not None:
         vals = np.ascontiguousarray(v, dtype=U64).reshape(-1)
         out = np.empty(-(-vals.size * w // 64), dtype=U64)
-        kern.pack_words(out, vals, w)
+        kern.pack_fields(out, vals, np.array([w], dtype=np.uint8), vals.size)  # one field per record
         return out
     cnt = v.size
     nblk = -(-cnt // 64)
@@ -773,7 +773,7 @@ def _unpackw(words: np.ndarray, w: int, cnt: int) -> np.ndarray:
     kern = native.kernels
     if kern is not None and np.asarray(words).size * 64 >= cnt * w:
         out = np.empty(cnt, dtype=U64)
-        kern.unpack_words(out, np.ascontiguousarray(words, dtype=U64), w)
+        kern.unpack_fields(out, np.ascontiguousarray(words, dtype=U64), np.array([w], dtype=np.uint8), cnt)
         return out
     nblk = -(-cnt // 64)
     ww = np.zeros(nblk * w + 1, dtype=U64)
