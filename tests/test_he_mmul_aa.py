@@ -54,7 +54,7 @@ def test_mmul_aa_shape_mismatch():
 
 @pytest.mark.parametrize("ell,h,dims", [(40, 2, (37, 32, 37)), (40, 1, (128, 64, 128)), (40, 1, (128, 128, 64)),
                                         (64, 1, (5, 3, 7)), (18, 3, (9, 20, 1))])
-def test_mmul_aa_blocks_exact(ell, h, dims, rng):
+def test_mmul_aa_blocks_exact(ell, h, dims, rng, native_path):
     """Block-interleaved layout: exact mod 2^ell (edge values included), bytes = block_layout."""
     from protocols.he.mmul_aa import block_layout, mmul_aa_blocks, mmul_aa_bytes
 

@@ -93,9 +93,8 @@ def mmul_aa(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: PublicKey,
     wires, masks = [], []
     for i in range(h):
         sl = slice(i * n, (i + 1) * n)
-        ops = [np.concatenate([rlwe.centred(pr[j][sl], p), rlwe.centred(pa_r[j][sl], p)], axis=1) for j, p in enumerate(params.primes)]
-        dig = rlwe.digits(np.concatenate([pt[sl], pa_t[sl]], axis=1), params.digits)
-        pm = rlwe.PreparedMatrix(params, n, m_out, ops, dig, width)
+        pm = rlwe.prepare_residues(params, np.concatenate([pt[sl], pa_t[sl]], axis=1),
+                                   np.concatenate([pr[:, sl], pa_r[:, sl]], axis=2), m_out, width, tok)
         ct = rlwe.mac_packed(pm, a2[i])
         w, r = finish_product(params, peer, ct, tok, m_out, slots, mpc.prg)
         wires.append(w)
@@ -206,11 +205,9 @@ def mmul_aa_blocks(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: Pub
     for i in range(h):  # heads: a handful
         # virtual rows r = blk*kw + j: X^-j * block blk (rotations over kw, never coefficients)
         vt = np.stack([_negarot(ct_t[i], j, None, params.ell) for j in range(kw)], axis=1).reshape(n_pad, 2 * N)
-        ops = []
-        for q, p in enumerate(params.primes):
-            vr = np.stack([_negarot(ct_r[q, i], j, p, params.ell) for j in range(kw)], axis=1)
-            ops.append(rlwe.centred(vr.reshape(n_pad, 2 * N), p))
-        pm = rlwe.PreparedMatrix(params, n_pad, span, ops, rlwe.digits(vt, params.digits), N)
+        vr = np.stack([np.stack([_negarot(ct_r[q, i], j, p, params.ell) for j in range(kw)], axis=1)
+                       for q, p in enumerate(params.primes)]).reshape(L, n_pad, 2 * N)
+        pm = rlwe.prepare_residues(params, vt, vr, span, N, tok)
         assert pm.slots == lay["slots"]
         ct = rlwe.mac_packed(pm, ap[i])
         (ot, orr), (at_, ar_) = rlwe.rerandomize_parts(params, ct, peer.pk0, peer.pk_seed, mpc.prg, used)

@@ -399,6 +399,25 @@ class PreparedMatrix:
         return 1 if self.compact else slots_for(self.params, self.n_in, self.m_out)
 
 
+def prepare_residues(params: HEParams, t: np.ndarray, r: np.ndarray, m_out: int, width: int,
+                     tokens: int) -> PreparedMatrix:
+    """Operands of a freshly received ciphertext matrix (the peer's encrypted B of
+    ``protocols.he.mmul_aa``): t (n, K) uint64 t-limb, r (L, n, K) residues in [0, p).  int21 and
+    the raw t-limb when the compiled multiply-accumulate will run (``tokens`` ≤
+    :data:`NATIVE_MAC_TOKENS`): one fused pass per prime instead of float64 conversions and
+    digits for a BLAS product; else the float64 operands the BLAS route wants."""
+    n, K = t.shape
+    if native.kernels is not None and tokens <= NATIVE_MAC_TOKENS:
+        ops = []
+        for i, p in enumerate(params.primes):
+            op = Int21Op(shape=(n, K))
+            native.kernels.int21_store(op.lo, op.hi, np.ascontiguousarray(r[i], dtype=np.int64), n, K, K, 0, p, False)
+            ops.append(op)
+        return PreparedMatrix(params, n, m_out, ops, [RawTLimb(t)], width)
+    ops = [centred(r[i], p) for i, p in enumerate(params.primes)]
+    return PreparedMatrix(params, n, m_out, ops, digits(t, params.digits), width)
+
+
 def _build_int21_native(params: HEParams, b: tuple[np.ndarray, np.ndarray], seed: bytes, ops: list,
                         tlimb: "RawTLimb", width: int) -> None:
     """The int21 operands on the compiled kernel (``int21_store``): per 64-row chunk one keystream
@@ -476,12 +495,15 @@ def negashift_pack(y: np.ndarray, m_out: int, slots: int, n: int, modulus: int |
     if slots == 1:
         return y if modulus is None else np.mod(y, modulus)
     g = -(-tok // slots)
-    if g * slots != tok:
-        pad = np.zeros((g * slots - tok,) + y.shape[1:], dtype=y.dtype)
-        y = np.concatenate([y, pad])
-    y = y.reshape(g, slots, *y.shape[1:])
+    if g == 1:  # fewer tokens than slots: no zero padding, no shifts of empty slots
+        y = y[None]
+    else:
+        if g * slots != tok:
+            pad = np.zeros((g * slots - tok,) + y.shape[1:], dtype=y.dtype)
+            y = np.concatenate([y, pad])
+        y = y.reshape(g, slots, *y.shape[1:])
     out = y[:, 0].copy()
-    for i in range(1, slots):  # a handful of slots (N / M), never tokens or coefficients
+    for i in range(1, y.shape[1]):  # the slots in use (≤ N / M): whole polynomials per step
         s = i * m_out
         out[..., s:] += y[:, i, ..., : n - s]
         out[..., :s] -= y[:, i, ..., n - s :]
