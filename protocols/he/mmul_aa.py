@@ -3,7 +3,8 @@
 (A_0 + A_1)(B_0 + B_1): the local terms A_i B_i are plaintext products; each cross term A_j B_i is
 a one-sided HE product: party i encrypts B_i under its own key (seeded, one ciphertext per row of
 B_i, the row in the first M coefficients), party j multiplies-accumulates with A_j exactly as the
-COP client does (:func:`rlwe.mac_packed`), masks, re-randomises, switches, floods and returns it;
+COP client does (:func:`rlwe.mac_packed`, on operands from :func:`rlwe.prepare_residues`: int21 for
+the compiled kernel up to 64 tokens), masks, re-randomises, switches, floods and returns it;
 party i decrypts A_j B_i - r_j.  Both directions run at once.
 
 Inputs: a (..., T, n), b (..., n, M) uint64 shares mod 2^ell, same batch shape (heads) on both
