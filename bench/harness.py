@@ -127,6 +127,10 @@ def markdown_table(rows: list[dict]) -> str:
             if k not in ROW_FIELDS and k not in extra and k not in ("times_s", "workload", "repeat"):
                 extra.append(k)
     cols = ["impl", "case", "profile", "time_s_median", "time_s_min", "time_s_max", "bytes_c2s", "bytes_s2c", "rounds", "bound_s", "time_over_bound", *extra]
+    return _markdown(cols, rows)
+
+
+def _markdown(cols: list[str], rows: list[dict]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
@@ -172,11 +176,7 @@ def ratio_table(rows: list[dict], base: str = "party") -> str:
         return ""
     cols = ["case", "profile", "vs", "time_ours_s", "time_theirs_s", "time_ratio", "traffic", "traffic_ours",
             "traffic_theirs", "traffic_ratio"]
-    lines = [f"ratios: theirs / {base} (> 1: {base} is faster or sends less)", "",
-             "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for r in rr:
-        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
-    return "\n".join(lines)
+    return f"ratios: theirs / {base} (> 1: {base} is faster or sends less)\n\n" + _markdown(cols, rr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -416,17 +416,22 @@ def ge_multi_ap(mpc: "MPC", x: np.ndarray, cs, *, ell: int | None = None, k: int
     """
     ell = ell or get_config().ell
     k = ell if k is None else int(k)
+    x = Ring(ell).reduce(np.asarray(x, dtype=np.uint64))
+    bits = _msb_balanced(mpc, x.reshape(-1), cs, ell, k, coarse or Ring(k).reduce)
+    return not_b(mpc, bits).reshape((len(cs),) + x.shape)
+
+
+def _msb_balanced(mpc: "MPC", flat: np.ndarray, cs, ell: int, k: int, coarse) -> np.ndarray:
+    """msb(x − c_t) in ring k for flat shares x (ring ell), (T, n) XOR shares: party 0 owns the
+    tables of the first half of the elements (:func:`balanced_halves`) and subtracts the c_t there,
+    party 1 those of the rest (:func:`msb_multi_split`); ``coarse`` maps ring-ell shares to ring k."""
     R = Ring(ell)
-    coarse = coarse or Ring(k).reduce
-    x = R.reduce(np.asarray(x, dtype=np.uint64))
-    flat = x.reshape(-1)
     a, _ = balanced_halves(flat.size)
     own, other = (slice(0, a), slice(a, None)) if mpc.party == 0 else (slice(a, None), slice(0, a))
     mine = np.stack([coarse(R.sub(flat[own], R.reduce(np.uint64(c)))) for c in cs])
     single = coarse(flat[other])
     xa, xb = (mine, single) if mpc.party == 0 else (single, mine)
-    bits = msb_multi_split(mpc, xa, xb, len(cs), ell=k)
-    return not_b(mpc, bits).reshape((len(cs),) + x.shape)
+    return msb_multi_split(mpc, xa, xb, len(cs), ell=k)
 
 
 def ge_multi_cost(n: int, T: int, k: int, party: int, m: int | None = None, batch: int | None = None) -> dict:
@@ -457,10 +462,7 @@ def msb_a(mpc: "MPC", x: np.ndarray, *, ell: int | None = None) -> np.ndarray:
     """
     ell = ell or get_config().ell
     x = np.asarray(x, dtype=np.uint64)
-    flat = x.reshape(-1)
-    a, _ = balanced_halves(flat.size)
-    parts = [(flat[:a][None] if mpc.party == 0 else flat[:a], 0), (flat[a:][None] if mpc.party == 1 else flat[a:], 1)]
-    return _msb_parts(mpc, parts, 1, ell)[0].reshape(x.shape)
+    return _msb_balanced(mpc, x.reshape(-1), [0], ell, ell, Ring(ell).reduce)[0].reshape(x.shape)
 
 
 def drelu_a(mpc: "MPC", x: np.ndarray, *, ell: int | None = None) -> np.ndarray:

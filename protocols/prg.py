@@ -91,8 +91,13 @@ class PRG:
         if not 0 < high <= (1 << 32):
             raise ValueError("high must be in 1..2^32")
         r = np.empty(shape, dtype=np.uint64)
-        self.bytes_into(r)
-        return ((r >> np.uint64(32)) * np.uint64(high)) >> np.uint64(32)
+        return words_below(self.bytes_into(r), high)
+
+
+def words_below(words: np.ndarray, high: int) -> np.ndarray:
+    """Keystream words → integers in [0, high) (high ≤ 2^32): the 64-bit multiply-shift of
+    :meth:`PRG.integers` (bias < 2^-32), for callers that hold the words themselves."""
+    return ((np.asarray(words, dtype=np.uint64) >> np.uint64(32)) * np.uint64(high)) >> np.uint64(32)
 
 
 def keystream_blocks(seed: bytes, index: np.ndarray) -> np.ndarray:

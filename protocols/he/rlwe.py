@@ -118,7 +118,7 @@ def expand_a_rows(params: HEParams, seed: bytes, rows: np.ndarray) -> tuple[np.n
     chunks: :func:`sample_uniform` draws fixed-width words section by section (the t-limb, then
     each prime), so a row's words sit at known keystream positions of its chunk's PRG
     (:func:`protocols.prg.keystream_blocks`).  The embedding reads one row per token instead of 64."""
-    from ..prg import keystream_blocks
+    from ..prg import keystream_blocks, words_below
 
     rows = np.asarray(rows, dtype=np.int64).reshape(-1)
     n, L = params.n, len(params.primes)
@@ -127,14 +127,15 @@ def expand_a_rows(params: HEParams, seed: bytes, rows: np.ndarray) -> tuple[np.n
     row_blocks = n * 8 // 16  # keystream blocks per row of one section
     section = A_CHUNK_ROWS * row_blocks
     chunks = rows // A_CHUNK_ROWS
-    for c in np.unique(chunks):  # one ECB call per chunk (distinct ids / 64), not per token
+    # one ECB call per distinct chunk key (at most one per token: each expands (L+1)·N words)
+    for c in np.unique(chunks):
         sel = np.flatnonzero(chunks == c)
         within = (rows[sel] % A_CHUNK_ROWS)[None, :, None] * row_blocks
         idx = np.arange(L + 1)[:, None, None] * section + within + np.arange(row_blocks)[None, None, :]
         words = keystream_blocks(derive_seed(seed, "a", int(c)), idx.astype(np.uint64)).reshape(L + 1, sel.size, n)
         t[sel] = words[0] & _mask(params.ell)
         for i, p in enumerate(params.primes):
-            r[i, sel] = ((words[1 + i] >> U64(32)) * U64(p)) >> U64(32)
+            r[i, sel] = words_below(words[1 + i], p)
     return t, r
 
 
