@@ -81,11 +81,18 @@ class PartyService(pb_grpc.PartyServicer):
         self.options = options or ServerOptions()
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when the last session's bookkeeping ends
         self.active = 0
         self.served = 0
         self.failed = 0
         self.draining = False
         self._channels: dict[str, GrpcChannel] = {}
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no session is active (each handler's bookkeeping done), at most ``timeout``
+        seconds; whether that happened."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self.active, timeout)
 
     # --- handshake ------------------------------------------------------------------------------
     def _check(self, req: pb.HandshakeRequest) -> _Pending:
@@ -238,6 +245,8 @@ class PartyService(pb_grpc.PartyServicer):
             t.join()
             with self._lock:
                 self.active -= 1
+                if not self.active:
+                    self._idle.notify_all()
                 if "error" in outcome:
                     self.failed += 1
                 else:
@@ -365,9 +374,7 @@ def serve(
         server.stop(grace_s).wait()
         # gRPC may report a stream finished once the client has read its last message, while
         # the session's handler thread is still doing its bookkeeping: let it finish
-        deadline = time.monotonic() + 5.0
-        while service.active and time.monotonic() < deadline:
-            time.sleep(0.02)
+        service.wait_idle(5.0)
         for s, h in old.items():
             signal.signal(s, h)
     log.info("stopped: %d sessions served, %d failed", service.served, service.failed)
