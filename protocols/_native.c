@@ -411,6 +411,12 @@ done:
     return result;
 }
 
+/* x·w mod q up to one q (Shoup; wp = floor(w·2^64/q), w < q) */
+static inline uint64_t shoup_lazy(uint64_t x, uint64_t w, uint64_t wp, uint64_t q) {
+    uint64_t hi = (uint64_t)(((unsigned __int128)x * wp) >> 64);
+    return x * w - hi * q; /* in [0, 2q) */
+}
+
 /* 5. mulmod_const / mul128_const — a·c mod q and the full 128-bit a·c for uint64 arrays and a
  * constant c (the HE multiplication's mask, flooding and CRT steps, protocols/he/simd_mul.py);
  * numpy emulates the 128-bit product with 32-bit limbs in about ten passes.
@@ -421,17 +427,21 @@ static PyObject *mulmod_const(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "w*y*KK", &out, &a, &c, &q))
         return NULL;
     PyObject *result = NULL;
-    if (q == 0 || a.len % 8 || out.len != a.len) {
-        PyErr_SetString(PyExc_ValueError, "mulmod_const: out and a are uint64 arrays of one size, q > 0");
+    if (q == 0 || q >= (1ULL << 63) || c >= q || a.len % 8 || out.len != a.len) {
+        PyErr_SetString(PyExc_ValueError, "mulmod_const: out and a are uint64 arrays of one size, c < q < 2^63");
         goto done;
     }
     {
         uint64_t *o = (uint64_t *)out.buf;
         const uint64_t *x = (const uint64_t *)a.buf;
         Py_ssize_t n = a.len / 8;
+        /* Shoup: with c' = floor(c·2^64/q), x·c − floor(x·c'/2^64)·q lies in [0, 2q) for any x */
+        uint64_t cp = (uint64_t)(((unsigned __int128)c << 64) / q);
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++)
-            o[i] = (uint64_t)(((unsigned __int128)x[i] * c) % q);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint64_t r = shoup_lazy(x[i], c, cp, q);
+            o[i] = r - ((r >= q) ? q : 0);
+        }
         Py_END_ALLOW_THREADS
     }
     result = Py_None;
@@ -473,6 +483,181 @@ done:
     return result;
 }
 
+/* 6. ntt_fwd / ntt_inv / mulmod_vec — the negacyclic number-theoretic transform mod a prime q < 2^62 and
+ * the elementwise product mod q, the arithmetic of our batched BFV (protocols/he/ntt.py,
+ * protocols/he/simd_mul.py).  Forward: Cooley-Tukey, natural order in, bit-reversed out, twiddles
+ * psi^brv(k) with their Shoup quotients floor(w·2^64/q); inverse: Gentleman-Sande, bit-reversed in,
+ * natural out, scaled by 1/N.  Harvey's lazy butterflies keep values in [0, 4q) (q < 2^62 so 4q fits
+ * a word) and the last pass reduces to [0, q): the output equals the numpy twin's exactly.
+ * Products use Montgomery reduction twice (a·b·R^-1, then ·R^2·R^-1 with R = 2^64): no 128-bit
+ * division in the loop.  addmod_vec: a ± b mod q without numpy's temporaries.
+ */
+static void ntt_fwd_one(uint64_t *a, Py_ssize_t n, uint64_t q, const uint64_t *w, const uint64_t *wp) {
+    const uint64_t q2 = 2 * q;
+    Py_ssize_t t = n;
+    for (Py_ssize_t m = 1; m < n; m <<= 1) {
+        t >>= 1;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            uint64_t W = w[m + i], Wp = wp[m + i];
+            uint64_t *x = a + 2 * i * t, *y = x + t;
+            for (Py_ssize_t j = 0; j < t; j++) {
+                uint64_t u = x[j];
+                u -= (u >= q2) ? q2 : 0;
+                uint64_t v = shoup_lazy(y[j], W, Wp, q);
+                x[j] = u + v;
+                y[j] = u - v + q2;
+            }
+        }
+    }
+    for (Py_ssize_t j = 0; j < n; j++) {
+        uint64_t u = a[j];
+        u -= (u >= q2) ? q2 : 0;
+        a[j] = u - ((u >= q) ? q : 0);
+    }
+}
+
+static void ntt_inv_one(uint64_t *a, Py_ssize_t n, uint64_t q, const uint64_t *w, const uint64_t *wp,
+                        uint64_t ninv, uint64_t ninvp) {
+    const uint64_t q2 = 2 * q;
+    Py_ssize_t t = 1;
+    for (Py_ssize_t m = n >> 1; m >= 1; m >>= 1) {
+        for (Py_ssize_t i = 0; i < m; i++) {
+            uint64_t W = w[m + i], Wp = wp[m + i];
+            uint64_t *x = a + 2 * i * t, *y = x + t;
+            for (Py_ssize_t j = 0; j < t; j++) {
+                uint64_t u = x[j], v = y[j];
+                uint64_t s = u + v;
+                x[j] = s - ((s >= q2) ? q2 : 0);
+                y[j] = shoup_lazy(u - v + q2, W, Wp, q);
+            }
+        }
+        t <<= 1;
+    }
+    for (Py_ssize_t j = 0; j < n; j++) {
+        uint64_t u = shoup_lazy(a[j], ninv, ninvp, q);
+        a[j] = u - ((u >= q) ? q : 0);
+    }
+}
+
+static PyObject *ntt_run(PyObject *args, int inverse) {
+    Py_buffer a, w, wp;
+    unsigned long long q, ninv = 0, ninvp = 0;
+    if (inverse ? !PyArg_ParseTuple(args, "w*Ky*y*KK", &a, &q, &w, &wp, &ninv, &ninvp)
+                : !PyArg_ParseTuple(args, "w*Ky*y*", &a, &q, &w, &wp))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = w.len / 8;
+    if (q == 0 || q >= (1ULL << 62) || n < 2 || (n & (n - 1)) || wp.len != w.len || a.len % (8 * n)) {
+        PyErr_SetString(PyExc_ValueError, "ntt: a is (count, N) uint64, w and wp (N,) uint64 tables, N a power of "
+                                          "two, 0 < q < 2^62");
+        goto done;
+    }
+    {
+        uint64_t *x = (uint64_t *)a.buf;
+        const uint64_t *W = (const uint64_t *)w.buf, *Wp = (const uint64_t *)wp.buf;
+        Py_ssize_t count = a.len / (8 * n);
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t c = 0; c < count; c++) {
+            if (inverse)
+                ntt_inv_one(x + c * n, n, q, W, Wp, ninv, ninvp);
+            else
+                ntt_fwd_one(x + c * n, n, q, W, Wp);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&wp);
+    return result;
+}
+
+static PyObject *ntt_fwd(PyObject *self, PyObject *args) { return ntt_run(args, 0); }
+
+static PyObject *ntt_inv(PyObject *self, PyObject *args) { return ntt_run(args, 1); }
+
+static inline uint64_t mont_reduce(unsigned __int128 x, uint64_t q, uint64_t qneg_inv) {
+    uint64_t lo = (uint64_t)x, hi = (uint64_t)(x >> 64);
+    uint64_t m = lo * qneg_inv;
+    uint64_t r = hi + (uint64_t)(((unsigned __int128)m * q) >> 64) + (lo != 0);
+    return r - ((r >= q) ? q : 0);
+}
+
+static PyObject *mulmod_vec(PyObject *self, PyObject *args) {
+    Py_buffer out, a, b;
+    unsigned long long q, qneg_inv, r2;
+    int acc;
+    if (!PyArg_ParseTuple(args, "w*y*y*KKKi", &out, &a, &b, &q, &qneg_inv, &r2, &acc))
+        return NULL;
+    PyObject *result = NULL;
+    if (!(q & 1) || q >= (1ULL << 62) || a.len % 8 || b.len != a.len || out.len != a.len) {
+        PyErr_SetString(PyExc_ValueError, "mulmod_vec: out, a, b are uint64 arrays of one size, q odd < 2^62");
+        goto done;
+    }
+    {
+        uint64_t *o = (uint64_t *)out.buf;
+        const uint64_t *x = (const uint64_t *)a.buf, *y = (const uint64_t *)b.buf;
+        Py_ssize_t n = a.len / 8;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint64_t p = mont_reduce((unsigned __int128)x[i] * y[i], q, qneg_inv);
+            p = mont_reduce((unsigned __int128)p * r2, q, qneg_inv);
+            if (acc > 0) {
+                p += o[i];
+                p -= (p >= q) ? q : 0;
+            } else if (acc < 0) {
+                p = o[i] - p + ((o[i] < p) ? q : 0);
+            }
+            o[i] = p;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&b);
+    return result;
+}
+
+static PyObject *addmod_vec(PyObject *self, PyObject *args) {
+    Py_buffer out, a, b;
+    unsigned long long q;
+    int sub;
+    if (!PyArg_ParseTuple(args, "w*y*y*Kp", &out, &a, &b, &q, &sub))
+        return NULL;
+    PyObject *result = NULL;
+    if (q == 0 || q >= (1ULL << 63) || a.len % 8 || b.len != a.len || out.len != a.len) {
+        PyErr_SetString(PyExc_ValueError, "addmod_vec: out, a, b are uint64 arrays of one size, 0 < q < 2^63");
+        goto done;
+    }
+    {
+        uint64_t *o = (uint64_t *)out.buf;
+        const uint64_t *x = (const uint64_t *)a.buf, *y = (const uint64_t *)b.buf;
+        Py_ssize_t n = a.len / 8;
+        Py_BEGIN_ALLOW_THREADS
+        if (sub)
+            for (Py_ssize_t i = 0; i < n; i++)
+                o[i] = x[i] - y[i] + ((x[i] < y[i]) ? q : 0);
+        else
+            for (Py_ssize_t i = 0; i < n; i++) {
+                uint64_t s = x[i] + y[i];
+                o[i] = s - ((s >= q) ? q : 0);
+            }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&b);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"mulmod_const", mulmod_const, METH_VARARGS, "mulmod_const(out, a, c, q): out = a*c mod q (uint64, 128-bit product)."},
     {"mul128_const", mul128_const, METH_VARARGS, "mul128_const(hi, lo, a, c): (hi, lo) = the 128-bit product a*c."},
@@ -488,6 +673,14 @@ static PyMethodDef methods[] = {
     {"int21_store", int21_store, METH_VARARGS,
      "int21_store(lo, hi, src, rows, cols, K, col0, p, keystream): centred residues (or keystream words "
      "made residues) of src (rows,cols) into the int21 parts lo/hi (rows,K) at column col0."},
+    {"ntt_fwd", ntt_fwd, METH_VARARGS,
+     "ntt_fwd(a, q, w, wp): in place, each row of a (count, N) uint64: negacyclic NTT mod q (bit-reversed out)."},
+    {"ntt_inv", ntt_inv, METH_VARARGS,
+     "ntt_inv(a, q, w, wp, ninv, ninvp): in place, the inverse of ntt_fwd (bit-reversed in, scaled by 1/N)."},
+    {"mulmod_vec", mulmod_vec, METH_VARARGS,
+     "mulmod_vec(out, a, b, q, qneg_inv, r2, acc): out = a*b (acc 0), out + a*b (acc 1) or out - a*b (acc -1) "
+     "mod q elementwise (a, b, out < q; Montgomery)."},
+    {"addmod_vec", addmod_vec, METH_VARARGS, "addmod_vec(out, a, b, q, sub): out = a + b (or a - b) mod q (a, b < q)."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "
      "then z -> z ^ LSB(z)*delta if delta is given."},

@@ -71,11 +71,15 @@ class Config:
     """log2 of the largest number of ciphertext coefficients one query may return (union bound)."""
     mul_engine: str = "ot"
     """Engine of ``mul_aa`` on unbounded shares: 'ot' (Gilboa products on COT, ~ell²/2 bits per
-    cross term), 'he' (batched BFV in SEAL, protocols/he/simd_mul.py: ~196 B per product at
+    cross term), 'he' (batched BFV, protocols/he/simd_mul.py: ~196 B per product at
     ell = 64 against 536 B, more CPU) or 'auto' (he for ell >= 48 and at least one full
     ciphertext of 8192 elements, else ot)."""
     he_mul_block: int = 8
     """SIMD-mul pipelining: ciphertexts per context in one message (8 x 8192 elements)."""
+    he_mul_backend: str = "native"
+    """Backend of the 'he' mul engine: 'native' (our batched BFV on the compiled NTT, SEAL's primes
+    and 128-bit bound; ~2-3x less CPU) or 'seal' (the same protocol on SEAL's own BFV through
+    tenseal.sealapi).  Both parties must use the same one (checked at set-up)."""
     he_prepared_mb: int = 4096
     """Memory budget (MiB) for the COP client's in-memory BLAS operands (least recently used
     matrices are dropped and rebuilt from the disk cache when needed again)."""

@@ -13,6 +13,7 @@ from protocols.he.simd_mul import (
     Budget, SimdMul, SimdParams, contexts_needed, garner_mod2k, mul128, mul_aa_he, mul_aa_he_cost,
     mul_aa_he_ideal, mulmod,
 )
+from protocols.he.simd_mul_seal import SealSimdMul
 from protocols.mul import mul_aa, mul_engine
 from protocols.ring import Ring
 
@@ -26,28 +27,32 @@ def _inputs(R, rng, n):
     return x, y
 
 
-def _run(x0, y0, x1, y1, ell, **cfg):
+def _run(x0, y0, x1, y1, ell, backend="native", **cfg):
     def f(m, a, b):
-        SimdMul.of(m)  # key set-up outside the measured part
-        start = m.ch.snapshot()
-        with override(**cfg):
-            z = mul_aa_he(m, a, b, ell=ell)
-        return z, m.ch.cost_since(start)
+        with override(he_mul_backend=backend):
+            SimdMul.of(m)  # key set-up outside the measured part
+            start = m.ch.snapshot()
+            with override(**cfg):
+                z = mul_aa_he(m, a, b, ell=ell)
+            return z, m.ch.cost_since(start)
 
     (z0, c0), (z1, c1), _, _ = run_mpc(f, (x0, y0), (x1, y1))
     return z0, z1, c0, c1
 
 
-@pytest.mark.parametrize("ell,n,block", [(64, 300, 8), (32, 300, 8), (64, 2 * 8192 + 5, 1), (47, 50, 8)])
-def test_mul_aa_he_exact_and_cost(ell, n, block, rng):
+@pytest.mark.parametrize("ell,n,block,backend", [(64, 300, 8, "native"), (32, 300, 8, "native"),
+                                                 (64, 2 * 8192 + 5, 1, "native"), (47, 50, 8, "native"),
+                                                 (64, 300, 8, "seal"), (64, 8192 + 5, 1, "seal")])
+def test_mul_aa_he_exact_and_cost(ell, n, block, backend, rng):
+    """Both backends: our BFV on the compiled NTT (default) and SEAL's own (real SEAL ciphertexts)."""
     R = Ring(ell)
     x, y = _inputs(R, rng, n)
     x0, x1 = shares(R, x, rng)
     y0, y1 = shares(R, y, rng)
-    z0, z1, c0, c1 = _run(x0, y0, x1, y1, ell, he_mul_block=block)
+    z0, z1, c0, c1 = _run(x0, y0, x1, y1, ell, backend, he_mul_block=block)
     assert np.array_equal(R.add(z0, z1), mul_aa_he_ideal(x, y, ell))
     assert np.all(z0 <= R.mask) and np.all(z1 <= R.mask)
-    with override(he_mul_block=block):
+    with override(he_mul_block=block, he_mul_backend=backend):
         cost = mul_aa_he_cost(x.size, ell)
     assert c1.bytes_sent == cost["bytes_1to0"] and c0.bytes_sent == cost["bytes_0to1"]
     assert c0.bytes_recv == c1.bytes_sent
@@ -104,19 +109,22 @@ def test_modular_helpers_against_python_ints(rng, native_path):
     assert [int(v) for v in garner_mod2k(res, mods)] == [v % 2**64 for v in vals]
 
 
-def test_parameters_are_128_bit_and_budget_holds():
-    eng = SimdMul(None)
+@pytest.mark.parametrize("kind", [SimdMul, SealSimdMul])
+def test_parameters_are_128_bit_and_budget_holds(kind):
+    eng = kind(None)
     b = eng.budget
-    assert sum(eng.p.coeff_bits) <= 218  # SEAL's MaxBitCount(8192, tc128)
+    assert sum(eng.p.coeff_bits) + eng.extra_bits() <= 218  # SEAL's MaxBitCount(8192, tc128)
     assert b.used < 0.5 and b.flood_bits <= 62 and 0 < b.d1 <= b.d0
     # the flood hides the input-dependent noise by stat + union bits
     assert 2.0 ** b.flood_bits >= 2.0 ** (eng.p.stat_bits + eng.p.union_bits) * b.s_in
+    assert (b.d0, b.d1) == (60, 48)
     # the mask: T >= 2^(2 ell + 1 + stat) with 3 primes at ell = 64, 2 at ell = 32
     assert contexts_needed(64, eng.t, 40) == 3 and contexts_needed(32, eng.t, 40) == 2
     with pytest.raises(ValueError, match="128-bit"):
         SimdMul(None, SimdParams(coeff_bits=(60, 60, 60, 40, 20)))
     with pytest.raises(ValueError):
         Budget(SimdParams(), eng.q[:3], max(eng.t))  # data level too small for the products
+
 
 
 def test_malformed_ciphertexts_are_rejected(rng):
@@ -132,7 +140,7 @@ def test_malformed_ciphertexts_are_rejected(rng):
         mpc = MPC(ch=ch, ot=None)
         eng = SimdMul.of(mpc)
         words = sum(eng.up_words(2 * 3))
-        ch.send(np.full(words, 2**64 - 1, dtype=np.uint64), np.zeros((6, 81), dtype=np.uint8))
+        ch.send(np.full(words, 2**64 - 1, dtype=np.uint64), np.zeros(16, dtype=np.uint8))
         ch.recv()
 
     with pytest.raises(ProtocolError, match="out of range"):
@@ -145,3 +153,32 @@ def test_malformed_ciphertexts_are_rejected(rng):
 
     with pytest.raises(ProtocolError, match="parameters differ"):
         run_two_party(evaluator, wrong_params, timeout=30)
+
+
+def test_public_key_is_an_rlwe_sample_and_backends_must_match():
+    """Each party's public key (b, a) under the peer's secret s: b + a·s is the small error;
+    peers on different backends stop at set-up with a clear error."""
+    from protocols.he import ntt
+    from protocols.he.params import ETA
+
+    def keys(m, _a, _b):
+        eng = SimdMul.of(m)
+        return eng.s_ntt, eng.pk_b, eng.pk_a
+
+    (s0, b0, a0), (s1, b1, a1), _, _ = run_mpc(keys, (None, None), (None, None))
+    eng = SimdMul(None)
+    for s_own, b_peer, a_peer in ((s0, b1, a1), (s1, b0, a0)):
+        for j, tab in enumerate(eng.tq):
+            e = ntt.intt(ntt.mulmod(a_peer[j][None], s_own[j], tab, out=b_peer[j][None].copy(), accumulate=1), tab)[0]
+            centred = np.where(e > tab.q // 2, e.astype(object) - tab.q, e.astype(object))
+            assert max(abs(int(v)) for v in centred) <= ETA
+
+    def native(ch):
+        return SimdMul.of(MPC(ch=ch, ot=None))
+
+    def seal(ch):
+        with override(he_mul_backend="seal"):
+            return SimdMul.of(MPC(ch=ch, ot=None))
+
+    with pytest.raises(ProtocolError, match="parameters differ"):
+        run_two_party(native, seal, timeout=60)

@@ -15,8 +15,10 @@ Design (DESIGN.md §3; details in each module's docstring):
 * :mod:`.core` -- keys/public keys, ``finish_product`` / ``open_product``, ``matmul_mod``.
 * :mod:`.cop` -- ``COPServer`` / ``COPClient`` (setup with a verified, resumable disk cache).
 * :mod:`.embedding`, :mod:`.mmul_aa`, :mod:`.baseline`, :mod:`.cache`.
-* :mod:`.simd_mul` -- elementwise ``mul_aa`` of shares by batched BFV in SEAL (tenseal.sealapi),
-  with :mod:`.seal_io` converting SEAL's serialised ciphertexts to numpy residues and back.
+* :mod:`.simd_mul` -- elementwise ``mul_aa`` of shares by batched BFV: our own RNS BFV on the
+  compiled negacyclic NTT (:mod:`.ntt`) by default; :mod:`.simd_mul_seal` runs the same protocol
+  on SEAL's BFV (tenseal.sealapi), with :mod:`.seal_io` converting SEAL's serialised ciphertexts
+  to numpy residues and back.
 
 Public API (one object per party and session; ``mpc`` is a :class:`protocols.context.MPC`, only
 ``mpc.ch`` and ``mpc.prg`` are used, so ``MPC(ch=ch, ot=None)`` is enough)::

@@ -1,5 +1,5 @@
-"""Elementwise product of arithmetic shares by batched BFV in SEAL: ``mul_aa_he`` (Cheetah/SPU's
-route for ``mul_aa`` in a large ring, with our own wire format).
+"""Elementwise product of arithmetic shares by batched BFV: ``mul_aa_he`` (Cheetah/SPU's route
+for ``mul_aa`` in a large ring, with our own wire format).
 
 Ideal functionality (:func:`mul_aa_he_ideal`): shares of x, y in Z_{2^ell} -> shares of x·y.
 
@@ -8,38 +8,49 @@ x0, y0; each party plays both roles on half of a batch, see Roles below):
 
   x·y = x0·y0 + x1·y1 + (x0·y1 + x1·y0) mod 2^ell; the cross term c < 2^(2·ell+1) is computed
   over the integers modulo T = t_1···t_k, k plaintext primes t_i ≡ 1 mod 2N (57 bits), with
-  T ≥ 2^(2·ell+1+stat): one SEAL context per t_i, N = 8192 SIMD slots each.
+  T ≥ 2^(2·ell+1+stat): N = 8192 SIMD slots per prime (slot j of a plaintext is its value at the
+  j-th odd power of a 2N-th root of unity mod t_i, so encoding is an inverse NTT mod t_i).
 
-  1. K encrypts x1 and y1 (mod t_i, batched) with its secret key; the ciphertexts are *seeded*
-     (c1 is re-expanded from a 64-byte seed), so only c0 travels: log2(q) bits per slot.
-  2. E computes ct = Enc(x1)·y0 + Enc(y1)·x0 − r (plaintext products, no rotation, no
-     relinearisation) with r uniform in [0, T) drawn in mixed radix (its residues mod t_i and its
-     value mod 2^ell follow exactly); lets SEAL switch the modulus down to the first ``keep``
-     primes, adding an encryption of zero under K's public key one level above (c1 becomes fresh
-     and tells K nothing about y0, x0); the switches scale the noise of the two products (the
-     only noise that depends on E's inputs) to below ~1; floods c0 with uniform noise of 2^(stat+union) times that bound; and
-     drops the low D0 / D1 bits of c0 / c1 (after flooding and re-randomisation they are a
-     function of public values, so dropping them leaks nothing; it only costs noise budget).
+  1. K encrypts x1 and y1 (mod t_i, batched) with its secret key s: c0 = round(Q·m/t) + e − a·s,
+     sent in the NTT domain; the uniform a of every ciphertext is expanded from one 16-byte
+     AES-CTR seed per message, so only c0 travels: log2(q) bits per slot.
+  2. E computes ct = Enc(x1)·y0 + Enc(y1)·x0 − round(Q·r/t) (plaintext products in the NTT domain,
+     no rotation, no relinearisation) with r uniform in [0, T) drawn in mixed radix (its residues
+     mod t_i and its value mod 2^ell follow exactly); adds an encryption of zero under K's public
+     key in the same domain (c1 becomes fresh and tells K nothing about y0, x0); switches the
+     modulus down to the first ``keep`` primes (the switches scale the noise of the two products,
+     the only noise that depends on E's inputs, to below ~1); floods c0 with uniform noise of
+     2^(stat+union) times that bound; and drops the low D0 / D1 bits of c0 / c1 (after flooding
+     and re-randomisation they are a function of public values, so dropping them leaks nothing;
+     it only costs noise budget).
   3. K restores the midpoint of the dropped bits, decrypts and decodes z_i = (c − r) mod t_i,
      and reconstructs z = (c − r) mod T (Garner) modulo 2^ell.
   Output: E holds x0·y0 + r − T, K holds x1·y1 + z.  Since z ≡ c − r (mod T) is uniform for
   uniform r, K learns nothing (perfect masking); the sum is exact unless r ≤ c, which happens with
   probability ≤ 2^(2·ell+1)/T ≤ 2^−stat per element (then it is off by T mod 2^ell).
 
-Parameters (:class:`SimdParams`, asserted at construction): N = 8192, q = 60+60+38+38 bits (data
-level; a 22-bit special prime completes SEAL's key level, 218 bits total = SEAL's 128-bit maximum
-for N = 8192), t_i 57 bits, q' = 60+60 bits.  Noise (all worst case; SEAL's errors are clipped at
-6σ ≈ 19.2, encoding rounds by ≤ 1/2): see :class:`Budget`.
+Backends (``Config.he_mul_backend``): ``native`` (:class:`SimdMul`, default) runs BFV itself in
+RNS form on the compiled negacyclic NTT (:mod:`.ntt`): ternary secret key, centred binomial errors
+(η = 21), exact BFV scaling round(Q·m/t), modulus switching with rounding, decryption by
+:func:`decrypt_scale`; ``seal`` (:class:`.simd_mul_seal.SealSimdMul`) runs the same protocol on SEAL's
+BFV through tenseal (real SEAL ciphertexts, ~2-3x the CPU: per-call sampling, serialisation).
+
+Parameters (:class:`SimdParams`, asserted at construction): N = 8192, q = 60+60+38+38 bits
+(SEAL's primes; 196 bits ≤ SEAL's 128-bit maximum of 218 for N = 8192; the SEAL backend adds its
+22-bit special prime at the key level), t_i 57 bits, q' = 60+60 bits.  Noise (all worst case):
+see :class:`Budget`.
 
 Roles: party 1 is K for the first half of the ciphertexts and party 0 for the rest, so both
 parties encrypt, evaluate and decrypt at once.  Each sends all its encryptions, receives the
 peer's, answers them and receives its answers: two send-then-receive turns (one for a single
 ciphertext).  Traffic per element (ell = 64, k = 3 contexts), summed over both directions:
-  encryptions: 2·k·196 bits (seeded c0) + an 81-byte seed per ciphertext  ≈ 147 B
-  answers:     k·((120 − D0) + (120 − D1)) bits (D0 = 60, D1 = 48)          ≈ 49 B
+  encryptions: 2·k·196 bits (c0) + a 16-byte seed per message   ≈ 147 B
+  answers:     k·((120 − D0) + (120 − D1)) bits (D0 = 60, D1 = 48)  ≈ 49 B
   ≈ 196 B per product (Gilboa/COT: 536 B); exact bytes :func:`mul_aa_he_cost`.
-Set-up (once per session, :meth:`SimdMul.setup`): each party's k public keys (SEAL format,
-~0.7 MB each way, one exchange).
+Set-up (once per session, :meth:`SimdMul.setup`): each party's public key (b = −a·s + e with a
+from a seed: 196 bits per coefficient, ~200 KB each way, one exchange).
+Per-element work is in whole-batch calls: per ciphertext K does 1 inverse NTT mod t and 4 NTTs,
+E ~23 NTTs (products, re-randomisation and one inverse transform per component), K's decryption 5.
 """
 from __future__ import annotations
 
@@ -54,12 +65,13 @@ from .. import native
 from ..channel import ProtocolError, iter_chunks
 from ..config import get_config
 from ..ring import Ring
-from .params import seal_max_bits
-from .rlwe import _packw, _unpackw
-from .seal_io import SEED_INFO_BYTES, CtData, load_ct, load_into, parse_ct, save_body, save_raw
+from ..prg import PRG, SEED_BYTES
+from . import ntt
+from .params import ETA, seal_max_bits
+from .rlwe import _packw, _unpackw, derive_seed, sample_cbd, sample_ternary
 
 U64 = np.uint64
-SEAL_NOISE_MAX = 19.2  # SEAL's clipped normal: sigma 3.2, max deviation 6 sigma
+SCHEME = "bfv-ntt-1"  # wire format and key layout version (part of the parameter fingerprint)
 
 
 # ------------------------------------------------------------------------------------------
@@ -96,14 +108,28 @@ def mulmod(a: np.ndarray, c: int, q: int) -> np.ndarray:
 
 
 def addmod(a, b, q: int) -> np.ndarray:
-    s = np.asarray(a, dtype=U64) + np.asarray(b, dtype=U64)  # < 2^63: no wrap
-    return np.where(s >= U64(q), s - U64(q), s)
+    """(a + b) mod q for a, b in [0, q) (the compiled kernel for two arrays of one shape)."""
+    return _add_sub(a, b, q, False)
 
 
 def submod(a, b, q: int) -> np.ndarray:
+    """(a − b) mod q for a, b in [0, q)."""
+    return _add_sub(a, b, q, True)
+
+
+def _add_sub(a, b, q: int, sub: bool) -> np.ndarray:
     a = np.asarray(a, dtype=U64)
     b = np.asarray(b, dtype=U64)
-    return np.where(a >= b, a - b, a + (U64(q) - b))
+    kern = native.kernels
+    if kern is not None and a.shape == b.shape and a.ndim:
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        out = np.empty_like(a)
+        kern.addmod_vec(out, a, b, q, sub)
+        return out
+    if sub:
+        return np.where(a >= b, a - b, a + (U64(q) - b))
+    s = a + b  # < 2^63: no wrap
+    return np.where(s >= U64(q), s - U64(q), s)
 
 
 def mul128(a: np.ndarray, b) -> tuple[np.ndarray, np.ndarray]:
@@ -126,15 +152,18 @@ def mul128(a: np.ndarray, b) -> tuple[np.ndarray, np.ndarray]:
     return hi, lo
 
 
-def uniform_mod(prg, q: int, n: int) -> np.ndarray:
-    """n uniform integers in [0, q) (q < 2^63) by rejection from bit_length(q)-bit draws."""
-    w = q.bit_length()
-    out = np.empty(0, dtype=U64)
-    while out.size < n:
-        need = n - out.size
-        u = prg.uint64(need + need // 2 + 64) >> U64(64 - w)
-        out = np.concatenate([out, u[u < U64(q)]])
-    return out[:n]
+def uniform_mod(prg, q: int, n: int, out: np.ndarray | None = None) -> np.ndarray:
+    """n uniform integers in [0, q) (q < 2^63) by rejection from bit_length(q)-bit draws: the
+    draws that miss are redrawn in place, in order (deterministic for a seeded ``prg``; the primes
+    used here lie just below a power of two, so few miss)."""
+    sh = U64(64 - q.bit_length())
+    out = prg.uint64(n) if out is None else prg.bytes_into(out.reshape(-1))
+    out >>= sh
+    bad = np.flatnonzero(out >= U64(q))
+    while bad.size:
+        out[bad] = prg.uint64(bad.size) >> sh
+        bad = bad[out[bad] >= U64(q)]
+    return out
 
 
 def garner_mod2k(res: list[np.ndarray], mods: list[int]) -> np.ndarray:
@@ -159,6 +188,33 @@ def radix_value(digits: list[np.ndarray], mods: list[int]) -> np.ndarray:
     return out
 
 
+def muldivmod(a: np.ndarray, c: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(floor(a·c/d), a·c mod d) for uint64 a and constants c < d < 2^63 (the quotient fits a
+    word).  With c' = floor(c·2^64/d), floor(a·c'/2^64) is short of the quotient by at most 1, so
+    the remainder, computed in wrap-around arithmetic, is < 2d and one correction makes it exact."""
+    if not 0 <= c < d < (1 << 63):
+        raise ValueError("muldivmod needs 0 <= c < d < 2^63")
+    a = np.asarray(a, dtype=U64)
+    quo = mulhi(a, (c << 64) // d)
+    rem = a * U64(c) - quo * U64(d)
+    over = rem >= U64(d)
+    return quo + over.astype(U64), np.where(over, rem - U64(d), rem)
+
+
+def decrypt_scale(x1: np.ndarray, x2: np.ndarray, q1: int, q2: int, t: int) -> np.ndarray:
+    """BFV's decryption scaling round(t·x/(q1·q2)) mod t for x given by its residues x1, x2 mod two
+    primes q1, q2 > t, without 128-bit integers: x = x1 + q1·v (Garner) gives
+    t·x/(q1·q2) = t·v/q2 + t·x1/(q1·q2), and the second term is below t/q2 < 1, so only its integer
+    part ⌊t·x1/q1⌋ (in units of 1/q2) matters for the rounding (the ciphertexts this decrypts are
+    far from a rounding boundary: the noise budget keeps them within 1/4 of a multiple)."""
+    v = mulmod(submod(x2, x1 % U64(q2), q2), pow(q1, -1, q2), q2)
+    f, rem = muldivmod(v, t, q2)
+    g, _ = muldivmod(x1, t, q1)
+    carry = ((rem + g) * U64(2) + U64(q2)) // U64(2 * q2)
+    r = f + carry
+    return np.where(r >= U64(t), r - U64(t), r)
+
+
 # ------------------------------------------------------------------------------------------
 # parameters
 # ------------------------------------------------------------------------------------------
@@ -166,7 +222,7 @@ def radix_value(digits: list[np.ndarray], mods: list[int]) -> np.ndarray:
 class SimdParams:
     n: int = 8192
     plain_bits: int = 57
-    coeff_bits: tuple[int, ...] = (60, 60, 38, 38, 22)  # last = SEAL's special prime (key level only)
+    coeff_bits: tuple[int, ...] = (60, 60, 38, 38)  # data level = key level (no key switching)
     keep: int = 2  # primes of the returned ciphertexts
     max_contexts: int = 3
     stat_bits: int = 40
@@ -179,34 +235,38 @@ class SimdParams:
 
 
 class Budget:
-    """Worst-case noise budget of :class:`SimdParams` with SEAL's actual primes.
+    """Worst-case noise budget of :class:`SimdParams` with the actual primes: errors |e| ≤ e_max
+    (ETA for our centred binomial, 6σ = 19.2 for SEAL's clipped normal), plaintexts lifted centred
+    (|p| ≤ t/2), re-randomisation when the ciphertext has ``rerand_primes`` primes (all of them
+    for :class:`SimdMul`, keep + 1 for SEAL's backend).
 
-    Input-dependent noise: the two plaintext products, |e·p| ≤ N·(19.2 + 1/2)·t/2 each (B_mul).
-    After the switches to q' (``keep`` primes) it is B_mul·q'/q, plus the rounding of c0 (≤ 1/2 per
-    switch, a function of c0), plus the rounding of c1 in the switches *before* the re-randomisation
-    (done at keep + 1 primes), (1 + N)/2 each, scaled by q'/q_mid; flooding adds F ≥ 2^(stat+union)
-    times that sum (S_in).  Everything else K sees is input-independent: the re-randomising
-    encryption of zero and the rounding of the fresh c1 in the last switch (K could compute it).  Correctness in invariant
-    form: t/q'·(F + S_in + switches·(1 + N)/2 + B_pk·q'/q) + t·2^(D0−1)/q' + t·N·2^(D1−1)/q' < 1/2.
+    Input-dependent noise: the two plaintext products, |(e + ε)·p| ≤ N·(e_max + 1/2)·t/2 each
+    (B_mul; ε ≤ 1/2 is the scaling's rounding), scaled by q'/q after the switches to q' (``keep``
+    primes); the c0 roundings (≤ 1/2 per switch); and the c1 roundings of the switches *before*
+    the re-randomisation, (1 + N)/2 each, scaled by q'/q_rr.  After the re-randomisation (an
+    encryption of zero under K's public key, noise B_pk = e_max·(2N + 1)) c1 is pseudorandom to K,
+    so the c1 roundings of the later switches are simulatable.  Flooding adds F ≥ 2^(stat+union)
+    times the input-dependent sum S_in.  Correctness in invariant form:
+    t/q'·(F + S_in + after·(1 + N)/2 + B_pk·q'/q_rr) + t·2^(D0−1)/q' + t·N·2^(D1−1)/q' < 1/2.
     """
 
-    def __init__(self, p: SimdParams, q_primes: list[int], t_max: int):
+    def __init__(self, p: SimdParams, q_primes: list[int], t_max: int, e_max: float = ETA,
+                 rerand_primes: int | None = None):
         n, t = p.n, t_max
         self.q = math.prod(q_primes)
         self.q_keep = math.prod(q_primes[: p.keep])
-        switches = len(q_primes) - p.keep
-        self.b_mul = 2 * n * (SEAL_NOISE_MAX + 0.5) * (t / 2)
-        self.b_pk = SEAL_NOISE_MAX * (2 * n + 1)
+        rr = len(q_primes) if rerand_primes is None else rerand_primes
+        q_rr = math.prod(q_primes[:rr])
+        before, after = len(q_primes) - rr, rr - p.keep
+        self.b_mul = 2 * n * (e_max + 0.5) * (t / 2)
+        self.b_pk = e_max * (2 * n + 1)
         if (self.b_mul + self.b_pk) * t / self.q >= 0.25:
             raise ValueError("SIMD-mul: the data-level modulus is too small for the products")
-        # re-randomisation happens one level above q'; the c1 rounding of the switches before it
-        # is input-dependent and scaled by q'/q_mid
-        q_mid = math.prod(q_primes[: p.keep + 1])
-        self.s_in = self.b_mul * self.q_keep / self.q + switches / 2 + (switches - 1) * (1 + n) / 2 * self.q_keep / q_mid
+        self.s_in = self.b_mul * self.q_keep / self.q + (before + after) / 2 + before * (1 + n) / 2 * self.q_keep / q_rr
         self.flood_bits = math.ceil(math.log2(self.s_in)) + p.stat_bits + p.union_bits
         if self.flood_bits > 62:
             raise ValueError(f"SIMD-mul: flooding needs {self.flood_bits} bits (> 62); raise the data-level modulus")
-        noise = 2.0 ** self.flood_bits + self.s_in + (1 + n) / 2 + self.b_pk * self.q_keep / q_mid
+        noise = 2.0 ** self.flood_bits + self.s_in + after * (1 + n) / 2 + self.b_pk * self.q_keep / q_rr
         left = 0.5 - noise * t / self.q_keep
         if left <= 0:
             raise ValueError(f"SIMD-mul parameters leave no noise budget (used {0.5 - left:.3f} of 1/2)")
@@ -232,90 +292,67 @@ def contexts_needed(ell: int, t_primes: list[int], stat_bits: int) -> int:
 # ------------------------------------------------------------------------------------------
 # the engine
 # ------------------------------------------------------------------------------------------
-class SimdMul:
-    """One per party and session (``SimdMul.of(mpc)``): SEAL contexts, this party's keys and the
-    peer's public keys."""
+class SimdEngine:
+    """The protocol skeleton shared by the backends (module docstring): block pipelining, roles,
+    the mask, flooding, bit dropping and the wire sizes.  A backend implements ``setup``,
+    ``_send_inputs``, ``_recv_inputs``, ``_answer`` and ``_decrypt``.  One engine per party and
+    session: ``SimdEngine.of(mpc)`` builds the backend named by ``Config.he_mul_backend``."""
+
+    scheme = ""
+    rerand_top = True  # re-randomise at the top level (else at keep + 1 primes)
+    e_max: float = ETA
 
     def __init__(self, mpc, params: SimdParams | None = None):
         from tenseal import sealapi
 
         self.mpc = mpc
-        self.s = sealapi
         self.p = params or SimdParams.from_config()
         p = self.p
-        if sum(p.coeff_bits) > seal_max_bits(p.n):
-            raise ValueError(f"SIMD-mul modulus of {sum(p.coeff_bits)} bits exceeds SEAL's 128-bit bound "
+        bits = sum(p.coeff_bits) + self.extra_bits()
+        if bits > seal_max_bits(p.n):
+            raise ValueError(f"SIMD-mul modulus of {bits} bits exceeds SEAL's 128-bit bound "
                              f"{seal_max_bits(p.n)} for N={p.n}")
-        cm = sealapi.CoeffModulus.Create(p.n, list(p.coeff_bits))
+        # NTT-friendly primes from SEAL's generators (the largest of each size that is 1 mod 2N)
+        self.q = [m.value() for m in sealapi.CoeffModulus.Create(p.n, list(p.coeff_bits))]
         self.t = [m.value() for m in sealapi.PlainModulus.Batching(p.n, [p.plain_bits] * p.max_contexts)]
-        self.ctx = []
-        for t in self.t:
-            parms = sealapi.EncryptionParameters(sealapi.SCHEME_TYPE.BFV)
-            parms.set_poly_modulus_degree(p.n)
-            parms.set_coeff_modulus(cm)
-            parms.set_plain_modulus(t)
-            ctx = sealapi.SEALContext(parms, True, sealapi.SEC_LEVEL_TYPE.TC128)
-            if not ctx.parameters_set():
-                raise ValueError(f"SEAL rejected the SIMD-mul parameters: {ctx.parameters_error_message()}")
-            self.ctx.append(ctx)
-        first = self.ctx[0].first_context_data()
-        self.q = [m.value() for m in first.parms().coeff_modulus()]  # data level
-        self.first_pid = [c.first_parms_id() for c in self.ctx]
-        self.keep_pid, self.mid_pid = [], []
-        for c in self.ctx:
-            d = c.first_context_data()
-            for _ in range(len(self.q) - p.keep - 1):
-                d = d.next_context_data()
-            self.mid_pid.append(list(d.parms_id()))
-            self.keep_pid.append(tuple(d.next_context_data().parms_id()))
-        self.budget = Budget(p, self.q, max(self.t))
-        self.enc = [sealapi.BatchEncoder(c) for c in self.ctx]
-        self.ev = [sealapi.Evaluator(c) for c in self.ctx]
+        self.budget = Budget(p, self.q, max(self.t), self.e_max,
+                             None if self.rerand_top else p.keep + 1)
+
+    def extra_bits(self) -> int:
+        """Bits of key-level primes beyond the data level (SEAL's special prime)."""
+        return 0
 
     @classmethod
-    def of(cls, mpc) -> "SimdMul":
+    def of(cls, mpc) -> "SimdEngine":
         """The session's engine, set up on first use."""
         eng = getattr(mpc, "_simd_mul", None)
         if eng is None:
-            eng = cls(mpc)
+            backend = get_config().he_mul_backend
+            if backend == "seal":
+                from .simd_mul_seal import SealSimdMul as kind
+            elif backend == "native":
+                kind = SimdMul
+            else:
+                raise ValueError(f"unknown he_mul_backend {backend!r}: 'native' or 'seal'")
+            eng = kind(mpc)
             eng.setup()
             mpc._simd_mul = eng
         return eng
 
     @cached_property
     def fingerprint(self) -> bytes:
-        h = hashlib.sha256(repr((self.p, self.t, self.q, self.budget.flood_bits, self.budget.d0,
+        h = hashlib.sha256(repr((self.scheme, self.p, self.t, self.q, self.budget.flood_bits, self.budget.d0,
                                  self.budget.d1)).encode())
         return h.digest()
-
-    # --- set-up: K's public keys --------------------------------------------------------------
-    def setup(self) -> None:
-        """Both parties: generate keys, exchange the parameter fingerprint and the public keys
-        (one exchange).  Each party is the key owner K for half of every batch."""
-        s, ch = self.s, self.mpc.ch
-        with ch.scope("he_mul_setup"):
-            self.encryptor, self.decryptor, pks = [], [], []
-            for c in self.ctx:
-                kg = s.KeyGenerator(c)
-                sk = kg.secret_key()
-                self.encryptor.append(s.Encryptor(c, sk))
-                self.decryptor.append(s.Decryptor(c, sk))
-                pk = s.PublicKey()
-                kg.create_public_key(pk)
-                pks.append(np.frombuffer(save_raw(pk), dtype=np.uint8))
-            ch.send(np.frombuffer(self.fingerprint, dtype=np.uint8), *pks)
-            got = ch.recv((np.uint8, (32,)), *[(np.uint8, (-1,))] * len(self.ctx))
-            if bytes(got[0]) != self.fingerprint:
-                raise ProtocolError("SIMD-mul parameters differ between the parties (version skew?)")
-            self.pk_encryptor = []
-            for c, raw in zip(self.ctx, got[1:]):
-                pk = load_into(s.PublicKey(), c, raw.tobytes())
-                self.pk_encryptor.append(s.Encryptor(c, pk))
 
     # --- sizes -------------------------------------------------------------------------------
     def up_words(self, cts: int) -> list[int]:
         """uint64 words of one upload block: per data-level limb, cts·N residues packed."""
         return [-(-cts * self.p.n * q.bit_length() // 64) for q in self.q]
+
+    def seed_bytes(self, cts: int) -> int:
+        """Bytes of seeds in one upload block of ``cts`` ciphertexts."""
+        return SEED_BYTES
 
     def down_widths(self) -> tuple[int, int]:
         b = self.budget
@@ -353,54 +390,11 @@ class SimdMul:
         for sl in iter_chunks(part.stop - part.start, block):
             yield slice(part.start + sl.start, part.start + sl.stop)
 
-    # K: encrypt and send ------------------------------------------------------------------------
-    def _encode(self, i: int, v: np.ndarray):
-        """Batch-encode ``v`` (already reduced mod t_i) into context i."""
-        pt = self.s.Plaintext()
-        self.enc[i].encode(v.tolist(), pt)
-        return pt
-
-    def _send_inputs(self, x1: np.ndarray, y1: np.ndarray, k: int) -> None:
-        N = self.p.n
-        cts = -(-x1.size // N)
-        limbs: list[list[np.ndarray]] = [[] for _ in self.q]  # per RNS limb, one (N,) row per ciphertext
-        seeds = []
-        for i in range(k):
-            for v in (x1, y1):
-                vp = np.zeros(cts * N, dtype=U64)
-                vp[: v.size] = v % U64(self.t[i])
-                for c in range(cts):
-                    ser = self.encryptor[i].encrypt_symmetric(self._encode(i, vp[c * N:(c + 1) * N]))
-                    ct = parse_ct(save_body(ser))
-                    for j, row in enumerate(ct.data[0]):
-                        limbs[j].append(row)
-                    seeds.append(np.frombuffer(ct.seed, dtype=np.uint8))
-        words = [_packw(np.concatenate(rows), q.bit_length()) for rows, q in zip(limbs, self.q)]
-        self.mpc.ch.send(np.concatenate(words), np.stack(seeds))
-
-    # E: evaluate and answer ------------------------------------------------------------------------
-    def _recv_inputs(self, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        nct = k * 2 * -(-m // self.p.n)
-        return self.mpc.ch.recv((np.uint64, (sum(self.up_words(nct)),)), (np.uint8, (nct, SEED_INFO_BYTES)))
-
-    def _answer(self, x0: np.ndarray, y0: np.ndarray, k: int, received) -> np.ndarray:
-        N, L = self.p.n, len(self.q)
-        cts = -(-x0.size // N)
-        nct = k * 2 * cts
-        words, seeds = received
-        lim = np.empty((nct, L, N), dtype=U64)
-        pos = 0
-        for j, (q, nw) in enumerate(zip(self.q, self.up_words(nct))):
-            v = _unpackw(words[pos:pos + nw], q.bit_length(), nct * N)
-            if v.size and v.max() >= U64(q):
-                raise ProtocolError("SIMD-mul: ciphertext residue out of range")
-            lim[:, j] = v.reshape(nct, N)
-            pos += nw
-        # the mask r in mixed radix: uniform in [0, T)
+    def _mask(self, k: int, count: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """E's mask r uniform in [0, T = t_1···t_k), drawn in mixed radix: (digits, r mod t_i)."""
         prg = self.mpc.prg
-        digits = [uniform_mod(prg, t, cts * N) for t in self.t[:k]]
-        out = []
-        x0p, y0p = (np.concatenate([v, np.zeros(cts * N - v.size, dtype=U64)]) for v in (x0, y0))
+        digits = [uniform_mod(prg, t, count) for t in self.t[:k]]
+        res = []
         for i in range(k):
             t = self.t[i]
             # r mod t_i = Σ_j d_j·Π_{m<j} t_m, and the terms with j > i vanish mod t_i
@@ -409,46 +403,8 @@ class SimdMul:
             for j in range(1, i + 1):
                 w *= self.t[j - 1]
                 r_i = addmod(r_i, mulmod(digits[j] % U64(t), w % t, t), t)
-            s, ev, ctx = self.s, self.ev[i], self.ctx[i]
-            pid = tuple(self.first_pid[i])
-            x0t, y0t = x0p % U64(t), y0p % U64(t)
-            for c in range(cts):
-                sl = slice(c * N, (c + 1) * N)
-                base = (i * 2) * cts + c
-                acc = None
-                for b, v in ((base, y0t[sl]), (base + cts, x0t[sl])):
-                    # SEAL refuses products with an all-zero plaintext (a "transparent" result)
-                    if v.any():
-                        ct = load_ct(s, ctx, CtData(pid, False, 2, N, L, 1.0, 1, lim[b][None], seeds[b].tobytes()))
-                        # both products and their sum in the NTT domain: one inverse transform
-                        # of the sum instead of one per product (~10 % of the evaluation)
-                        ev.transform_to_ntt_inplace(ct)
-                        pt = self._encode(i, v)
-                        ev.transform_to_ntt_inplace(pt, self.first_pid[i])
-                        ev.multiply_plain_inplace(ct, pt)
-                        if acc is None:
-                            acc = ct
-                        else:
-                            ev.add_inplace(acc, ct)
-                if acc is not None:
-                    ev.transform_from_ntt_inplace(acc)
-                if acc is None:
-                    acc = s.Ciphertext()
-                    self.pk_encryptor[i].encrypt_zero(acc)
-                if r_i[sl].any():
-                    ev.sub_plain_inplace(acc, self._encode(i, r_i[sl]))
-                # down to keep + 1 primes, re-randomise c1 there (cheaper than at the top level;
-                # the c1 rounding of these switches is scaled by 1/q_(keep+1) below), then down
-                for _ in range(L - self.p.keep - 1):
-                    ev.mod_switch_to_next_inplace(acc)
-                z = s.Ciphertext()
-                self.pk_encryptor[i].encrypt_zero(self.mid_pid[i], z)
-                ev.add_inplace(acc, z)
-                ev.mod_switch_to_next_inplace(acc)
-                out.append(parse_ct(save_body(acc)).data)
-        data = np.stack(out)  # (k·cts, 2, L, N)
-        self.mpc.ch.send(self._finish(data))
-        return radix_value(digits, self.t[:k])[: x0.size]
+            res.append(r_i)
+        return digits, res
 
     def _finish(self, data: np.ndarray) -> np.ndarray:
         """Flood c0 (already switched to the ``keep`` primes), drop low bits, pack."""
@@ -465,11 +421,12 @@ class SimdMul:
             parts.append(_pack_split(h.reshape(-1), l.reshape(-1), b.width - d))
         return np.concatenate(parts)
 
-    # K: receive and decrypt ------------------------------------------------------------------------
     def _recv_result(self, m: int, k: int) -> np.ndarray:
-        N, b = self.p.n, self.budget
-        cts = -(-m // N)
-        cnt = k * cts * N
+        """K: the answers to its block of m elements, dropped bits restored at their midpoint,
+        decrypted and decoded per context, CRT-combined mod 2^64."""
+        n, b, keep = self.p.n, self.budget, self.p.keep
+        cts = -(-m // n)
+        cnt = k * cts * n
         (words,) = self.mpc.ch.recv((np.uint64, (self.down_words(k * cts),)))
         w0, w1 = self.down_widths()
         n0 = _split_words(cnt, w0)
@@ -479,19 +436,199 @@ class SimdMul:
             h, l = shl128(h, l, d)
             l2 = l + U64(1 << (d - 1))  # midpoint of the dropped bits
             h = h + (l2 < l).astype(U64)
-            polys.append([mod128(h, l2, qj) for qj in self.q[: self.p.keep]])
-        z = []
+            polys.append(np.stack([mod128(h, l2, qj).reshape(k, cts, n) for qj in self.q[:keep]]))
+        z = self._decrypt(polys[0], polys[1], k, cts)  # (k, cts·N) slots mod t_i
+        return garner_mod2k([v[:m] for v in z], self.t[:k])
+
+
+class SimdMul(SimdEngine):
+    """The default backend: our own batched BFV on the compiled NTT (:mod:`.ntt`), with SEAL's
+    primes and security bound, this party's secret key and the peer's public key."""
+
+    scheme = SCHEME
+
+    def __init__(self, mpc, params: SimdParams | None = None):
+        super().__init__(mpc, params)
+        self.tq = [ntt.table(q, self.p.n) for q in self.q]
+        self.tt = [ntt.table(t, self.p.n) for t in self.t]
+        Q = math.prod(self.q)
+        # round(Q·m/t) = floor(Q/t)·m + round((Q mod t)·m/t): per context, floor(Q/t) mod q_j and Q mod t
+        self.delta = [[(Q // t) % q for q in self.q] for t in self.t]
+        self.q_mod_t = [Q % t for t in self.t]
+
+    # --- set-up: keys ------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Both parties: a ternary secret key s, a public key (b, a) = (−a·s + e, a) with a expanded
+        from a seed, and one exchange of (parameter fingerprint, seed, b).  Each party is the key
+        owner K for half of every batch and uses the peer's public key to re-randomise."""
+        ch, prg, n = self.mpc.ch, self.mpc.prg, self.p.n
+        with ch.scope("he_mul_setup"):
+            s = sample_ternary(prg, (1, n))
+            self.s_ntt = self._ntt_small(s)[:, 0]  # (L, N)
+            seed = prg.random_bytes(SEED_BYTES)
+            a = self._expand(seed, 1)[:, 0]
+            b = self._ntt_small(sample_cbd(prg, (1, n)))[:, 0]
+            for j, tab in enumerate(self.tq):
+                ntt.mulmod(a[j], self.s_ntt[j], tab, out=b[j], accumulate=-1)
+            ch.send(np.frombuffer(self.fingerprint, dtype=np.uint8), np.frombuffer(seed, dtype=np.uint8),
+                    self._pack_limbs(b[:, None]))
+            got = ch.recv()
+            if got[0].dtype != np.uint8 or bytes(got[0]) != self.fingerprint:
+                raise ProtocolError("SIMD-mul parameters differ between the parties (version skew?)")
+            want = [(np.uint8, (SEED_BYTES,)), (np.uint64, (sum(self.up_words(1)),))]
+            if len(got) != 3 or any(a.dtype != d or a.shape != sh for a, (d, sh) in zip(got[1:], want)):
+                raise ProtocolError(f"SIMD-mul: malformed public key message ({[a.shape for a in got]})")
+            peer_seed, words = got[1:]
+            self.pk_b = self._unpack_limbs(words, 1)[:, 0]
+            self.pk_a = self._expand(bytes(peer_seed), 1)[:, 0]
+
+    # --- RNS helpers ---------------------------------------------------------------------------
+    def _expand(self, seed: bytes, cts: int) -> np.ndarray:
+        """The uniform a of ``cts`` ciphertexts from a public seed, in the NTT domain: (L, cts, N)
+        (a uniform polynomial has a uniform transform, so it is drawn there)."""
+        out = np.empty((len(self.q), cts, self.p.n), dtype=U64)
+        for j, q in enumerate(self.q):
+            uniform_mod(PRG(derive_seed(seed, "a", j)), q, out[j].size, out=out[j])
+        return out
+
+    def _ntt_small(self, e: np.ndarray, limbs: int | None = None) -> np.ndarray:
+        """Transforms of small signed polynomials (int64, (..., N)) mod the first ``limbs`` primes."""
+        out = np.stack([np.mod(e, q).astype(U64) for q in self.q[:limbs]])
+        for j in range(out.shape[0]):
+            ntt.ntt(out[j], self.tq[j])
+        return out
+
+    def _lift_centred(self, p: np.ndarray, t: int) -> np.ndarray:
+        """Plaintext coefficients in [0, t) lifted to the centred representative mod every prime:
+        (L, ...); the products' noise then grows with t/2, not t."""
+        neg = p > U64(t // 2)
+        d = np.where(neg, U64(t) - p, p)
+        out = np.empty((len(self.q),) + p.shape, dtype=U64)
+        for j, q in enumerate(self.q):
+            r = d % U64(q) if q <= t else d
+            out[j] = np.where(neg & (r != 0), U64(q) - r, r)
+        return out
+
+    def _scaled(self, m: np.ndarray, i: int) -> np.ndarray:
+        """round(Q·m/t_i) mod every prime, (L, ...), for plaintext coefficients m in [0, t_i):
+        BFV's exact scaling (rounding error ≤ 1/2 instead of (Q mod t)·m/t)."""
+        t = self.t[i]
+        quo, rem = muldivmod(m, self.q_mod_t[i], t)
+        corr = quo + (rem >= U64((t + 1) // 2)).astype(U64)  # ≤ t
+        out = np.empty((len(self.q),) + m.shape, dtype=U64)
+        for j, q in enumerate(self.q):
+            out[j] = addmod(mulmod(m, self.delta[i][j], q), corr % U64(q), q)
+        return out
+
+    def _pack_limbs(self, v: np.ndarray) -> np.ndarray:
+        return np.concatenate([_packw(v[j].reshape(-1), q.bit_length()) for j, q in enumerate(self.q)])
+
+    def _unpack_limbs(self, words: np.ndarray, cts: int) -> np.ndarray:
+        n, out, pos = self.p.n, np.empty((len(self.q), cts, self.p.n), dtype=U64), 0
+        for j, (q, nw) in enumerate(zip(self.q, self.up_words(cts))):
+            v = _unpackw(words[pos:pos + nw], q.bit_length(), cts * n)
+            if v.size and v.max() >= U64(q):
+                raise ProtocolError("SIMD-mul: ciphertext residue out of range")
+            out[j] = v.reshape(cts, n)
+            pos += nw
+        return out
+
+    def _slots(self, vs, i: int, cts: int) -> np.ndarray:
+        """Vectors (each ≤ cts·N values) reduced mod t_i, zero-padded, as (len(vs), cts, N) slots."""
+        t = U64(self.t[i])
+        out = np.zeros((len(vs), cts * self.p.n), dtype=U64)
+        for r, v in enumerate(vs):
+            out[r, : v.size] = v % t
+        return out.reshape(len(vs), cts, self.p.n)
+
+    # K: encrypt and send ------------------------------------------------------------------------
+    def _send_inputs(self, x1: np.ndarray, y1: np.ndarray, k: int) -> None:
+        """Seeded symmetric encryptions of x1 and y1 in each context, sent in the NTT domain:
+        c0 = NTT(round(Q·m/t) + e) − a·s, with m = INTT_t(slots) and a expanded from one seed."""
+        n, cts = self.p.n, -(-x1.size // self.p.n)
+        prg = self.mpc.prg
+        seed = prg.random_bytes(SEED_BYTES)
+        c0 = np.empty((len(self.q), k, 2, cts, n), dtype=U64)
         for i in range(k):
-            vals = []
-            for c in range(cts):
-                sl = slice((i * cts + c) * N, (i * cts + c + 1) * N)
-                data = np.stack([np.stack([polys[pl][j][sl] for j in range(self.p.keep)]) for pl in (0, 1)])
-                ct = load_ct(self.s, self.ctx[i], CtData(self.keep_pid[i], False, 2, N, self.p.keep, 1.0, 1, data))
-                pt = self.s.Plaintext()
-                self.decryptor[i].decrypt(ct, pt)
-                vals.append(np.array(self.enc[i].decode_uint64(pt), dtype=U64))
-            z.append(np.concatenate(vals)[:m])
-        return garner_mod2k(z, self.t[:k])
+            m = ntt.intt(self._slots((x1, y1), i, cts), self.tt[i])
+            c0[:, i] = self._scaled(m, i)
+        c0 = c0.reshape(len(self.q), k * 2 * cts, n)
+        e = sample_cbd(prg, (k * 2 * cts, n))
+        a = self._expand(seed, k * 2 * cts)
+        for j, tab in enumerate(self.tq):
+            c0[j] = addmod(c0[j], np.mod(e, tab.q).astype(U64), tab.q)
+            ntt.ntt(c0[j], tab)
+            ntt.mulmod(a[j], self.s_ntt[j], tab, out=c0[j], accumulate=-1)
+        self.mpc.ch.send(self._pack_limbs(c0), np.frombuffer(seed, dtype=np.uint8))
+
+    # E: evaluate and answer ------------------------------------------------------------------------
+    def _recv_inputs(self, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        nct = k * 2 * -(-m // self.p.n)
+        return self.mpc.ch.recv((np.uint64, (sum(self.up_words(nct)),)), (np.uint8, (SEED_BYTES,)))
+
+    def _answer(self, x0: np.ndarray, y0: np.ndarray, k: int, received) -> np.ndarray:
+        """E's side: Enc(x1)·y0 + Enc(y1)·x0 in the NTT domain, re-randomised there with the
+        peer's public key (pk_b·u + e0, pk_a·u + e1), one inverse transform per component, minus
+        round(Q·r/t), switched down to ``keep`` primes, flooded, low bits dropped."""
+        n, L, keep = self.p.n, len(self.q), self.p.keep
+        cts = -(-x0.size // n)
+        words, seed = received
+        c0 = self._unpack_limbs(words, k * 2 * cts).reshape(L, k, 2, cts, n)
+        a = self._expand(bytes(seed), k * 2 * cts).reshape(L, k, 2, cts, n)
+        prg = self.mpc.prg
+        digits, r = self._mask(k, cts * n)
+        out = np.empty((k, cts, 2, keep, n), dtype=U64)
+        for i in range(k):
+            t = self.t[i]
+            polys = ntt.intt(self._slots((y0, x0, r[i]), i, cts), self.tt[i])
+            pl = self._lift_centred(polys[:2], t)  # (L, 2, cts, N): y0, x0
+            u = self._ntt_small(sample_ternary(prg, (cts, n)))
+            acc = np.empty((2, L, cts, n), dtype=U64)
+            for j, tab in enumerate(self.tq):
+                ntt.ntt(pl[j], tab)
+                for comp, (src, pk) in enumerate(((c0[j, i], self.pk_b[j]), (a[j, i], self.pk_a[j]))):
+                    dst = acc[comp, j]
+                    ntt.mulmod(src[0], pl[j, 0], tab, out=dst)
+                    ntt.mulmod(src[1], pl[j, 1], tab, out=dst, accumulate=1)
+                    ntt.mulmod(u[j], pk, tab, out=dst, accumulate=1)
+                    ntt.intt(dst, tab)
+            e = sample_cbd(prg, (2, cts, n))
+            mask = self._scaled(polys[2], i)
+            for j, q in enumerate(self.q):
+                acc[:, j] = addmod(acc[:, j], np.mod(e, q).astype(U64), q)
+                acc[0, j] = submod(acc[0, j], mask[j], q)
+            for _ in range(L - keep):
+                acc = self._switch_down(acc)
+            out[i] = acc.transpose(2, 0, 1, 3)
+        self.mpc.ch.send(self._finish(out.reshape(k * cts, 2, keep, n)))
+        return radix_value(digits, self.t[:k])[: x0.size]
+
+    def _switch_down(self, c: np.ndarray) -> np.ndarray:
+        """Modulus switch in the coefficient domain: drop the last prime q_l of (..., l, cts, N)
+        residues, c' = round(c/q_l) = (c + ⌊q_l/2⌋ − ((c + ⌊q_l/2⌋) mod q_l))/q_l mod the others."""
+        l = c.shape[-3] - 1
+        ql = self.q[l]
+        h = ql // 2
+        last = c[..., l, :, :] + U64(h)
+        last = np.where(last >= U64(ql), last - U64(ql), last)
+        out = np.empty(c.shape[:-3] + (l,) + c.shape[-2:], dtype=U64)
+        for j in range(l):
+            q = self.q[j]
+            v = submod(addmod(c[..., j, :, :], U64(h % q), q), last % U64(q), q)
+            out[..., j, :, :] = mulmod(v, pow(ql, -1, q), q)
+        return out
+
+    # K: receive and decrypt ------------------------------------------------------------------------
+    def _decrypt(self, c0: np.ndarray, c1: np.ndarray, k: int, cts: int) -> list[np.ndarray]:
+        """x = c0 + c1·s mod q' = q1·q2, then round(t·x/q') mod t (decrypt_scale), then decode."""
+        x = []
+        for j in range(self.p.keep):
+            tab = self.tq[j]
+            p1 = ntt.ntt(np.ascontiguousarray(c1[j]), tab)
+            ntt.mulmod(p1, self.s_ntt[j], tab, out=p1)
+            x.append(addmod(c0[j], ntt.intt(p1, tab), tab.q))
+        return [ntt.ntt(decrypt_scale(x[0][i], x[1][i], self.q[0], self.q[1], self.t[i]), self.tt[i]).reshape(-1)
+                for i in range(k)]
 
 
 # ------------------------------------------------------------------------------------------
@@ -577,7 +714,7 @@ def mul_aa_he_cost(n: int, ell: int, engine: SimdMul | None = None) -> dict:
         up = down = msgs = 0
         for sl in iter_chunks(part.stop - part.start, block):
             cts = -(-(sl.stop - sl.start) // N)
-            up += 8 * sum(eng.up_words(2 * k * cts)) + 2 * k * cts * SEED_INFO_BYTES
+            up += 8 * sum(eng.up_words(2 * k * cts)) + eng.seed_bytes(2 * k * cts)
             down += 8 * eng.down_words(k * cts)
             msgs += 1
         return up, down, msgs
@@ -589,10 +726,14 @@ def mul_aa_he_cost(n: int, ell: int, engine: SimdMul | None = None) -> dict:
 _COST_ENGINE: dict = {}
 
 
-def _cost_engine() -> SimdMul:
-    key = SimdParams.from_config()
+def _cost_engine() -> SimdEngine:
+    key = (SimdParams.from_config(), get_config().he_mul_backend)
     if key not in _COST_ENGINE:
-        _COST_ENGINE[key] = SimdMul(None, key)
+        if key[1] == "seal":
+            from .simd_mul_seal import SealSimdMul as kind
+        else:
+            kind = SimdMul
+        _COST_ENGINE[key] = kind(None, key[0])
     return _COST_ENGINE[key]
 
 
