@@ -60,6 +60,16 @@ def test_mul_aa_he_exact_and_cost(ell, n, block, backend, rng):
     assert c0.msgs_sent == c1.msgs_sent == cost["msgs"]
 
 
+def test_numpy_path_gives_the_same_product(rng, native_path):
+    """The engine on the numpy twins of the NTT kernels (no compiled module) is exact too."""
+    R = Ring(64)
+    x, y = _inputs(R, rng, 40)
+    x0, x1 = shares(R, x, rng)
+    y0, y1 = shares(R, y, rng)
+    z0, z1, _, _ = _run(x0, y0, x1, y1, 64)
+    assert np.array_equal(R.add(z0, z1), R.mul(x, y))
+
+
 def test_cost_per_element_and_shapes(rng):
     """~196 B per product at ell = 64 for full ciphertexts (vs 536 B for Gilboa/COT); any shape."""
     n = 3 * 8192
