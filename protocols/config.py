@@ -106,6 +106,8 @@ class Config:
             raise ValueError(f"trunc_mode must be 'faithful' or 'probabilistic', not {self.trunc_mode!r}")
         if self.mul_engine not in ("ot", "he", "auto"):
             raise ValueError(f"mul_engine must be 'ot', 'he' or 'auto', not {self.mul_engine!r}")
+        if self.he_mul_backend not in ("native", "seal"):
+            raise ValueError(f"he_mul_backend must be 'native' or 'seal', not {self.he_mul_backend!r}")
         if self.cmp_digit_bits not in (1, 2, 3, 4, 5, 6, 7, 8):
             raise ValueError("cmp_digit_bits must be in 1..8")
 

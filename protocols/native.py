@@ -11,7 +11,7 @@ framework works without a compiler, only slower:
   field slots, thousands when a LayerNorm's row-broadcast product carries a whole row per OT) and,
   one field per record, the dense RLWE coefficients (``protocols.he.rlwe._packw`` / ``_unpackw``);
 * ``mac_int21`` / ``mac_tlimb`` — the COP client's multiply-accumulate for a few tokens straight
-  from the compressed operands (``protocols.he.rlwe.mac_packed``, up to ``NATIVE_MAC_TOKENS``, 64):
+  from the compressed operands (``protocols.he.rlwe.mac_packed``, up to ``NATIVE_MAC_TOKENS``, 128, for the COP client; at any size for the cross terms of ``mmul_aa``):
   1.4–6× faster than converting each operand row to float64 for a skinny BLAS product;
 * ``mulmod_const`` / ``mul128_const`` / ``addmod_vec`` — the HE multiplication's modular
   arithmetic (``protocols.he.simd_mul.mulmod`` / ``mul128`` / ``addmod``);

@@ -4,7 +4,7 @@
 a one-sided HE product: party i encrypts B_i under its own key (seeded, one ciphertext per row of
 B_i, the row in the first M coefficients), party j multiplies-accumulates with A_j exactly as the
 COP client does (:func:`rlwe.mac_packed`, on operands from :func:`rlwe.prepare_residues`: int21 for
-the compiled kernel up to 64 tokens), masks, re-randomises, switches, floods and returns it;
+the compiled kernel at any size, as both parties compute at once), masks, re-randomises, switches, floods and returns it;
 party i decrypts A_j B_i - r_j.  Both directions run at once.
 
 Inputs: a (..., T, n), b (..., n, M) uint64 shares mod 2^ell, same batch shape (heads) on both
@@ -95,8 +95,9 @@ def mmul_aa(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: PublicKey,
     for i in range(h):
         sl = slice(i * n, (i + 1) * n)
         pm = rlwe.prepare_residues(params, np.concatenate([pt[sl], pa_t[sl]], axis=1),
-                                   np.concatenate([pr[:, sl], pa_r[:, sl]], axis=2), m_out, width, tok)
-        ct = rlwe.mac_packed(pm, a2[i])
+                                   np.concatenate([pr[:, sl], pa_r[:, sl]], axis=2), m_out, width, tok,
+                                   rlwe.MMUL_NATIVE_TOKENS)
+        ct = rlwe.mac_packed(pm, a2[i], rlwe.MMUL_NATIVE_TOKENS)
         w, r = finish_product(params, peer, ct, tok, m_out, slots, mpc.prg)
         wires.append(w)
         masks.append(r)
@@ -208,9 +209,9 @@ def mmul_aa_blocks(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: Pub
         vt = np.stack([_negarot(ct_t[i], j, None, params.ell) for j in range(kw)], axis=1).reshape(n_pad, 2 * N)
         vr = np.stack([np.stack([_negarot(ct_r[q, i], j, p, params.ell) for j in range(kw)], axis=1)
                        for q, p in enumerate(params.primes)]).reshape(L, n_pad, 2 * N)
-        pm = rlwe.prepare_residues(params, vt, vr, span, N, tok)
+        pm = rlwe.prepare_residues(params, vt, vr, span, N, tok, rlwe.MMUL_NATIVE_TOKENS)
         assert pm.slots == lay["slots"]
-        ct = rlwe.mac_packed(pm, ap[i])
+        ct = rlwe.mac_packed(pm, ap[i], rlwe.MMUL_NATIVE_TOKENS)
         (ot, orr), (at_, ar_) = rlwe.rerandomize_parts(params, ct, peer.pk0, peer.pk_seed, mpc.prg, used)
         ot, orr = ot[:, idx], orr[:, :, idx]
         share = mpc.prg.uint64((tok, m_out), params.ell)

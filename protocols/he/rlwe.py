@@ -333,7 +333,12 @@ class RawTLimb:
 
 
 OP_CHUNK_ROWS = 256  # rows converted to float64 at a time for compressed operands
-NATIVE_MAC_TOKENS = 64  # up to this many tokens the compiled kernels read int21 / raw t-limb operands
+# up to this many tokens the compiled kernels read int21 / raw t-limb operands (the COP client, whose
+# server idles meanwhile so BLAS may use every core: equal at 128 tokens on 2 cores, 1.4-6x
+# faster below); the HE cross terms of mmul_aa, computed by both parties at once, use them at any
+# size (MMUL_NATIVE_TOKENS: 1.4-1.8x faster than BLAS at 128-512 tokens on 2 cores)
+NATIVE_MAC_TOKENS = 128
+MMUL_NATIVE_TOKENS = 1 << 30
 # directly (the BLAS route converts every operand row to float64 for a memory-bound skinny product)
 
 
@@ -401,14 +406,14 @@ class PreparedMatrix:
 
 
 def prepare_residues(params: HEParams, t: np.ndarray, r: np.ndarray, m_out: int, width: int,
-                     tokens: int) -> PreparedMatrix:
+                     tokens: int, native_tokens: int = NATIVE_MAC_TOKENS) -> PreparedMatrix:
     """Operands of a freshly received ciphertext matrix (the peer's encrypted B of
     ``protocols.he.mmul_aa``): t (n, K) uint64 t-limb, r (L, n, K) residues in [0, p).  int21 and
     the raw t-limb when the compiled multiply-accumulate will run (``tokens`` ≤
-    :data:`NATIVE_MAC_TOKENS`): one fused pass per prime instead of float64 conversions and
+    ``native_tokens``): one fused pass per prime instead of float64 conversions and
     digits for a BLAS product; else the float64 operands the BLAS route wants."""
     n, K = t.shape
-    if native.kernels is not None and tokens <= NATIVE_MAC_TOKENS:
+    if native.kernels is not None and tokens <= native_tokens:
         ops = []
         for i, p in enumerate(params.primes):
             op = Int21Op(shape=(n, K))
@@ -456,12 +461,13 @@ def slots_for(params: HEParams, n_in: int, m_out: int) -> int:
     return s
 
 
-def _matmul_exact(x: np.ndarray, c: np.ndarray, chunk: int = MAX_INNER) -> np.ndarray:
+def _matmul_exact(x: np.ndarray, c: np.ndarray, chunk: int = MAX_INNER,
+                  native_tokens: int = NATIVE_MAC_TOKENS) -> np.ndarray:
     """x (T, n) @ c (n, K), float64 integers whose products times ``chunk`` stay <= 2^53: exact
     int64, chunked along n."""
     n = x.shape[1]
     if isinstance(c, Int21Op):
-        if native.kernels is not None and x.shape[0] <= NATIVE_MAC_TOKENS:
+        if native.kernels is not None and x.shape[0] <= native_tokens:
             acc = np.zeros((x.shape[0], c.shape[1]), dtype=np.int64)
             native.kernels.mac_int21(acc, np.ascontiguousarray(x, dtype=np.int32), c.lo, c.hi, x.shape[0], n,
                                      c.shape[1], c.OFFSET)
@@ -526,8 +532,10 @@ def _split_bn(y: np.ndarray, pm: PreparedMatrix, tok: int) -> np.ndarray:
     return out
 
 
-def mac_packed(pm: PreparedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """sum_j x[k, j] * ct_j for every token k, packed N/M tokens per ciphertext.
+def mac_packed(pm: PreparedMatrix, x: np.ndarray,
+               native_tokens: int = NATIVE_MAC_TOKENS) -> tuple[np.ndarray, np.ndarray]:
+    """sum_j x[k, j] * ct_j for every token k, packed N/M tokens per ciphertext; the compiled
+    kernels run up to ``native_tokens`` tokens on int21 / raw t-limb operands.
 
     x: (T, n) uint64 mod 2^ell.  Returns (t (G, 2, N) uint64, r (L, G, 2, N) int64).
     Cost: L + |digit pairs| float64 products (T x n) @ (n x 2N)."""
@@ -540,11 +548,11 @@ def mac_packed(pm: PreparedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
         xp = centred(np.mod(xs, p), p)
         # reduce after packing: |y| <= n 2^40 and slots * n <= max_terms (<= 2^22), so the packed
         # int64 sums stay below 2^62
-        y = _split_bn(_matmul_exact(xp, pm.prime_ops[i]), pm, tok)
+        y = _split_bn(_matmul_exact(xp, pm.prime_ops[i], native_tokens=native_tokens), pm, tok)
         rs.append(negashift_pack(y, pm.m_out, pm.slots, n, p))
     xd = digits(xs.view(U64), params.digits)
     acc = None
-    native_t = (native.kernels is not None and tok <= NATIVE_MAC_TOKENS and params.digits == 2
+    native_t = (native.kernels is not None and tok <= native_tokens and params.digits == 2
                 and list(params.digit_pairs()) == [(0, 0), (0, 1), (1, 0)])
     if isinstance(pm.digit_ops[0], RawTLimb) and native_t:  # digits formed row by row in C
         raw = pm.digit_ops[0].t

@@ -328,13 +328,7 @@ class SimdEngine:
         eng = getattr(mpc, "_simd_mul", None)
         if eng is None:
             backend = get_config().he_mul_backend
-            if backend == "seal":
-                from .simd_mul_seal import SealSimdMul as kind
-            elif backend == "native":
-                kind = SimdMul
-            else:
-                raise ValueError(f"unknown he_mul_backend {backend!r}: 'native' or 'seal'")
-            eng = kind(mpc)
+            eng = backend_class(backend)(mpc)
             eng.setup()
             mpc._simd_mul = eng
         return eng
@@ -491,9 +485,9 @@ class SimdMul(SimdEngine):
             uniform_mod(PRG(derive_seed(seed, "a", j)), q, out[j].size, out=out[j])
         return out
 
-    def _ntt_small(self, e: np.ndarray, limbs: int | None = None) -> np.ndarray:
-        """Transforms of small signed polynomials (int64, (..., N)) mod the first ``limbs`` primes."""
-        out = np.stack([np.mod(e, q).astype(U64) for q in self.q[:limbs]])
+    def _ntt_small(self, e: np.ndarray) -> np.ndarray:
+        """Transforms of small signed polynomials (int64, (..., N)) mod every prime: (L, ..., N)."""
+        out = np.stack([np.mod(e, q).astype(U64) for q in self.q])
         for j in range(out.shape[0]):
             ntt.ntt(out[j], self.tq[j])
         return out
@@ -726,14 +720,21 @@ def mul_aa_he_cost(n: int, ell: int, engine: SimdMul | None = None) -> dict:
 _COST_ENGINE: dict = {}
 
 
+def backend_class(name: str) -> type:
+    """The engine class of ``Config.he_mul_backend``."""
+    if name == "seal":
+        from .simd_mul_seal import SealSimdMul
+
+        return SealSimdMul
+    if name == "native":
+        return SimdMul
+    raise ValueError(f"unknown he_mul_backend {name!r}: 'native' or 'seal'")
+
+
 def _cost_engine() -> SimdEngine:
     key = (SimdParams.from_config(), get_config().he_mul_backend)
     if key not in _COST_ENGINE:
-        if key[1] == "seal":
-            from .simd_mul_seal import SealSimdMul as kind
-        else:
-            kind = SimdMul
-        _COST_ENGINE[key] = kind(None, key[0])
+        _COST_ENGINE[key] = backend_class(key[1])(None, key[0])
     return _COST_ENGINE[key]
 
 
