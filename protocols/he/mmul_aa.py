@@ -148,12 +148,14 @@ def block_layout(params, heads: int, tok: int, n: int, m_out: int) -> dict | Non
     return best
 
 
-def _negarot(x: np.ndarray, j: int, modulus: int | None, ell: int) -> np.ndarray:
-    """X^-j * x for polynomials along the last axis (negacyclic: the wrapped part is negated)."""
-    if j == 0:
-        return x
+def _negarot(x: np.ndarray, j: int, modulus: int | None, ell: int, out: np.ndarray | None = None) -> np.ndarray:
+    """X^-j * x for polynomials along the last axis (negacyclic: the wrapped part is negated),
+    written into ``out`` when given."""
+    if out is None:
+        if j == 0:
+            return x
+        out = np.empty_like(x)
     n = x.shape[-1]
-    out = np.empty_like(x)
     out[..., : n - j] = x[..., j:]
     tail = x[..., :j]
     if modulus is None:
@@ -204,14 +206,31 @@ def mmul_aa_blocks(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: Pub
     g, nslot = lay["g"], lay["nslot"]
     used = nslot * span
     wires, masks = [], []
+    # virtual rows: X^-j * block blk (rotations over kw, never coefficients), rotation-major
+    # (row j*nblk + blk, A's columns permuted to match) so that each rotation is written once,
+    # contiguously, into reused buffers
+    # b matters only on the multiples of kw: the products of the interleaved block land on l*kw,
+    # and the negacyclic shifts by multiples of span (itself a multiple of kw, as N is) that pack
+    # tokens only ever add b coefficients at multiples of kw to them.  X^-j moves coefficient
+    # c + j to c without wrapping (c <= N - kw, j < kw), so b enters the multiply-accumulate as the
+    # gather of columns j, j + kw, ... (N/kw of them) and a as the full rotation: 1 + 1/kw of
+    # one polynomial per row instead of 2.
+    wb = N // kw
+    vt = np.empty((kw, nblk, wb + N), dtype=U64)
+    vr = np.empty((L, kw, nblk, wb + N), dtype=np.int64)
+    ap = ap.reshape(h, tok, nblk, kw).transpose(0, 1, 3, 2).reshape(h, tok, n_pad)
+    b_cols = np.arange(0, N, kw)
     for i in range(h):  # heads: a handful
-        # virtual rows r = blk*kw + j: X^-j * block blk (rotations over kw, never coefficients)
-        vt = np.stack([_negarot(ct_t[i], j, None, params.ell) for j in range(kw)], axis=1).reshape(n_pad, 2 * N)
-        vr = np.stack([np.stack([_negarot(ct_r[q, i], j, p, params.ell) for j in range(kw)], axis=1)
-                       for q, p in enumerate(params.primes)]).reshape(L, n_pad, 2 * N)
-        pm = rlwe.prepare_residues(params, vt, vr, span, N, tok, rlwe.MMUL_NATIVE_TOKENS)
+        for j in range(kw):
+            vt[j, :, :wb] = ct_t[i, :, 0, j::kw]
+            _negarot(ct_t[i, :, 1], j, None, params.ell, out=vt[j, :, wb:])
+            for q, p in enumerate(params.primes):
+                vr[q, j, :, :wb] = ct_r[q, i, :, 0, j::kw]
+                _negarot(ct_r[q, i, :, 1], j, p, params.ell, out=vr[q, j, :, wb:])
+        pm = rlwe.prepare_residues(params, vt.reshape(n_pad, wb + N), vr.reshape(L, n_pad, wb + N), span,
+                                   wb, tok, rlwe.MMUL_NATIVE_TOKENS, None if kw == 1 else b_cols)
         assert pm.slots == lay["slots"]
-        ct = rlwe.mac_packed(pm, ap[i], rlwe.MMUL_NATIVE_TOKENS)
+        ct = rlwe.mac_packed(pm, np.ascontiguousarray(ap[i]), rlwe.MMUL_NATIVE_TOKENS)
         (ot, orr), (at_, ar_) = rlwe.rerandomize_parts(params, ct, peer.pk0, peer.pk_seed, mpc.prg, used)
         ot, orr = ot[:, idx], orr[:, :, idx]
         share = mpc.prg.uint64((tok, m_out), params.ell)
