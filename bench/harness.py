@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from party.tuning import configure_numpy
+
+    configure_numpy()
     ap = build_parser()
     args, rest = ap.parse_known_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,

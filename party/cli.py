@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .tuning import configure_numpy
+
+    configure_numpy()
     ap = build_parser()
     args = ap.parse_args(argv)
     logging.basicConfig(

@@ -6,6 +6,11 @@ import pytest
 # Tests run offline: nothing may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# the runtime's numpy settings (party/tuning.py), as in the CLI the suite's processes start
+from party.tuning import configure_numpy  # noqa: E402
+
+configure_numpy()
+
 
 @pytest.fixture
 def rng():

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -327,12 +329,28 @@ class COPClient:
             return
         budget = get_config().he_prepared_mb << 20
         st = self.storage()
+        todo, used = [], self._prepared_bytes()
         for name, m in self.meta.items():
             if name.startswith(self.EMBED_PREFIX) or name in self._prepared:
                 continue
             need = rlwe.storage_bytes(self.params, int(m["n_in"]), int(m.get("width", self.params.n)), st)
-            if self._prepared_bytes() + need <= budget:
-                self.prepared(name)
+            if used + need <= budget:
+                todo.append(name)
+                used += need
+        # the builds are independent and spend their time in code that releases the GIL (AES,
+        # the compiled residue kernel, numpy copies and first-touch page faults): one thread per
+        # core, results kept in manifest order
+        workers = max(1, min(len(todo), os.cpu_count() or 1, 4))
+        with ThreadPoolExecutor(workers) as pool:
+            built = list(pool.map(lambda name: self._build(name, st), todo))
+        for name, pm in zip(todo, built):
+            self._prepared[name] = pm
+
+    def _build(self, name: str, storage: str) -> rlwe.PreparedMatrix:
+        """A matrix's operands from the disk cache (no config lookups: runs in worker threads)."""
+        meta = self.meta[name]
+        b = self._load_rows(name, list(range(meta["chunks"])))
+        return rlwe.PreparedMatrix.build(self.params, b, bytes.fromhex(meta["seed"]), meta["m_out"], storage=storage)
 
     def prepared(self, name: str) -> rlwe.PreparedMatrix:
         if name in self._prepared:
@@ -340,10 +358,7 @@ class COPClient:
             return self._prepared[name]
         if name not in self.meta:
             raise KeyError(f"no encrypted matrix {name!r} (run setup first)")
-        meta = self.meta[name]
-        b = self._load_rows(name, list(range(meta["chunks"])))
-        pm = rlwe.PreparedMatrix.build(self.params, b, bytes.fromhex(meta["seed"]), meta["m_out"],
-                                       storage=self.storage())
+        pm = self._build(name, self.storage())
         if self.keep_prepared:
             # A forward pass visits the matrices in a fixed cycle, for which LRU eviction misses
             # every time once the budget is exceeded; keeping the first ones that fit (and
