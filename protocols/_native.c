@@ -483,14 +483,14 @@ done:
     return result;
 }
 
-/* 6. ntt_fwd / ntt_inv / mulmod_vec — the negacyclic number-theoretic transform mod a prime q < 2^62 and
+/* 6. ntt_fwd / ntt_inv / modvec — the negacyclic number-theoretic transform mod a prime q < 2^62 and
  * the elementwise product mod q, the arithmetic of our batched BFV (protocols/he/ntt.py,
  * protocols/he/simd_mul.py).  Forward: Cooley-Tukey, natural order in, bit-reversed out, twiddles
  * psi^brv(k) with their Shoup quotients floor(w·2^64/q); inverse: Gentleman-Sande, bit-reversed in,
  * natural out, scaled by 1/N.  Harvey's lazy butterflies keep values in [0, 4q) (q < 2^62 so 4q fits
  * a word) and the last pass reduces to [0, q): the output equals the numpy twin's exactly.
  * Products use Montgomery reduction twice (a·b·R^-1, then ·R^2·R^-1 with R = 2^64): no 128-bit
- * division in the loop.  addmod_vec: a ± b mod q without numpy's temporaries.
+ * division in the loop; modvec also adds and subtracts mod q without numpy's temporaries.
  */
 static void ntt_fwd_one(uint64_t *a, Py_ssize_t n, uint64_t q, const uint64_t *w, const uint64_t *wp) {
     const uint64_t q2 = 2 * q;
@@ -585,15 +585,17 @@ static inline uint64_t mont_reduce(unsigned __int128 x, uint64_t q, uint64_t qne
     return r - ((r >= q) ? q : 0);
 }
 
-static PyObject *mulmod_vec(PyObject *self, PyObject *args) {
+/* out = a·b, out + a·b, out − a·b, a + b or a − b mod q (op 0, 1, -1, 2, 3), elementwise, for
+ * a, b (and out when read) in [0, q) */
+static PyObject *modvec(PyObject *self, PyObject *args) {
     Py_buffer out, a, b;
     unsigned long long q, qneg_inv, r2;
-    int acc;
-    if (!PyArg_ParseTuple(args, "w*y*y*KKKi", &out, &a, &b, &q, &qneg_inv, &r2, &acc))
+    int op;
+    if (!PyArg_ParseTuple(args, "w*y*y*KKKi", &out, &a, &b, &q, &qneg_inv, &r2, &op))
         return NULL;
     PyObject *result = NULL;
-    if (!(q & 1) || q >= (1ULL << 62) || a.len % 8 || b.len != a.len || out.len != a.len) {
-        PyErr_SetString(PyExc_ValueError, "mulmod_vec: out, a, b are uint64 arrays of one size, q odd < 2^62");
+    if (!(q & 1) || q >= (1ULL << 62) || op < -1 || op > 3 || a.len % 8 || b.len != a.len || out.len != a.len) {
+        PyErr_SetString(PyExc_ValueError, "modvec: out, a, b are uint64 arrays of one size, q odd < 2^62, op in -1..3");
         goto done;
     }
     {
@@ -601,51 +603,25 @@ static PyObject *mulmod_vec(PyObject *self, PyObject *args) {
         const uint64_t *x = (const uint64_t *)a.buf, *y = (const uint64_t *)b.buf;
         Py_ssize_t n = a.len / 8;
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++) {
-            uint64_t p = mont_reduce((unsigned __int128)x[i] * y[i], q, qneg_inv);
-            p = mont_reduce((unsigned __int128)p * r2, q, qneg_inv);
-            if (acc > 0) {
-                p += o[i];
-                p -= (p >= q) ? q : 0;
-            } else if (acc < 0) {
-                p = o[i] - p + ((o[i] < p) ? q : 0);
+        if (op == 2)
+            for (Py_ssize_t i = 0; i < n; i++) {
+                uint64_t s = x[i] + y[i];
+                o[i] = s - ((s >= q) ? q : 0);
             }
-            o[i] = p;
-        }
-        Py_END_ALLOW_THREADS
-    }
-    result = Py_None;
-    Py_INCREF(result);
-done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&a);
-    PyBuffer_Release(&b);
-    return result;
-}
-
-static PyObject *addmod_vec(PyObject *self, PyObject *args) {
-    Py_buffer out, a, b;
-    unsigned long long q;
-    int sub;
-    if (!PyArg_ParseTuple(args, "w*y*y*Kp", &out, &a, &b, &q, &sub))
-        return NULL;
-    PyObject *result = NULL;
-    if (q == 0 || q >= (1ULL << 63) || a.len % 8 || b.len != a.len || out.len != a.len) {
-        PyErr_SetString(PyExc_ValueError, "addmod_vec: out, a, b are uint64 arrays of one size, 0 < q < 2^63");
-        goto done;
-    }
-    {
-        uint64_t *o = (uint64_t *)out.buf;
-        const uint64_t *x = (const uint64_t *)a.buf, *y = (const uint64_t *)b.buf;
-        Py_ssize_t n = a.len / 8;
-        Py_BEGIN_ALLOW_THREADS
-        if (sub)
+        else if (op == 3)
             for (Py_ssize_t i = 0; i < n; i++)
                 o[i] = x[i] - y[i] + ((x[i] < y[i]) ? q : 0);
         else
             for (Py_ssize_t i = 0; i < n; i++) {
-                uint64_t s = x[i] + y[i];
-                o[i] = s - ((s >= q) ? q : 0);
+                uint64_t p = mont_reduce((unsigned __int128)x[i] * y[i], q, qneg_inv);
+                p = mont_reduce((unsigned __int128)p * r2, q, qneg_inv);
+                if (op > 0) {
+                    p += o[i];
+                    p -= (p >= q) ? q : 0;
+                } else if (op < 0) {
+                    p = o[i] - p + ((o[i] < p) ? q : 0);
+                }
+                o[i] = p;
             }
         Py_END_ALLOW_THREADS
     }
@@ -677,10 +653,9 @@ static PyMethodDef methods[] = {
      "ntt_fwd(a, q, w, wp): in place, each row of a (count, N) uint64: negacyclic NTT mod q (bit-reversed out)."},
     {"ntt_inv", ntt_inv, METH_VARARGS,
      "ntt_inv(a, q, w, wp, ninv, ninvp): in place, the inverse of ntt_fwd (bit-reversed in, scaled by 1/N)."},
-    {"mulmod_vec", mulmod_vec, METH_VARARGS,
-     "mulmod_vec(out, a, b, q, qneg_inv, r2, acc): out = a*b (acc 0), out + a*b (acc 1) or out - a*b (acc -1) "
-     "mod q elementwise (a, b, out < q; Montgomery)."},
-    {"addmod_vec", addmod_vec, METH_VARARGS, "addmod_vec(out, a, b, q, sub): out = a + b (or a - b) mod q (a, b < q)."},
+    {"modvec", modvec, METH_VARARGS,
+     "modvec(out, a, b, q, qneg_inv, r2, op): out = a*b (op 0), out + a*b (1), out - a*b (-1), a + b (2) or "
+     "a - b (3) mod q elementwise (operands < q; products by Montgomery reduction, R = 2^64, r2 = R^2 mod q)."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "
      "then z -> z ^ LSB(z)*delta if delta is given."},

@@ -13,10 +13,11 @@ framework works without a compiler, only slower:
 * ``mac_int21`` / ``mac_tlimb`` — the COP client's multiply-accumulate for a few tokens straight
   from the compressed operands (``protocols.he.rlwe.mac_packed``, up to ``NATIVE_MAC_TOKENS``, 128, for the COP client; at any size for the cross terms of ``mmul_aa``):
   1.4–6× faster than converting each operand row to float64 for a skinny BLAS product;
-* ``mulmod_const`` / ``mul128_const`` / ``addmod_vec`` — the HE multiplication's modular
-  arithmetic (``protocols.he.simd_mul.mulmod`` / ``mul128`` / ``addmod``);
-* ``ntt_fwd`` / ``ntt_inv`` / ``mulmod_vec`` — the negacyclic NTT mod 62-bit primes and
-  elementwise products mod q of the batched BFV (``protocols.he.ntt``): ~25x the numpy twins.
+* ``mulmod_const`` / ``mul128_const`` — the HE multiplication's modular arithmetic
+  (``protocols.he.simd_mul.mulmod`` / ``mul128``);
+* ``ntt_fwd`` / ``ntt_inv`` / ``modvec`` — the negacyclic NTT mod 62-bit primes and elementwise
+  products, sums and differences mod q of the batched BFV (``protocols.he.ntt``,
+  ``protocols.he.simd_mul.addmod``): ~25x the numpy twins.
 
 Tests switch to the numpy paths by setting ``protocols.native.kernels = None``.
 """

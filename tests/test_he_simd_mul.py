@@ -10,8 +10,8 @@ from protocols.channel import ProtocolError, run_two_party
 from protocols.config import override
 from protocols.context import MPC
 from protocols.he.simd_mul import (
-    Budget, SimdMul, SimdParams, contexts_needed, garner_mod2k, mul128, mul_aa_he, mul_aa_he_cost,
-    mul_aa_he_ideal, mulmod,
+    Budget, SimdMul, SimdParams, addmod, contexts_needed, garner_mod2k, mul128, mul_aa_he, mul_aa_he_cost,
+    mul_aa_he_ideal, mulmod, submod,
 )
 from protocols.he.simd_mul_seal import SealSimdMul
 from protocols.mul import mul_aa, mul_engine
@@ -105,6 +105,9 @@ def test_modular_helpers_against_python_ints(rng, native_path):
         a[:3] = [0, 1, 2**64 - 1]
         for c in (0, 1, q - 1, int(rng.integers(0, q))):
             assert [int(v) for v in mulmod(a, c, q)] == [int(v) * c % q for v in a]
+        u, v = a % np.uint64(q), a[::-1] % np.uint64(q)
+        assert [int(x) for x in addmod(u, v, q)] == [(int(x) + int(y)) % q for x, y in zip(u, v)]
+        assert [int(x) for x in submod(u, v, q)] == [(int(x) - int(y)) % q for x, y in zip(u, v)]
     a = rng.integers(0, 2**64, size=500, dtype=np.uint64)
     b = rng.integers(0, 2**64, size=500, dtype=np.uint64)
     hi, lo = mul128(a, b)

@@ -22,31 +22,10 @@ from functools import lru_cache
 import numpy as np
 
 from .. import native
+from .params import is_prime
 
 U64 = np.uint64
 _M32 = U64(0xFFFFFFFF)
-
-
-def _is_prime(q: int) -> bool:
-    if q < 2:
-        return False
-    for p in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37):
-        if q % p == 0:
-            return q == p
-    d, s = q - 1, 0
-    while d % 2 == 0:
-        d, s = d // 2, s + 1
-    for a in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37):  # deterministic below 3.3·10^24
-        x = pow(a, d, q)
-        if x in (1, q - 1):
-            continue
-        for _ in range(s - 1):
-            x = x * x % q
-            if x == q - 1:
-                break
-        else:
-            return False
-    return True
 
 
 def _brv(k: int, bits: int) -> int:
@@ -63,7 +42,7 @@ class NttTable:
     def __init__(self, q: int, n: int):
         if n < 2 or n & (n - 1):
             raise ValueError(f"NTT length {n} is not a power of two")
-        if not (q < (1 << 62) and q % (2 * n) == 1 and _is_prime(q)):
+        if not (q < (1 << 62) and q % (2 * n) == 1 and is_prime(q)):
             raise ValueError(f"{q} is not a prime < 2^62 that is 1 mod 2N = {2 * n}")
         self.q, self.n = q, n
         psi = _root(q, n)
@@ -178,7 +157,7 @@ def mulmod(a: np.ndarray, b: np.ndarray, t: NttTable, out: np.ndarray | None = N
     if out is None:
         out = np.zeros(a.shape, dtype=U64) if accumulate else np.empty(a.shape, dtype=U64)
     if native.kernels is not None and out.flags.c_contiguous:
-        native.kernels.mulmod_vec(out, a, b, t.q, t.qneg_inv, t.r2, int(accumulate))
+        native.kernels.modvec(out, a, b, t.q, t.qneg_inv, t.r2, int(accumulate))
         return out
     # numpy: Shoup with the quotient of b computed per element
     p = _mul_shoup(a, b, _quotient64(b, t.q), t.q)

@@ -121,10 +121,10 @@ def _add_sub(a, b, q: int, sub: bool) -> np.ndarray:
     a = np.asarray(a, dtype=U64)
     b = np.asarray(b, dtype=U64)
     kern = native.kernels
-    if kern is not None and a.shape == b.shape and a.ndim:
+    if kern is not None and a.shape == b.shape and a.ndim and q & 1 and q < (1 << 62):
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         out = np.empty_like(a)
-        kern.addmod_vec(out, a, b, q, sub)
+        kern.modvec(out, a, b, q, 0, 0, 3 if sub else 2)
         return out
     if sub:
         return np.where(a >= b, a - b, a + (U64(q) - b))
