@@ -22,6 +22,9 @@ import numpy as np
 
 
 def main(argv=None) -> int:
+    from party.tuning import configure_numpy
+
+    configure_numpy()
     ap = argparse.ArgumentParser(prog="python -m bench.secure_fidelity", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=30)
