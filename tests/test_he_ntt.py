@@ -66,6 +66,13 @@ def test_compiled_and_numpy_paths_agree(q, rng):
         assert np.array_equal(x, y)
     ab = (a.astype(object) * b.astype(object)) % q
     assert np.array_equal(out_c[2].astype(object), ab)
+    # a length that is not a multiple of the vector width (the compiled kernel's scalar tail)
+    a7, b7 = np.ascontiguousarray(a.reshape(-1)[:8195]), np.ascontiguousarray(b.reshape(-1)[:8195])
+    for s in (0, 1, -1):
+        got = ntt.mulmod(a7, b7, t, out=b7.copy(), accumulate=s)
+        want = ((b7.astype(object) if s else 0) + s * (a7.astype(object) * b7.astype(object)) if s
+                else a7.astype(object) * b7.astype(object)) % q
+        assert np.array_equal(got.astype(object), want)
     assert np.array_equal(acc_c[0].astype(object), (b.astype(object) + ab) % q)
     assert np.array_equal(acc_c[1].astype(object), (b.astype(object) - ab) % q)
 
