@@ -4,8 +4,8 @@
 a one-sided HE product: party i encrypts B_i under its own key (seeded, one ciphertext per row of
 B_i, the row in the first M coefficients), party j multiplies-accumulates with A_j exactly as the
 COP client does (:func:`rlwe.mac_packed`, on operands from :func:`rlwe.prepare_residues`: int21 for
-the compiled kernel at any size, as both parties compute at once), masks, re-randomises, switches, floods and returns it;
-party i decrypts A_j B_i - r_j.  Both directions run at once.
+the compiled kernel at any size, as both parties compute at once), masks, re-randomises, switches,
+floods and returns it; party i decrypts A_j B_i - r_j.  Both directions run at once.
 
 Inputs: a (..., T, n), b (..., n, M) uint64 shares mod 2^ell, same batch shape (heads) on both
 sides.  Output: shares of a @ b (..., T, M), not truncated.
@@ -206,15 +206,14 @@ def mmul_aa_blocks(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: Pub
     g, nslot = lay["g"], lay["nslot"]
     used = nslot * span
     wires, masks = [], []
-    # virtual rows: X^-j * block blk (rotations over kw, never coefficients), rotation-major
+    # Virtual rows X^-j * block blk (rotations over kw, never coefficients), stored rotation-major
     # (row j*nblk + blk, A's columns permuted to match) so that each rotation is written once,
-    # contiguously, into reused buffers
-    # b matters only on the multiples of kw: the products of the interleaved block land on l*kw,
-    # and the negacyclic shifts by multiples of span (itself a multiple of kw, as N is) that pack
-    # tokens only ever add b coefficients at multiples of kw to them.  X^-j moves coefficient
-    # c + j to c without wrapping (c <= N - kw, j < kw), so b enters the multiply-accumulate as the
-    # gather of columns j, j + kw, ... (N/kw of them) and a as the full rotation: 1 + 1/kw of
-    # one polynomial per row instead of 2.
+    # contiguously, into buffers reused across heads.  b matters only on the multiples of kw: the
+    # products of the interleaved block land on l*kw, and the negacyclic shifts by multiples of
+    # span (itself a multiple of kw, as N is) that pack tokens only ever add b coefficients at
+    # multiples of kw to them.  X^-j moves coefficient c + j to c without wrapping (c <= N - kw,
+    # j < kw), so b enters the multiply-accumulate as the gather of columns j, j + kw, ... (N/kw of
+    # them) and a as the full rotation: 1 + 1/kw polynomials per row instead of 2.
     wb = N // kw
     vt = np.empty((kw, nblk, wb + N), dtype=U64)
     vr = np.empty((L, kw, nblk, wb + N), dtype=np.int64)
