@@ -5,7 +5,9 @@
 Cases (``case`` names the primitive, ``n`` the batch): ``cot`` (dual-LPN silent COTs both directions,
 bootstrap included; ``cot_ferret`` / ``cot_iknp``: the same for Ferret / IKNP), ``cmp64``/``cmp32`` (``lt_aa`` of ℓ-bit shares), ``mul_trunc64``/``mul_trunc32``
 (``mul_aa`` + faithful ``trunc_a``, the product on the engine ``mul_engine='auto'`` picks: batched
-BFV at 64 bits, Gilboa/COT at 32; ``mul_trunc64_ot`` / ``mul_trunc64_he`` force one), ``b2a64``, ``select64``, ``recip32``, ``rsqrt32``.  Row
+BFV at 64 bits, Gilboa/COT at 32; ``mul_trunc64_ot`` / ``mul_trunc64_he`` force one;
+``mul_trunc64_seal`` runs the HE engine on SEAL's BFV, ``he_mul_backend="seal"``, the baseline of
+our own), ``b2a64``, ``select64``, ``recip32``, ``rsqrt32``.  Row
 ``time_s_*`` is the kernel's time on the client (OT setup and the COT engine's one-time bootstrap,
 ``MPC.warm_up_ot``, are excluded for kernels and reported as ``ot_warmup_s``, as SPU's one-time
 set-up is excluded from its rows; the ``cot`` case includes the bootstrap), bytes are the whole session's (setup included); the extra fields
@@ -54,6 +56,7 @@ def run_case(ch, params: dict) -> dict:
     """Both parties: set up OT, run one primitive on n elements, return this party's figures."""
     import re
 
+    from protocols.config import override
     from protocols.context import MPC
 
     from .ot_bench import run_cot_bench
@@ -67,7 +70,7 @@ def run_case(ch, params: dict) -> dict:
         r = run_cot_bench(ch, n, kind="silent" if case == "cot" else case[4:], steady=False)
         r["case"] = case
         return r
-    m = re.fullmatch(r"(cmp|mul_trunc|b2a|select|recip|rsqrt)(\d+)(?:_(ot|he))?", case)
+    m = re.fullmatch(r"(cmp|mul_trunc|b2a|select|recip|rsqrt)(\d+)(?:_(ot|he|seal))?", case)
     if not m or (m.group(3) and m.group(1) != "mul_trunc"):
         raise ValueError(f"unknown primitives case {case!r}")
     kind, ell = m.group(1), int(m.group(2))
@@ -79,7 +82,12 @@ def run_case(ch, params: dict) -> dict:
     warm = time.perf_counter() - t0
     fn = {"cmp": bench_cmp, "mul_trunc": bench_mul_trunc, "b2a": bench_b2a, "select": bench_select,
           "recip": bench_reciprocal, "rsqrt": bench_rsqrt}[kind]
-    r = fn(mpc, n, ell, engine=m.group(3) or "auto") if kind == "mul_trunc" else fn(mpc, n, ell)
+    if kind == "mul_trunc":
+        seal = m.group(3) == "seal"
+        with override(he_mul_backend="seal" if seal else "native"):
+            r = fn(mpc, n, ell, engine="he" if seal else m.group(3) or "auto")
+    else:
+        r = fn(mpc, n, ell)
     r["case"] = case
     r["ot_warmup_s"] = warm
     return r
