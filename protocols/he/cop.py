@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -166,21 +167,42 @@ class COPServer:
             have = json.loads(ch.recv_bytes(1 << 20))
         except ValueError:
             raise ProtocolError("setup: client's cache report is not JSON") from None
-        enc_time = 0.0
+        jobs = []
         for m in mats:
-            name = m["name"]
-            first = int(have.get(name, 0))
+            first = int(have.get(m["name"], 0))
             if not 0 <= first <= m["chunks"]:
-                raise ProtocolError(f"setup: client claims {first} chunks of {name}")
-            w = self.weights[name]
-            for c in range(first, m["chunks"]):
-                te = time.perf_counter()
-                rows = w[c * rlwe.A_CHUNK_ROWS : (c + 1) * rlwe.A_CHUNK_ROWS]
-                bt, br = rlwe.encrypt_rows(self.key.sk, rows, bytes.fromhex(m["seed"]), self.mpc.prg, first_chunk=c,
-                                           keep=m["width"])
-                data = rlwe.pack_limbs(self.params, bt, br)
-                enc_time += time.perf_counter() - te
+                raise ProtocolError(f"setup: client claims {first} chunks of {m['name']}")
+            jobs += [(m, c) for c in range(first, m["chunks"])]
+        self.key.sk.fft  # computed once, before the workers share it
+
+        def encrypt(job):
+            (m, c), seed = job
+            te = time.perf_counter()
+            rows = self.weights[m["name"]][c * rlwe.A_CHUNK_ROWS : (c + 1) * rlwe.A_CHUNK_ROWS]
+            bt, br = rlwe.encrypt_rows(self.key.sk, rows, bytes.fromhex(m["seed"]), PRG(seed), first_chunk=c,
+                                       keep=m["width"])
+            return rlwe.pack_limbs(self.params, bt, br), time.perf_counter() - te
+
+        # chunks are encrypted by one thread per core (the FFTs, AES and numpy passes release the
+        # GIL; each chunk draws its errors from its own PRG, seeded from this party's PRG) and sent
+        # in order, at most two per worker ahead of the wire
+        enc_time = 0.0
+        workers = max(1, min(os.cpu_count() or 1, 4))
+        with ThreadPoolExecutor(workers) as pool:
+            pending: deque = deque()
+
+            def send_oldest() -> None:
+                nonlocal enc_time
+                data, dt = pending.popleft().result()
+                enc_time += dt
                 ch.send(data)
+
+            for job in jobs:
+                pending.append(pool.submit(encrypt, (job, self.mpc.prg.random_bytes(16))))
+                if len(pending) > 2 * workers:
+                    send_oldest()
+            while pending:
+                send_oldest()
         cost = ch.cost_since(start)
         self.stats = {"setup_bytes_sent": cost.bytes_sent, "setup_bytes_recv": cost.bytes_recv, "setup_time_s": time.perf_counter() - t0,
                       "encrypt_time_s": enc_time, "rounds": cost.rounds}
