@@ -27,7 +27,17 @@ def native_path(request, monkeypatch):
 
     if request.param == "numpy":
         monkeypatch.setattr(native, "kernels", None)
-    elif native.kernels is None:
+    else:
+        _require_kernels()
+    return request.param
+
+
+def _require_kernels():
+    """The compiled kernels; a missing module fails where a C compiler exists (the build broke),
+    and only a machine without one skips."""
+    from protocols import native
+
+    if native.kernels is None:
         import shutil
         import sysconfig
 
@@ -36,4 +46,11 @@ def native_path(request, monkeypatch):
             pytest.skip(f"no C compiler ({cc}) on this machine: only the numpy paths exist here")
         pytest.fail("the compiled kernels (protocols._native) are missing although a C compiler is "
                     "available: reinstall (pip install -e .) — the numpy paths work but are ~3x slower")
-    return request.param
+    return native.kernels
+
+
+@pytest.fixture
+def compiled_kernels():
+    """For tests comparing the compiled kernels with their numpy twins directly (policy of
+    :func:`native_path`)."""
+    return _require_kernels()

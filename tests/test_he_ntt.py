@@ -46,11 +46,8 @@ def test_transform_is_a_ring_isomorphism(q, rng, native_path):
 
 
 @pytest.mark.parametrize("q", PRIMES)
-def test_compiled_and_numpy_paths_agree(q, rng):
+def test_compiled_and_numpy_paths_agree(q, rng, compiled_kernels):
     from protocols import native
-
-    if native.kernels is None:
-        pytest.skip("compiled kernels not built")
     t = ntt.table(q, 8192)
     a = _edges(q, (3, 8192), rng)
     b = _edges(q, (3, 8192), rng)
