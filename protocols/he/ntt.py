@@ -28,12 +28,23 @@ U64 = np.uint64
 _M32 = U64(0xFFFFFFFF)
 
 
-def _brv(k: int, bits: int) -> int:
-    return int(format(k, f"0{bits}b")[::-1], 2) if bits else 0
+def _bitrev(n: int) -> np.ndarray:
+    """brv(k) for k < n (a power of two), as an index array (one pass per bit)."""
+    bits = n.bit_length() - 1
+    k = np.arange(n, dtype=np.int64)
+    r = np.zeros(n, dtype=np.int64)
+    for b in range(bits):
+        r |= ((k >> b) & 1) << (bits - 1 - b)
+    return r
 
 
-def _shoup(w: np.ndarray, q: int) -> np.ndarray:
-    return np.array([(int(x) << 64) // q for x in w], dtype=U64)
+def _powers(g: int, n: int, q: int) -> np.ndarray:
+    """g^k mod q for k < n, by doubling (log2 n vectorised steps)."""
+    out = np.ones(1, dtype=U64)
+    while out.size < n:
+        c = pow(g, out.size, q)
+        out = np.concatenate([out, _mul_shoup(out, U64(c), U64((c << 64) // q), q)])
+    return out[:n]
 
 
 class NttTable:
@@ -46,15 +57,11 @@ class NttTable:
             raise ValueError(f"{q} is not a prime < 2^62 that is 1 mod 2N = {2 * n}")
         self.q, self.n = q, n
         psi = _root(q, n)
-        bits = n.bit_length() - 1
-        e = np.array([_brv(k, bits) for k in range(n)])
-        pw = [pow(psi, int(k), q) for k in e]
-        ipsi = pow(psi, -1, q)
-        ipw = [pow(ipsi, int(k), q) for k in e]
-        self.w = np.array(pw, dtype=U64)
-        self.wp = _shoup(self.w, q)
-        self.iw = np.array(ipw, dtype=U64)
-        self.iwp = _shoup(self.iw, q)
+        brv = _bitrev(n)
+        self.w = _powers(psi, n, q)[brv]
+        self.wp = _quotient64(self.w, q)
+        self.iw = _powers(pow(psi, -1, q), n, q)[brv]
+        self.iwp = _quotient64(self.iw, q)
         self.ninv = pow(n, -1, q)
         self.ninvp = (self.ninv << 64) // q
         self.qneg_inv = (-pow(q, -1, 1 << 64)) % (1 << 64)
@@ -78,8 +85,8 @@ def table(q: int, n: int) -> NttTable:
 # ------------------------------------------------------------------------------------------
 # numpy twins
 # ------------------------------------------------------------------------------------------
-def _mulhi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """High 64 bits of a·b elementwise (32-bit limbs, exact)."""
+def mulhi(a: np.ndarray, b) -> np.ndarray:
+    """High 64 bits of a·b elementwise for uint64 arrays or scalars (32-bit limbs, exact)."""
     a0, a1, b0, b1 = a & _M32, a >> U64(32), b & _M32, b >> U64(32)
     x, y = a1 * b0, a0 * b1
     mid = ((a0 * b0) >> U64(32)) + (x & _M32) + (y & _M32)
@@ -88,7 +95,7 @@ def _mulhi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _mul_shoup(x: np.ndarray, w: np.ndarray, wp: np.ndarray, q: int) -> np.ndarray:
     """x·w mod q in [0, q) for x < 2^64 (Shoup: the quotient estimate is short by at most 1)."""
-    r = x * w - _mulhi(x, wp) * U64(q)
+    r = x * w - mulhi(x, wp) * U64(q)
     return np.where(r >= U64(q), r - U64(q), r)
 
 
@@ -172,6 +179,6 @@ def mulmod(a: np.ndarray, b: np.ndarray, t: NttTable, out: np.ndarray | None = N
 
 
 def _quotient64(b: np.ndarray, q: int) -> np.ndarray:
-    """floor(b·2^64 / q) for b < q < 2^62 (Python integers, elementwise: slow, but this is only
-    the path without the compiled kernels)."""
+    """Shoup quotients floor(b·2^64 / q) for b < q < 2^62 (Python integers in a numpy object
+    array: the tables, once per modulus, and the products without the compiled kernels)."""
     return ((b.astype(object) << 64) // q).astype(U64)

@@ -78,13 +78,8 @@ SCHEME = "bfv-ntt-1"  # wire format and key layout version (part of the paramete
 # modular arithmetic on uint64 arrays with moduli < 2^62 (no 128-bit integers in numpy)
 # ------------------------------------------------------------------------------------------
 def mulhi(a: np.ndarray, w: int) -> np.ndarray:
-    """High 64 bits of a·w for uint64 a and a constant w < 2^64 (32-bit limbs, exact)."""
-    m32 = U64(0xFFFFFFFF)
-    a0, a1 = a & m32, a >> U64(32)
-    w0, w1 = U64(w & 0xFFFFFFFF), U64(w >> 32)
-    x, y = a1 * w0, a0 * w1
-    mid = ((a0 * w0) >> U64(32)) + (x & m32) + (y & m32)
-    return a1 * w1 + (x >> U64(32)) + (y >> U64(32)) + (mid >> U64(32))
+    """High 64 bits of a·w for uint64 a and a constant w < 2^64 (:func:`.ntt.mulhi`)."""
+    return ntt.mulhi(np.asarray(a, dtype=U64), U64(w))
 
 
 def mulmod(a: np.ndarray, c: int, q: int) -> np.ndarray:
