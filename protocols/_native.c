@@ -700,8 +700,44 @@ static inline uint64_t mont_reduce(unsigned __int128 x, uint64_t q, uint64_t qne
     return r - ((r >= q) ? q : 0);
 }
 
-/* out = a·b, out + a·b, out − a·b, a + b or a − b mod q (op 0, 1, -1, 2, 3), elementwise, for
- * a, b (and out when read) in [0, q) */
+/* out = a·b, out + a·b, out − a·b, a + b or a − b mod q (op 0, 1, -1, 2, 3), elementwise on n
+ * entries, for a, b (and out when read) in [0, q) */
+static void modvec_block(uint64_t *o, const uint64_t *x, const uint64_t *y, Py_ssize_t n, uint64_t q,
+                         uint64_t qneg_inv, uint64_t r2, int op) {
+    if (op == 2) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint64_t s = x[i] + y[i];
+            o[i] = s - ((s >= q) ? q : 0);
+        }
+        return;
+    }
+    if (op == 3) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            o[i] = x[i] - y[i] + ((x[i] < y[i]) ? q : 0);
+        return;
+    }
+    Py_ssize_t i0 = 0;
+#if NTT_SIMD
+    if (ntt_simd_ok()) {
+        modvec_mul8(o, x, y, n, q, qneg_inv, r2, op);
+        i0 = n - n % 8;
+    }
+#endif
+    for (Py_ssize_t i = i0; i < n; i++) {
+        uint64_t p = mont_reduce((unsigned __int128)x[i] * y[i], q, qneg_inv);
+        p = mont_reduce((unsigned __int128)p * r2, q, qneg_inv);
+        if (op > 0) {
+            p += o[i];
+            p -= (p >= q) ? q : 0;
+        } else if (op < 0) {
+            p = o[i] - p + ((o[i] < p) ? q : 0);
+        }
+        o[i] = p;
+    }
+}
+
+/* modvec over a (and out) of any length that is a multiple of b's: b repeats (one polynomial
+ * times every row of a batch, without materialising the broadcast) */
 static PyObject *modvec(PyObject *self, PyObject *args) {
     Py_buffer out, a, b;
     unsigned long long q, qneg_inv, r2;
@@ -709,43 +745,19 @@ static PyObject *modvec(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "w*y*y*KKKi", &out, &a, &b, &q, &qneg_inv, &r2, &op))
         return NULL;
     PyObject *result = NULL;
-    if (!(q & 1) || q >= (1ULL << 62) || op < -1 || op > 3 || a.len % 8 || b.len != a.len || out.len != a.len) {
-        PyErr_SetString(PyExc_ValueError, "modvec: out, a, b are uint64 arrays of one size, q odd < 2^62, op in -1..3");
+    if (!(q & 1) || q >= (1ULL << 62) || op < -1 || op > 3 || a.len % 8 || b.len % 8 || out.len != a.len ||
+        (b.len == 0 ? a.len != 0 : a.len % b.len != 0)) {
+        PyErr_SetString(PyExc_ValueError, "modvec: out, a are uint64 arrays of one size, a multiple of b's; "
+                                          "q odd < 2^62, op in -1..3");
         goto done;
     }
     {
         uint64_t *o = (uint64_t *)out.buf;
         const uint64_t *x = (const uint64_t *)a.buf, *y = (const uint64_t *)b.buf;
-        Py_ssize_t n = a.len / 8;
+        Py_ssize_t n = a.len / 8, nb = b.len / 8;
         Py_BEGIN_ALLOW_THREADS
-        if (op == 2)
-            for (Py_ssize_t i = 0; i < n; i++) {
-                uint64_t s = x[i] + y[i];
-                o[i] = s - ((s >= q) ? q : 0);
-            }
-        else if (op == 3)
-            for (Py_ssize_t i = 0; i < n; i++)
-                o[i] = x[i] - y[i] + ((x[i] < y[i]) ? q : 0);
-        else {
-            Py_ssize_t i0 = 0;
-#if NTT_SIMD
-            if (ntt_simd_ok()) {
-                modvec_mul8(o, x, y, n, q, qneg_inv, r2, op);
-                i0 = n - n % 8;
-            }
-#endif
-            for (Py_ssize_t i = i0; i < n; i++) {
-                uint64_t p = mont_reduce((unsigned __int128)x[i] * y[i], q, qneg_inv);
-                p = mont_reduce((unsigned __int128)p * r2, q, qneg_inv);
-                if (op > 0) {
-                    p += o[i];
-                    p -= (p >= q) ? q : 0;
-                } else if (op < 0) {
-                    p = o[i] - p + ((o[i] < p) ? q : 0);
-                }
-                o[i] = p;
-            }
-        }
+        for (Py_ssize_t r = 0; r < n; r += nb)
+            modvec_block(o + r, x + r, y, nb, q, qneg_inv, r2, op);
         Py_END_ALLOW_THREADS
     }
     result = Py_None;
@@ -778,7 +790,8 @@ static PyMethodDef methods[] = {
      "ntt_inv(a, q, w, wp, ninv, ninvp): in place, the inverse of ntt_fwd (bit-reversed in, scaled by 1/N)."},
     {"modvec", modvec, METH_VARARGS,
      "modvec(out, a, b, q, qneg_inv, r2, op): out = a*b (op 0), out + a*b (1), out - a*b (-1), a + b (2) or "
-     "a - b (3) mod q elementwise (operands < q; products by Montgomery reduction, R = 2^64, r2 = R^2 mod q)."},
+     "a - b (3) mod q elementwise, b repeated over a's length (operands < q; products by Montgomery "
+     "reduction, R = 2^64, r2 = R^2 mod q)."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "
      "then z -> z ^ LSB(z)*delta if delta is given."},

@@ -72,6 +72,8 @@ def test_compiled_and_numpy_paths_agree(q, rng, compiled_kernels):
         assert np.array_equal(got.astype(object), want)
     assert np.array_equal(acc_c[0].astype(object), (b.astype(object) + ab) % q)
     assert np.array_equal(acc_c[1].astype(object), (b.astype(object) - ab) % q)
+    # one polynomial times every row (the kernel repeats it instead of a broadcast copy)
+    assert np.array_equal(ntt.mulmod(a, b[1], t).astype(object), (a.astype(object) * b[1].astype(object)) % q)
 
 
 def test_tables_refuse_bad_moduli():

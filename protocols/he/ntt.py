@@ -160,13 +160,16 @@ def mulmod(a: np.ndarray, b: np.ndarray, t: NttTable, out: np.ndarray | None = N
     """a·b mod q elementwise for a, b in [0, q) (b broadcast to a's shape); ``accumulate`` = 1 adds
     it to ``out``, −1 subtracts it from ``out`` (mod q).  Returns ``out`` (new when None)."""
     a = np.ascontiguousarray(a, dtype=U64)
-    b = np.ascontiguousarray(np.broadcast_to(b, a.shape), dtype=U64)
+    b = np.asarray(b, dtype=U64)
     if out is None:
         out = np.zeros(a.shape, dtype=U64) if accumulate else np.empty(a.shape, dtype=U64)
     if native.kernels is not None and out.flags.c_contiguous:
-        native.kernels.modvec(out, a, b, t.q, t.qneg_inv, t.r2, int(accumulate))
+        # a b of a's trailing shape (one polynomial for a batch) is read repeatedly by the kernel
+        tail = b.shape == a.shape[a.ndim - b.ndim:] if b.ndim <= a.ndim else False
+        bk = np.ascontiguousarray(b) if tail else np.ascontiguousarray(np.broadcast_to(b, a.shape))
+        native.kernels.modvec(out, a, bk, t.q, t.qneg_inv, t.r2, int(accumulate))
         return out
-    # numpy: Shoup with the quotient of b computed per element
+    # numpy: Shoup with the quotient of b computed per element (of b itself, then broadcast)
     p = _mul_shoup(a, b, _quotient64(b, t.q), t.q)
     q = U64(t.q)
     if accumulate > 0:
