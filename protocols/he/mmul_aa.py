@@ -97,7 +97,7 @@ def mmul_aa(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: PublicKey,
         pm = rlwe.prepare_residues(params, np.concatenate([pt[sl], pa_t[sl]], axis=1),
                                    np.concatenate([pr[:, sl], pa_r[:, sl]], axis=2), m_out, width, tok,
                                    rlwe.MMUL_NATIVE_TOKENS)
-        ct = rlwe.mac_packed(pm, a2[i], rlwe.MMUL_NATIVE_TOKENS)
+        ct = rlwe.mac_packed(pm, a2[i])
         w, r = finish_product(params, peer, ct, tok, m_out, slots, mpc.prg)
         wires.append(w)
         masks.append(r)
@@ -218,7 +218,6 @@ def mmul_aa_blocks(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: Pub
     vt = np.empty((kw, nblk, wb + N), dtype=U64)
     vr = np.empty((L, kw, nblk, wb + N), dtype=np.int64)
     ap = ap.reshape(h, tok, nblk, kw).transpose(0, 1, 3, 2).reshape(h, tok, n_pad)
-    b_cols = np.arange(0, N, kw)
     for i in range(h):  # heads: a handful
         for j in range(kw):
             vt[j, :, :wb] = ct_t[i, :, 0, j::kw]
@@ -227,9 +226,9 @@ def mmul_aa_blocks(mpc: MPC, a: np.ndarray, b: np.ndarray, key: HEKey, peer: Pub
                 vr[q, j, :, :wb] = ct_r[q, i, :, 0, j::kw]
                 _negarot(ct_r[q, i, :, 1], j, p, params.ell, out=vr[q, j, :, wb:])
         pm = rlwe.prepare_residues(params, vt.reshape(n_pad, wb + N), vr.reshape(L, n_pad, wb + N), span,
-                                   wb, tok, rlwe.MMUL_NATIVE_TOKENS, None if kw == 1 else b_cols)
+                                   wb, tok, rlwe.MMUL_NATIVE_TOKENS, kw if kw > 1 else 0)
         assert pm.slots == lay["slots"]
-        ct = rlwe.mac_packed(pm, np.ascontiguousarray(ap[i]), rlwe.MMUL_NATIVE_TOKENS)
+        ct = rlwe.mac_packed(pm, np.ascontiguousarray(ap[i]))
         (ot, orr), (at_, ar_) = rlwe.rerandomize_parts(params, ct, peer.pk0, peer.pk_seed, mpc.prg, used)
         ot, orr = ot[:, idx], orr[:, :, idx]
         share = mpc.prg.uint64((tok, m_out), params.ell)

@@ -353,10 +353,12 @@ class PreparedMatrix:
     prime_ops: list[np.ndarray]
     digit_ops: list[np.ndarray]
     width: int = 0  # coefficients of b held (N, or M when compact); 0 means N
-    # b held only on every kw-th coefficient, b_cols = 0, kw, 2kw, ... (width = N/kw), when only
-    # those are needed of a packed product (mmul_aa's interleaved blocks); None: columns
-    # 0..width-1 (compact) or all
-    b_cols: np.ndarray | None = None
+    # b held only on every b_stride-th coefficient (width = N/b_stride), when only those are
+    # needed of a packed product (mmul_aa's interleaved blocks); 0: columns 0..width-1 (compact)
+    # or all
+    b_stride: int = 0
+    # the compiled multiply-accumulate runs up to this many tokens (operand form chosen to match)
+    native_tokens: int = NATIVE_MAC_TOKENS
 
     @classmethod
     def build(cls, params: HEParams, b: tuple[np.ndarray, np.ndarray], seed: bytes, m_out: int,
@@ -402,7 +404,7 @@ class PreparedMatrix:
 
     @property
     def compact(self) -> bool:
-        return 0 < self.width < self.params.n and self.b_cols is None
+        return 0 < self.width < self.params.n and not self.b_stride
 
     @property
     def slots(self) -> int:
@@ -410,14 +412,13 @@ class PreparedMatrix:
 
 
 def prepare_residues(params: HEParams, t: np.ndarray, r: np.ndarray, m_out: int, width: int,
-                     tokens: int, native_tokens: int = NATIVE_MAC_TOKENS,
-                     b_cols: np.ndarray | None = None) -> PreparedMatrix:
+                     tokens: int, native_tokens: int = NATIVE_MAC_TOKENS, b_stride: int = 0) -> PreparedMatrix:
     """Operands of a freshly received ciphertext matrix (the peer's encrypted B of
     ``protocols.he.mmul_aa``): t (n, K) uint64 t-limb, r (L, n, K) residues in [0, p).  int21 and
     the raw t-limb when the compiled multiply-accumulate will run (``tokens`` ≤
     ``native_tokens``): one fused pass per prime instead of float64 conversions and
-    digits for a BLAS product; else the float64 operands the BLAS route wants.  ``b_cols``: the
-    coefficients of b the first ``width`` columns hold (:attr:`PreparedMatrix.b_cols`)."""
+    digits for a BLAS product; else the float64 operands the BLAS route wants.  ``b_stride``: b is
+    held on every b_stride-th coefficient (:attr:`PreparedMatrix.b_stride`)."""
     n, K = t.shape
     if native.kernels is not None and tokens <= native_tokens:
         ops = []
@@ -425,9 +426,9 @@ def prepare_residues(params: HEParams, t: np.ndarray, r: np.ndarray, m_out: int,
             op = Int21Op(shape=(n, K))
             native.kernels.int21_store(op.lo, op.hi, np.ascontiguousarray(r[i], dtype=np.int64), n, K, K, 0, p, False)
             ops.append(op)
-        return PreparedMatrix(params, n, m_out, ops, [RawTLimb(t)], width, b_cols)
+        return PreparedMatrix(params, n, m_out, ops, [RawTLimb(t)], width, b_stride, native_tokens)
     ops = [centred(r[i], p) for i, p in enumerate(params.primes)]
-    return PreparedMatrix(params, n, m_out, ops, digits(t, params.digits), width, b_cols)
+    return PreparedMatrix(params, n, m_out, ops, digits(t, params.digits), width, b_stride, native_tokens)
 
 
 def _build_int21_native(params: HEParams, b: tuple[np.ndarray, np.ndarray], seed: bytes, ops: list,
@@ -540,25 +541,24 @@ def _split_bn(y: np.ndarray, pm: PreparedMatrix, tok: int) -> np.ndarray:
 
 def _pack_products(y: np.ndarray, pm: PreparedMatrix, tok: int, modulus: int | None) -> np.ndarray:
     """(tok, width + N) products -> (G, 2, N) packed ciphertexts (:func:`negashift_pack`).  A b
-    held on every kw-th coefficient (``pm.b_cols``) is packed in that sub-lattice — a shift by
+    held on every kw-th coefficient (``pm.b_stride`` = kw) is packed in that sub-lattice — a shift by
     s·span is one by s·span/kw there, wrapping with the same sign — and scattered once per
     ciphertext (its other coefficients are never used and stay zero)."""
     n = pm.params.n
-    if pm.b_cols is None:
+    if not pm.b_stride:
         return negashift_pack(_split_bn(y, pm, tok), pm.m_out, pm.slots, n, modulus)
-    kw = n // pm.width
+    kw = pm.b_stride
     pb = negashift_pack(y[:, : pm.width], pm.m_out // kw, pm.slots, pm.width, modulus)
     pa = negashift_pack(y[:, pm.width :], pm.m_out, pm.slots, n, modulus)
     out = np.zeros((pa.shape[0], 2, n), dtype=pa.dtype)
-    out[:, 0, pm.b_cols] = pb
+    out[:, 0, ::kw] = pb
     out[:, 1] = pa
     return out
 
 
-def mac_packed(pm: PreparedMatrix, x: np.ndarray,
-               native_tokens: int = NATIVE_MAC_TOKENS) -> tuple[np.ndarray, np.ndarray]:
+def mac_packed(pm: PreparedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """sum_j x[k, j] * ct_j for every token k, packed N/M tokens per ciphertext; the compiled
-    kernels run up to ``native_tokens`` tokens on int21 / raw t-limb operands.
+    kernels run up to ``pm.native_tokens`` tokens on int21 / raw t-limb operands.
 
     x: (T, n) uint64 mod 2^ell.  Returns (t (G, 2, N) uint64, r (L, G, 2, N) int64).
     Cost: L + |digit pairs| float64 products (T x n) @ (n x 2N)."""
@@ -571,10 +571,10 @@ def mac_packed(pm: PreparedMatrix, x: np.ndarray,
         xp = centred(np.mod(xs, p), p)
         # reduce after packing: |y| <= n 2^40 and slots * n <= max_terms (<= 2^22), so the packed
         # int64 sums stay below 2^62
-        rs.append(_pack_products(_matmul_exact(xp, pm.prime_ops[i], native_tokens=native_tokens), pm, tok, p))
+        rs.append(_pack_products(_matmul_exact(xp, pm.prime_ops[i], native_tokens=pm.native_tokens), pm, tok, p))
     xd = digits(xs.view(U64), params.digits)
     acc = None
-    native_t = (native.kernels is not None and tok <= native_tokens and params.digits == 2
+    native_t = (native.kernels is not None and tok <= pm.native_tokens and params.digits == 2
                 and list(params.digit_pairs()) == [(0, 0), (0, 1), (1, 0)])
     if isinstance(pm.digit_ops[0], RawTLimb) and native_t:  # digits formed row by row in C
         raw = pm.digit_ops[0].t
