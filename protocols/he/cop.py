@@ -114,6 +114,12 @@ def _chunk_count(rows: int) -> int:
     return -(-rows // rlwe.A_CHUNK_ROWS)
 
 
+def _workers(tasks: int) -> int:
+    """Threads for independent set-up work (weight chunks, prepared matrices): one per core, at
+    most 4 and at most one per task."""
+    return max(1, min(tasks, os.cpu_count() or 1, 4))
+
+
 class COPServer:
     """Server side.  ``weights[name]``: (n_in, M) uint64 mod 2^ell (M <= N; fuse Q/K/V by
     concatenating columns); ``biases[name]``: (M,) added to the server's output share;
@@ -187,7 +193,7 @@ class COPServer:
         # GIL; each chunk draws its errors from its own PRG, seeded from this party's PRG) and sent
         # in order, at most two per worker ahead of the wire
         enc_time = 0.0
-        workers = max(1, min(os.cpu_count() or 1, 4))
+        workers = _workers(len(jobs))
         with ThreadPoolExecutor(workers) as pool:
             pending: deque = deque()
 
@@ -362,7 +368,7 @@ class COPClient:
         # the builds are independent and spend their time in code that releases the GIL (AES,
         # the compiled residue kernel, numpy copies and first-touch page faults): one thread per
         # core, results kept in manifest order
-        workers = max(1, min(len(todo), os.cpu_count() or 1, 4))
+        workers = _workers(len(todo))
         with ThreadPoolExecutor(workers) as pool:
             built = list(pool.map(lambda name: self._build(name, st), todo))
         for name, pm in zip(todo, built):
