@@ -334,6 +334,14 @@ class SimdEngine:
                                  self.budget.d1)).encode())
         return h.digest()
 
+    def _recv_keys(self) -> list[np.ndarray]:
+        """The peer's set-up message, after checking its parameter fingerprint (the first array):
+        the arrays after it, for the backend to validate."""
+        got = self.mpc.ch.recv()
+        if got[0].dtype != np.uint8 or bytes(got[0]) != self.fingerprint:
+            raise ProtocolError("SIMD-mul parameters differ between the parties (version skew?)")
+        return got[1:]
+
     # --- sizes -------------------------------------------------------------------------------
     def up_words(self, cts: int) -> list[int]:
         """uint64 words of one upload block: per data-level limb, cts·N residues packed."""
@@ -349,6 +357,30 @@ class SimdEngine:
 
     def down_words(self, cts: int) -> int:
         return sum(_split_words(cts * self.p.n, w) for w in self.down_widths())
+
+    # --- wire and slot helpers ---------------------------------------------------------------
+    def _pack_limbs(self, v: np.ndarray) -> np.ndarray:
+        """(L, cts, N) residues -> one upload block's words (per limb, at its prime's width)."""
+        return np.concatenate([_packw(v[j].reshape(-1), q.bit_length()) for j, q in enumerate(self.q)])
+
+    def _unpack_limbs(self, words: np.ndarray, cts: int) -> np.ndarray:
+        """The inverse of :meth:`_pack_limbs`: (L, cts, N), residues checked against their primes."""
+        n, out, pos = self.p.n, np.empty((len(self.q), cts, self.p.n), dtype=U64), 0
+        for j, (q, nw) in enumerate(zip(self.q, self.up_words(cts))):
+            v = _unpackw(words[pos:pos + nw], q.bit_length(), cts * n)
+            if v.size and v.max() >= U64(q):
+                raise ProtocolError("SIMD-mul: ciphertext residue out of range")
+            out[j] = v.reshape(cts, n)
+            pos += nw
+        return out
+
+    def _slots(self, vs, i: int, cts: int) -> np.ndarray:
+        """Vectors (each ≤ cts·N values) reduced mod t_i, zero-padded, as (len(vs), cts, N) slots."""
+        t = U64(self.t[i])
+        out = np.zeros((len(vs), cts * self.p.n), dtype=U64)
+        for r, v in enumerate(vs):
+            out[r, : v.size] = v % t
+        return out.reshape(len(vs), cts, self.p.n)
 
     # --- the product -------------------------------------------------------------------------
     def mul(self, x: np.ndarray, y: np.ndarray, ell: int) -> np.ndarray:
@@ -461,13 +493,11 @@ class SimdMul(SimdEngine):
                 ntt.mulmod(a[j], self.s_ntt[j], tab, out=b[j], accumulate=-1)
             ch.send(np.frombuffer(self.fingerprint, dtype=np.uint8), np.frombuffer(seed, dtype=np.uint8),
                     self._pack_limbs(b[:, None]))
-            got = ch.recv()
-            if got[0].dtype != np.uint8 or bytes(got[0]) != self.fingerprint:
-                raise ProtocolError("SIMD-mul parameters differ between the parties (version skew?)")
+            got = self._recv_keys()
             want = [(np.uint8, (SEED_BYTES,)), (np.uint64, (sum(self.up_words(1)),))]
-            if len(got) != 3 or any(a.dtype != d or a.shape != sh for a, (d, sh) in zip(got[1:], want)):
+            if len(got) != 2 or any(a.dtype != d or a.shape != sh for a, (d, sh) in zip(got, want)):
                 raise ProtocolError(f"SIMD-mul: malformed public key message ({[a.shape for a in got]})")
-            peer_seed, words = got[1:]
+            peer_seed, words = got
             self.pk_b = self._unpack_limbs(words, 1)[:, 0]
             self.pk_a = self._expand(bytes(peer_seed), 1)[:, 0]
 
@@ -508,27 +538,6 @@ class SimdMul(SimdEngine):
         for j, q in enumerate(self.q):
             out[j] = addmod(mulmod(m, self.delta[i][j], q), corr % U64(q), q)
         return out
-
-    def _pack_limbs(self, v: np.ndarray) -> np.ndarray:
-        return np.concatenate([_packw(v[j].reshape(-1), q.bit_length()) for j, q in enumerate(self.q)])
-
-    def _unpack_limbs(self, words: np.ndarray, cts: int) -> np.ndarray:
-        n, out, pos = self.p.n, np.empty((len(self.q), cts, self.p.n), dtype=U64), 0
-        for j, (q, nw) in enumerate(zip(self.q, self.up_words(cts))):
-            v = _unpackw(words[pos:pos + nw], q.bit_length(), cts * n)
-            if v.size and v.max() >= U64(q):
-                raise ProtocolError("SIMD-mul: ciphertext residue out of range")
-            out[j] = v.reshape(cts, n)
-            pos += nw
-        return out
-
-    def _slots(self, vs, i: int, cts: int) -> np.ndarray:
-        """Vectors (each ≤ cts·N values) reduced mod t_i, zero-padded, as (len(vs), cts, N) slots."""
-        t = U64(self.t[i])
-        out = np.zeros((len(vs), cts * self.p.n), dtype=U64)
-        for r, v in enumerate(vs):
-            out[r, : v.size] = v % t
-        return out.reshape(len(vs), cts, self.p.n)
 
     # K: encrypt and send ------------------------------------------------------------------------
     def _send_inputs(self, x1: np.ndarray, y1: np.ndarray, k: int) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..channel import ProtocolError
 from .seal_io import SEED_INFO_BYTES, CtData, load_ct, load_into, parse_ct, save_body, save_raw
-from .simd_mul import U64, SimdEngine, SimdParams, _packw, _unpackw, radix_value
+from .simd_mul import U64, SimdEngine, SimdParams, radix_value
 
 SPECIAL_BITS = 22  # SEAL's key-level prime (key switching only; never in a ciphertext here)
 SEAL_NOISE_MAX = 19.2  # SEAL's clipped normal: sigma 3.2, max deviation 6 sigma
@@ -83,13 +83,11 @@ class SealSimdMul(SimdEngine):
                 kg.create_public_key(pk)
                 pks.append(np.frombuffer(save_raw(pk), dtype=np.uint8))
             ch.send(np.frombuffer(self.fingerprint, dtype=np.uint8), *pks)
-            got = ch.recv()
-            if got[0].dtype != np.uint8 or bytes(got[0]) != self.fingerprint:
-                raise ProtocolError("SIMD-mul parameters differ between the parties (version skew?)")
-            if len(got) != 1 + len(self.ctx) or any(a.dtype != np.uint8 or a.ndim != 1 for a in got[1:]):
+            got = self._recv_keys()
+            if len(got) != len(self.ctx) or any(a.dtype != np.uint8 or a.ndim != 1 for a in got):
                 raise ProtocolError(f"SIMD-mul: malformed public key message ({[a.shape for a in got]})")
             self.pk_encryptor = []
-            for c, raw in zip(self.ctx, got[1:]):
+            for c, raw in zip(self.ctx, got):
                 pk = load_into(s.PublicKey(), c, raw.tobytes())
                 self.pk_encryptor.append(s.Encryptor(c, pk))
 
@@ -101,22 +99,18 @@ class SealSimdMul(SimdEngine):
         return pt
 
     def _send_inputs(self, x1: np.ndarray, y1: np.ndarray, k: int) -> None:
-        N = self.p.n
-        cts = -(-x1.size // N)
-        limbs: list[list[np.ndarray]] = [[] for _ in self.q]  # per RNS limb, one (N,) row per ciphertext
+        N, cts = self.p.n, -(-x1.size // self.p.n)
+        c0 = np.empty((len(self.q), k, 2, cts, N), dtype=U64)
         seeds = []
         for i in range(k):
-            for v in (x1, y1):
-                vp = np.zeros(cts * N, dtype=U64)
-                vp[: v.size] = v % U64(self.t[i])
-                for c in range(cts):
-                    ser = self.encryptor[i].encrypt_symmetric(self._encode(i, vp[c * N:(c + 1) * N]))
+            slots = self._slots((x1, y1), i, cts)
+            for w in range(2):
+                for c in range(cts):  # one SEAL call per ciphertext (8192 slots)
+                    ser = self.encryptor[i].encrypt_symmetric(self._encode(i, slots[w, c]))
                     ct = parse_ct(save_body(ser))
-                    for j, row in enumerate(ct.data[0]):
-                        limbs[j].append(row)
+                    c0[:, i, w, c] = ct.data[0]
                     seeds.append(np.frombuffer(ct.seed, dtype=np.uint8))
-        words = [_packw(np.concatenate(rows), q.bit_length()) for rows, q in zip(limbs, self.q)]
-        self.mpc.ch.send(np.concatenate(words), np.stack(seeds))
+        self.mpc.ch.send(self._pack_limbs(c0.reshape(len(self.q), -1, N)), np.stack(seeds))
 
     # E: evaluate and answer ------------------------------------------------------------------------
     def _recv_inputs(self, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,30 +122,21 @@ class SealSimdMul(SimdEngine):
         cts = -(-x0.size // N)
         nct = k * 2 * cts
         words, seeds = received
-        lim = np.empty((nct, L, N), dtype=U64)
-        pos = 0
-        for j, (q, nw) in enumerate(zip(self.q, self.up_words(nct))):
-            v = _unpackw(words[pos:pos + nw], q.bit_length(), nct * N)
-            if v.size and v.max() >= U64(q):
-                raise ProtocolError("SIMD-mul: ciphertext residue out of range")
-            lim[:, j] = v.reshape(nct, N)
-            pos += nw
+        lim = self._unpack_limbs(words, nct)  # (L, nct, N)
         digits, r = self._mask(k, cts * N)
         out = []
-        x0p, y0p = (np.concatenate([v, np.zeros(cts * N - v.size, dtype=U64)]) for v in (x0, y0))
         for i in range(k):
-            t = self.t[i]
             s, ev, ctx = self.s, self.ev[i], self.ctx[i]
             pid = tuple(self.first_pid[i])
-            x0t, y0t = x0p % U64(t), y0p % U64(t)
-            for c in range(cts):
+            y0t, x0t = self._slots((y0, x0), i, cts)
+            for c in range(cts):  # SEAL calls per ciphertext (8192 slots)
                 sl = slice(c * N, (c + 1) * N)
                 base = (i * 2) * cts + c
                 acc = None
-                for b, v in ((base, y0t[sl]), (base + cts, x0t[sl])):
+                for b, v in ((base, y0t[c]), (base + cts, x0t[c])):
                     # SEAL refuses products with an all-zero plaintext (a "transparent" result)
                     if v.any():
-                        ct = load_ct(s, ctx, CtData(pid, False, 2, N, L, 1.0, 1, lim[b][None], seeds[b].tobytes()))
+                        ct = load_ct(s, ctx, CtData(pid, False, 2, N, L, 1.0, 1, lim[:, b][None], seeds[b].tobytes()))
                         # both products and their sum in the NTT domain: one inverse transform
                         # of the sum instead of one per product (~10 % of the evaluation)
                         ev.transform_to_ntt_inplace(ct)
