@@ -336,14 +336,26 @@ class FitResult:
     tried: list[dict] = field(default_factory=list)
 
 
-def build_table(function: str, data: Binned, shape: Sequence[Piece], starts: Sequence[int]) -> PiecewisePoly:
-    """Refit each piece on its segment (SVD least squares) and assemble the table."""
+def build_table(function: str, data: Binned, shape: Sequence[Piece], starts: Sequence[int],
+                band: float = 0.0) -> PiecewisePoly:
+    """Refit each piece on its segment (SVD least squares) and assemble the table.
+
+    ``band`` b > 0: the secure selection may pick piece k for inputs up to b *below* its breakpoint
+    (a lookup on x rounded up or down to a grid of step b picks the upper piece there with a
+    probability that grows linearly towards the breakpoint), so every piece above the first is also
+    fitted on [breakpoint − b, breakpoint) with those weights ramped from 0 to 1."""
     B = data.x.size
     bounds = list(starts) + [B]
     pieces = []
     for k, pc in enumerate(shape):
         a, b = bounds[k], bounds[k + 1]
-        pieces.append(lstsq_poly(data.x[a:b], data.y[a:b], data.w[a:b], pc).tolist())
+        x, y, w = data.x[a:b], data.y[a:b], data.w[a:b]
+        if band > 0 and k > 0:
+            edge = data.edges[a]
+            ext = (data.x >= edge - band) & (data.x < edge)
+            ramp = 1.0 - (edge - data.x[ext]) / band
+            x, y, w = np.r_[data.x[ext], x], np.r_[data.y[ext], y], np.r_[data.w[ext] * ramp, w]
+        pieces.append(lstsq_poly(x, y, w, pc).tolist())
     bps = [float(data.edges[s]) for s in starts]
     return PiecewisePoly(function=function, breakpoints=bps, pieces=pieces)
 
@@ -354,13 +366,13 @@ def fit_shape(function: str, samples, shape: Sequence[Piece], *, func: Callable 
               lo: float | None = None, hi: float | None = None, domain_hi: float | None = None,
               full_range: tuple[float, float] | None = None, round_bp: int | None = 6,
               min_bp: float | None = None, max_bp: float | None = None, open_left: bool = False,
-              relative: bool = False, spacing: str = "linear") -> FitResult:
+              relative: bool = False, spacing: str = "linear", band: float = 0.0) -> FitResult:
     """Fit ``shape`` to ``function`` where ``samples`` lie; see the module docstring.
 
     Chooses, among ``lams``, the fit with the smallest weighted (empirical) SSE whose worst-case
     bound over ``full_range`` is <= ``max_err`` (if none qualifies: the smallest worst case).
     Breakpoints are rounded to multiples of 2^-``round_bp`` (exact in fixed point; the pieces are
-    fitted on the rounded segments).  ``rings``: fixed-point settings the table must run in without overflow.
+    fitted on the rounded segments).  ``band``: see :func:`build_table`.  ``rings``: fixed-point settings the table must run in without overflow.
     """
     func = func or reference(function)
     s = np.asarray(samples, np.float64).reshape(-1)
@@ -387,10 +399,10 @@ def fit_shape(function: str, samples, shape: Sequence[Piece], *, func: Callable 
             starts = [int(np.clip(np.searchsorted(data.edges, v), 0, data.x.size - 1)) for v in bp]
             for k in range(1, len(starts)):  # keep strictly increasing after rounding
                 starts[k] = max(starts[k], starts[k - 1] + 1)
-            table = build_table(function, data, shape, starts)
+            table = build_table(function, data, shape, starts, band)
             table.breakpoints = [float(v) for v in bp]
         else:
-            table = build_table(function, data, shape, starts)
+            table = build_table(function, data, shape, starts, band)
         if open_left:
             table.breakpoints[0] = -math.inf
         dens = base  # objective reported on the empirical density (lam = 0)

@@ -31,6 +31,8 @@ Operations (``x``, ``y``: values; ``b``: bits; "server" = the weight owner, part
 ``ge_multi(x, cs, ...)``    the bits of ``ge`` for several public constants at once (shape
                             (len(cs),) + x.shape; the secure backend shares the comparisons' OTs)
 ``mul_bit(b, x, ell)``      b·x
+``lut_bits(x, bits, ell)``  bits[:, x] for a public (T, 2^ell) 0/1 table and x in a ring of ell ≤ 8
+                            bits (one oblivious lookup for all T rows: ``protocols.lut``)
 ``max(x, axis, ell, drop, span)`` maximum along an axis (at 2^drop resolution; ``span``: the
                             caller promises |x_i − x_j| < 2^span along the axis)
 ``reciprocal / rsqrt``      1/x, 1/√x on a promised range
@@ -226,6 +228,9 @@ class SimBackend(Backend):
         2^drop ulps of c), the simulator exactly."""
         R = Ring(ell)
         return (R.to_signed(R.sub(x, c)) >= 0).astype(np.uint8)
+
+    def lut_bits(self, x, bits, ell: int) -> np.ndarray:
+        return np.asarray(bits, dtype=np.uint8)[:, Ring(ell).reduce(x).astype(np.int64)]
 
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         b = np.asarray(b, dtype=np.uint64)

@@ -9,8 +9,9 @@ step by step (up to the secure truncation's −1..0 ulp and the Newton iteration
   truncation; selection Σ_i [X ≥ B_i]·(T_i − T_{i−1}).  All comparisons of one call run as one
   batched comparison, all truncations of the pieces as one batched truncation, all multiplexers as
   one batched ``mul_bit``.
-* :func:`softmax` — max (tree, coarse small ring), x − max, exp by table in a small ring, sum (local),
-  reciprocal (Newton), product in the small ring.
+* :func:`softmax` — max (tree, coarse small ring), x − max, exp by table in a small ring (pieces
+  selected by one cutoff comparison and one oblivious lookup), sum (local), reciprocal (Newton),
+  product in the small ring.
 * :func:`layer_norm` — mean by a public multiplier, centred values scaled down before squaring so
   the variance fits the ring, rsqrt (Newton), product, γ (server-private) and β.
 """
@@ -39,9 +40,45 @@ def cmp_drop(frac: int) -> int:
     return max(0, frac - keep)
 
 
+def lut_grid(table, frac: int, index_bits: int, grid_frac: int, lo: int):
+    """The lookup grid of :func:`piecewise` for ``table`` at ``frac`` fraction bits, or None when
+    the table does not fit it: every breakpoint finite, a multiple of 2^-grid_frac, and inside the
+    window [lo, lo + 2^index_bits) of grid units.  Returns (index_bits, grid_frac, lo)."""
+    if index_bits <= 0 or grid_frac > frac:
+        return None
+    bps = table.fixed(frac).breakpoints
+    s = frac - grid_frac
+    if not bps or any(b is None or b % (1 << s) for b in bps):
+        return None
+    if not all(lo <= (b >> s) < lo + (1 << index_bits) for b in bps):
+        return None
+    return index_bits, grid_frac, lo
+
+
+def _grid_bits(be: Backend, x: np.ndarray, conds: list[int], ell: int, frac: int, grid, span: int | None) -> np.ndarray:
+    """Selection bits of :func:`piecewise` by one lookup: the cutoff [x ≥ b_0] and, meaningful only
+    above it, [x ≥ b_i] for the other breakpoints.  x goes to the grid (2^-g) by a local
+    truncate-and-reduce, so xc = x/2^(frac−g) rounded down or up; the cutoff compares xc itself
+    (one comparison), and xc − lo reduced mod 2^m indexes a public table of the bits [j + lo ≥ b_i]
+    (one 1-of-2^m OT for all of them, :mod:`protocols.lut`).  Where the cutoff holds, lo ≤ b_0 ≤ xc
+    < lo + 2^m (the caller's window), so the lookup reads the right entry; a breakpoint may be
+    taken for inputs up to one grid step below it (the fit allows for that: ``band``)."""
+    m, g, lo = grid
+    s = frac - g
+    kc = ell - s
+    Rc = Ring(kc)
+    xc = be.trunc_reduce(x, s, ell)
+    cs = [c >> s for c in conds]
+    cut = be.ge(xc, np.full(x.shape, Rc.from_signed(np.int64(cs[0]))[()], dtype=np.uint64), kc,
+                span=None if span is None else span - s)
+    table = (np.arange(1 << m)[None, :] + lo >= np.array(cs[1:])[:, None]).astype(np.uint8)
+    w = be.ring_down(add_public(be, xc, Rc.from_signed(np.int64(-lo)), kc), kc, m)
+    return np.concatenate([cut[None], be.lut_bits(w, table, m)]) if len(cs) > 1 else cut[None]
+
+
 def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shift: int | None = None,
               *, coef_frac: int | None = None, span: int | None = None, select_ring: int | None = None,
-              power_bound: int | None = None) -> np.ndarray:
+              power_bound: int | None = None, grid=None) -> np.ndarray:
     """Evaluate ``table`` on x (ring ``ell``, ``frac`` bits); see the module docstring.
 
     ``power_shift`` h (default: config knob ``power_shift``, 1): X_2 = trunc_{f−2h}(trunc_h(X)²)
@@ -62,6 +99,11 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
     (each costs 2(k+1) bits instead of 2(ell+1)) and one ``ring_up`` brings their sum back.
     When k ≤ ell − coef_frac the promise covers every piece value itself, and the truncation of
     the pieces' combinations becomes the local truncate-and-reduce (no traffic).
+
+    ``grid`` (from :func:`lut_grid`): the selection bits come from one comparison (the first
+    breakpoint, below which the table is zero) and one lookup (:func:`_grid_bits`) instead of one
+    comparison per breakpoint; the caller promises x < (lo + 2^m − 1)·2^-g.  The multiplexers then
+    run in two steps: the pieces above the cutoff first, the cutoff's bit times their sum last.
     """
     from protocols.config import get_config
 
@@ -120,7 +162,15 @@ def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shif
             conds.append(int(b))
         prev = T[i]
     picked = np.zeros(x.shape, dtype=np.uint64)
-    if conds:
+    if conds and grid is not None:
+        if len(conds) != len(F.breakpoints):
+            raise ValueError("piecewise: a lookup grid needs a zero region below the first breakpoint")
+        bits = _grid_bits(be, R.reduce(x), conds, ell, frac, grid, span)
+        dk = be.ring_down(np.stack(diffs), W.ell, k) if k < W.ell else np.stack(diffs)
+        Rk = Ring(k)
+        above = Rk.add(dk[0], np.sum(be.mul_bit(bits[1:], dk[1:], k), axis=0, dtype=np.uint64)) if len(dk) > 1 else dk[0]
+        picked = be.mul_bit(bits[0], Rk.reduce(above), k)
+    elif conds:
         bits = be.ge_multi(R.reduce(x), R.from_signed(np.array(conds, dtype=np.int64)), ell, drop=cmp_drop(frac),
                            span=span)
         dk = be.ring_down(np.stack(diffs), W.ell, k) if k < W.ell else np.stack(diffs)
@@ -180,6 +230,19 @@ def softmax_rings(frac: int) -> tuple[int, int]:
     return int(cfg.get("softmax_exp_ring", 26)), min(frac, int(cfg.get("softmax_exp_frac", 10)))
 
 
+def softmax_grid(table, fe: int):
+    """The lookup grid of the fitted exp (:func:`lut_grid`): config knobs ``exp_lut_bits`` (6; 0
+    turns the lookup off) and ``exp_lut_frac`` (3: steps of 1/8).  The window ends two steps above
+    0 — z = s − max exceeds 0 by less than the coarse maximum's step (2^-5), and the grid rounds up
+    by at most one step — so it covers [−7.75, 0.25).  None (one comparison per breakpoint) when
+    the table's breakpoints are not on that grid."""
+    from protocols.config import get_config
+
+    cfg = get_config()
+    m, g = int(cfg.get("exp_lut_bits", 6)), int(cfg.get("exp_lut_frac", 3))
+    return lut_grid(table, fe, m, g, 2 - (1 << m)) if m > 0 else None
+
+
 def _quadratics_right_of(table, lo: float) -> bool:
     """Whether every piece of degree ≥ 2 of ``table`` starts at a breakpoint ≥ lo."""
     bps = list(table.breakpoints)
@@ -196,8 +259,9 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
        are promised below 2^nl_span_bits), lifted back relative to the row's first score;
        softmax is shift-invariant, so a maximum off by 2^-5 only lets z exceed 0 by that much.
     2. z = s − max, then exp.  A fitted table runs in the small ring of :func:`softmax_rings`
-       (z reaches it by a local truncate-and-reduce: no traffic), its comparisons in the span
-       ring; the squaring baseline runs at ``frac`` bits in ring ``ell`` (its 2^n-th power needs
+       (z reaches it by a local truncate-and-reduce: no traffic), its pieces selected by one
+       comparison and one lookup on z at 1/8 resolution (:func:`softmax_grid`; tables off that
+       grid use one comparison per breakpoint in the span ring); the squaring baseline runs at ``frac`` bits in ring ``ell`` (its 2^n-th power needs
        them) and its result is reduced to the small ring the same way.
     3. den = Σ e (local), 1/den by Newton in ring ``ell`` (one per row), e·(1/den) in the small
        ring (``mul_rows``), a local truncate-and-reduce to ``frac`` bits and one ring_up back.
@@ -218,7 +282,8 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
         # multiplexed there (fe + 3 bits)
         # and the quadratic pieces start right of −8: |z| < 2^(fe+3) wherever x² is used
         e = piecewise(be, exp_table, zk, ke, fe, coef_frac=frac, span=zspan - (frac - fe), select_ring=ke - frac,
-                      power_bound=fe + 3 if _quadratics_right_of(exp_table, -8.0) else None)
+                      power_bound=fe + 3 if _quadratics_right_of(exp_table, -8.0) else None,
+                      grid=softmax_grid(exp_table, fe))
     else:
         e = exp_squaring(be, z, exp_table.n, exp_table.cutoff, ell, frac, span=zspan)
         e = be.ring_down(be.trunc_reduce(e, frac - fe, ell), ell - (frac - fe), ke)

@@ -131,6 +131,11 @@ class SecureBackend(Backend):
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         return mul_ba(self.mpc, b, x, ell=ell)
 
+    def lut_bits(self, x, bits, ell: int) -> np.ndarray:
+        from protocols.lut import lut_bits
+
+        return lut_bits(self.mpc, x, bits, m=ell)
+
     def max(self, x, axis: int, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
         """The tree runs on the coarse values ⌊x/2^drop⌋ in a ring that holds their differences
         (``span``); the coarse maximum is lifted back as x_0 + 2^drop·(m_c − x_0c), x_0 the first

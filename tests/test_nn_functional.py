@@ -4,7 +4,7 @@ import pytest
 
 from approx import evaluate_fixed, load_table
 from nn.backend import SimBackend
-from nn.functional import div_public, layer_norm, piecewise, softmax
+from nn.functional import div_public, layer_norm, piecewise, softmax, softmax_grid
 from protocols.ring import Ring
 
 
@@ -189,10 +189,27 @@ def test_exp_table_promises_of_softmax():
 
     t = load_tables()["exp"]
     assert _quadratics_right_of(t, -8.0)
+    # the lookup selection (softmax_grid) may take a piece one grid step (1/8) left of its breakpoint
+    band = 2.0**-3 if softmax_grid(t, 10) else 0.0
     z = np.linspace(-64.0, 2.0**-5, 400001)
-    vals = [np.where(z >= b, np.polyval(np.asarray(p)[::-1], z), 0.0) for b, p in zip(t.breakpoints, t.pieces)]
+    vals = [np.where(z >= b - band, np.polyval(np.asarray(p)[::-1], z), 0.0) for b, p in zip(t.breakpoints, t.pieces)]
     prev = np.zeros_like(z)
     for v, b in zip(vals, t.breakpoints):
-        right = z >= b
+        right = z >= b - band
         assert np.abs(v[right]).max() < 2 and np.abs(v - prev)[right].max() < 2
         prev = np.where(right, v, prev)
+
+
+def test_softmax_uses_the_lookup_grid():
+    """The shipped exp table sits on softmax's lookup grid, and the grid's window holds every
+    breakpoint; a table off the grid falls back to one comparison per breakpoint."""
+    from approx import PiecewisePoly
+    from nn.model import load_tables
+
+    t = load_tables()["exp"]
+    assert softmax_grid(t, 10) == (6, 3, -62)
+    assert all(-7.75 <= b < 0.25 and (b * 8) == int(b * 8) for b in t.breakpoints)
+    off = PiecewisePoly("exp", [b + 2.0**-6 for b in t.breakpoints], t.pieces)
+    assert softmax_grid(off, 10) is None
+    low = PiecewisePoly("exp", [-8.0] + t.breakpoints[1:], t.pieces)
+    assert softmax_grid(low, 10) is None  # below the window [-7.75, 0.25)

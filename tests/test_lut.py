@@ -1,0 +1,67 @@
+"""lut_ab / lut_bits: public lookup tables on small arithmetic shares, exact against the plaintext
+twin, with the traffic, rounds and COTs of lut_cost."""
+import numpy as np
+import pytest
+
+from protocols.lut import lut_ab, lut_bits, lut_cost, lut_ideal
+from protocols.ring import Ring
+
+from _twoparty import run_mpc
+
+
+def _share(x, m, rng):
+    R = Ring(m)
+    x0 = R.reduce(rng.integers(0, 2**63, x.shape).astype(np.uint64))
+    return x0, R.sub(R.reduce(x), x0)
+
+
+@pytest.mark.parametrize("m,nbits,n", [(6, 5, 1001), (3, 1, 16), (8, 12, 257), (1, 64, 3), (5, 7, 1)])
+def test_lut_exact_and_cost(rng, m, nbits, n):
+    N = 1 << m
+    hi = 2**nbits if nbits < 64 else 2**63
+    table = rng.integers(0, hi, N, dtype=np.uint64)
+    table[0], table[-1] = 0, hi - 1  # extremes of the entry range
+    x = rng.integers(0, N, n).astype(np.uint64)
+    x[: min(n, 2)] = [0, N - 1][: min(n, 2)]  # both ends of the index range
+    x0, x1 = _share(x, m, rng)
+    y0, y1, c0, c1 = run_mpc(lambda mpc, s: lut_ab(mpc, s, table, m=m, nbits=nbits), (x0,), (x1,))
+    np.testing.assert_array_equal(y0 ^ y1, lut_ideal(x, table, m))
+    cost = lut_cost(n, m, nbits)
+    assert c0.bytes_sent == cost["bytes_0to1"] and c1.bytes_sent == cost["bytes_1to0"]
+    assert c0.rounds == c1.rounds == cost["rounds"]
+
+
+def test_lut_shares_look_random(rng):
+    """The owner's output share is its fresh mask: a constant table gives uniform-looking shares."""
+    m, n = 4, 4000
+    table = np.full(1 << m, 5, dtype=np.uint64)
+    x0, x1 = _share(rng.integers(0, 16, n).astype(np.uint64), m, rng)
+    y0, y1, _, _ = run_mpc(lambda mpc, s: lut_ab(mpc, s, table, m=m, nbits=3), (x0,), (x1,))
+    assert np.all((y0 ^ y1) == 5)
+    assert 0.4 < np.mean(y0 & np.uint64(1)) < 0.6
+
+
+def test_lut_bits_thresholds(rng):
+    """Several threshold bits [x ≥ t] in one lookup, on a signed window (the softmax use)."""
+    m = 6
+    lo = -40  # the window of signed values [lo, lo + 2^m)
+    ts = np.array([-33, -20, -3, 0, 5])
+    v = np.r_[np.arange(lo, lo + (1 << m)), rng.integers(lo, lo + (1 << m), 500)]
+    bits = (np.arange(1 << m)[None, :] + lo >= ts[:, None]).astype(np.uint8)
+    w = (v - lo).astype(np.uint64)  # what the caller feeds: shifted into [0, 2^m)
+    x0, x1 = _share(w, m, rng)
+    b0, b1, _, _ = run_mpc(lambda mpc, s: lut_bits(mpc, s, bits, m=m), (x0,), (x1,))
+    assert b0.shape == (len(ts), v.size)
+    np.testing.assert_array_equal(b0 ^ b1, (v[None, :] >= ts[:, None]).astype(np.uint8))
+
+
+def test_lut_bad_tables():
+    with pytest.raises(ValueError, match="entries"):
+        run_mpc(lambda mpc, s: lut_ab(mpc, s, np.arange(4), m=3, nbits=4), (np.zeros(2, np.uint64),),
+                (np.zeros(2, np.uint64),))
+    with pytest.raises(ValueError, match="< 2\\^2"):
+        run_mpc(lambda mpc, s: lut_ab(mpc, s, np.arange(8), m=3, nbits=2), (np.zeros(2, np.uint64),),
+                (np.zeros(2, np.uint64),))
+    with pytest.raises(ValueError, match="m=9"):
+        run_mpc(lambda mpc, s: lut_ab(mpc, s, np.zeros(512), m=9, nbits=2), (np.zeros(2, np.uint64),),
+                (np.zeros(2, np.uint64),))
