@@ -99,6 +99,9 @@ def pack_values(v: np.ndarray, nbits: int) -> np.ndarray:
         for i in range(1, per):
             out |= w[:, i] << np.uint8(i * nbits)
         return out
+    if v.dtype == np.uint8:  # 3, 5, 6, 7 bits: numpy's bit expansion of bytes, no 64-bit shifts
+        bits = np.unpackbits(v[:, None], axis=1, count=nbits, bitorder="little")
+        return np.packbits(bits.reshape(-1), bitorder="little")
     v = v.astype(np.uint64, copy=False)
     bits = ((v[:, None] >> np.arange(nbits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
     return np.packbits(bits.reshape(-1), bitorder="little")
