@@ -25,15 +25,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .compare import balanced_halves
 from .ot.ot_n import NOTReceiver, NOTSender, pack_values, unpack_values
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import MPC
-
-
-def balanced_halves(n: int) -> tuple[int, int]:
-    """Elements whose tables party 0 builds (the first ⌈n/2⌉) and party 1 builds (the rest)."""
-    return (n + 1) // 2, n // 2
 
 
 def _check_table(table, m: int, nbits: int) -> np.ndarray:

@@ -3,8 +3,8 @@
     python -m bench nonlinear [--profile lan,wan] [--impl party,bumblebee-approx] [--cases ...]
 
 Cases: ``gelu-128x3072``, ``softmax-12x128x128``, ``layernorm-128x768``.  Impl ``party`` evaluates
-our distribution-fitted tables (``approx/tables/minilm-l6``: GELU 0|p2|p2|p2|x, exp 0|p1|p2|p2|p3)
-in ring 2^32 with 13 fraction bits; ``bumblebee-approx`` evaluates BumbleBee's approximations with
+our distribution-fitted tables (``approx/tables/minilm-l6``: GELU 0|p2|p2|p2|x, exp 0|p1|p2|p2|p2|p2
+with its pieces selected by one comparison and one lookup) in ring 2^32 with 13 fraction bits; ``bumblebee-approx`` evaluates BumbleBee's approximations with
 the *same* protocols (GELU 0|p3|p6|x in ring 2^64 with 18 fraction bits — its degree-6 piece
 overflows 2^32 — and exp ≈ (1 + x/2^n)^(2^n), n = config ``exp_squarings``, in ring 2^32), so the
 ratio isolates the approximations.  LayerNorm has no approximation to swap (both would be the same
