@@ -769,6 +769,146 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * 7. The tweakable correlation-robust hash of the OT layer, fused, on AES-NI.
+ *
+ * H(x) = π(σ) ⊕ σ with σ = (xL ⊕ xR, xL ⊕ t) and π fixed-key AES-128 (Guo et al. 2020), as the
+ * numpy paths compute it (protocols/ot/cot.crhash, ot_n.hash_rows, extensions._hash_words): there
+ * every hash takes four array passes plus one call into OpenSSL per chunk; here one pass, eight
+ * blocks in flight through the AES rounds.  Per input block i: (xL, xR) = x[i] ⊕ Δ (Δ optional),
+ * t_i = tweaks[i] or base + i, and P expansions j with tweak t_i + j·2^56, of which the first k
+ * words are kept (k = 2P or 2P − 1).  Same bytes as the numpy path: the block in memory is the AES
+ * block (two little-endian words), as OpenSSL's ECB reads it.  Chosen at run time (AES-NI).
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <wmmintrin.h>
+#define TCCR_AESNI 1
+
+#define TCCR_EXPAND(k, rcon) tccr_expand_step((k), _mm_aeskeygenassist_si128((k), (rcon)))
+__attribute__((target("aes,sse2"))) static inline __m128i tccr_expand_step(__m128i key, __m128i kg) {
+    kg = _mm_shuffle_epi32(kg, 0xff);
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    return _mm_xor_si128(key, kg);
+}
+
+__attribute__((target("aes,sse2"))) static void tccr_run(uint64_t *out, const uint64_t *x, Py_ssize_t n,
+                                                         const uint8_t *key, const uint64_t *tweaks, uint64_t base,
+                                                         const uint64_t *delta, int P, int k) {
+    __m128i rk[11];
+    rk[0] = _mm_loadu_si128((const __m128i *)key);
+    rk[1] = TCCR_EXPAND(rk[0], 0x01);
+    rk[2] = TCCR_EXPAND(rk[1], 0x02);
+    rk[3] = TCCR_EXPAND(rk[2], 0x04);
+    rk[4] = TCCR_EXPAND(rk[3], 0x08);
+    rk[5] = TCCR_EXPAND(rk[4], 0x10);
+    rk[6] = TCCR_EXPAND(rk[5], 0x20);
+    rk[7] = TCCR_EXPAND(rk[6], 0x40);
+    rk[8] = TCCR_EXPAND(rk[7], 0x80);
+    rk[9] = TCCR_EXPAND(rk[8], 0x1b);
+    rk[10] = TCCR_EXPAND(rk[9], 0x36);
+    const uint64_t d0 = delta ? delta[0] : 0, d1 = delta ? delta[1] : 0;
+    Py_ssize_t i = 0; /* block and expansion of the next hash: running counters, no division */
+    int j = 0;
+    uint64_t xl = 0, xr = 0, t = 0;
+    if (n) {
+        xl = x[0] ^ d0, xr = x[1] ^ d1;
+        t = tweaks ? tweaks[0] : base;
+    }
+    while (i < n) {
+        __m128i sg[8], b[8];
+        uint64_t *dst[8];
+        int keep2[8], m = 0;
+        for (; m < 8 && i < n; m++) {
+            sg[m] = _mm_set_epi64x((long long)(xl ^ (t + ((uint64_t)j << 56))), (long long)(xl ^ xr));
+            b[m] = _mm_xor_si128(sg[m], rk[0]);
+            dst[m] = out + i * k + 2 * j;
+            keep2[m] = 2 * j + 1 < k;
+            if (++j == P) {
+                j = 0;
+                if (++i < n) {
+                    xl = x[2 * i] ^ d0, xr = x[2 * i + 1] ^ d1;
+                    t = tweaks ? tweaks[i] : base + (uint64_t)i;
+                }
+            }
+        }
+        for (int r = 1; r < 10; r++)
+            for (int u = 0; u < m; u++)
+                b[u] = _mm_aesenc_si128(b[u], rk[r]);
+        for (int u = 0; u < m; u++) {
+            __m128i h = _mm_xor_si128(_mm_aesenclast_si128(b[u], rk[10]), sg[u]);
+            if (keep2[u])
+                _mm_storeu_si128((__m128i *)dst[u], h);
+            else
+                dst[u][0] = (uint64_t)_mm_cvtsi128_si64(h);
+        }
+    }
+}
+
+static int tccr_ok(void) {
+    static int ok = -1;
+    if (ok < 0) {
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse2");
+    }
+    return ok;
+}
+#else
+#define TCCR_AESNI 0
+#endif
+
+static PyObject *tccr_available(PyObject *self, PyObject *args) {
+#if TCCR_AESNI
+    return PyBool_FromLong(tccr_ok());
+#else
+    return PyBool_FromLong(0);
+#endif
+}
+
+static PyObject *tccr(PyObject *self, PyObject *args) {
+    Py_buffer out, x, key, tw, dl;
+    unsigned long long base;
+    int P, k;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*Ky*ii", &out, &x, &key, &tw, &base, &dl, &P, &k))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = x.len / 16;
+    if (x.len % 16 || key.len != 16 || P < 1 || k < 2 * P - 1 || k > 2 * P || out.len != n * k * 8 ||
+        (tw.len != 0 && tw.len != n * 8) || (dl.len != 0 && dl.len != 16)) {
+        PyErr_SetString(PyExc_ValueError, "tccr: x (n,2) uint64, key 16 bytes, tweaks empty or (n,) uint64, delta "
+                                          "empty or 2 uint64, out n*k uint64 with k in {2P-1, 2P}");
+        goto done;
+    }
+#if TCCR_AESNI
+    if (!tccr_ok()) {
+        PyErr_SetString(PyExc_RuntimeError, "tccr: this CPU has no AES-NI");
+        goto done;
+    }
+    {
+        uint64_t *o = (uint64_t *)out.buf;
+        const uint64_t *xp = (const uint64_t *)x.buf;
+        const uint8_t *kp = (const uint8_t *)key.buf;
+        const uint64_t *tp = tw.len ? (const uint64_t *)tw.buf : NULL;
+        const uint64_t *dp = dl.len ? (const uint64_t *)dl.buf : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        tccr_run(o, xp, n, kp, tp, (uint64_t)base, dp, P, k);
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_None;
+    Py_INCREF(result);
+#else
+    PyErr_SetString(PyExc_RuntimeError, "tccr: built without AES-NI support");
+#endif
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&tw);
+    PyBuffer_Release(&dl);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"mulmod_const", mulmod_const, METH_VARARGS, "mulmod_const(out, a, c, q): out = a*c mod q (uint64, 128-bit product)."},
     {"mul128_const", mul128_const, METH_VARARGS, "mul128_const(hi, lo, a, c): (hi, lo) = the 128-bit product a*c."},
@@ -792,6 +932,9 @@ static PyMethodDef methods[] = {
      "modvec(out, a, b, q, qneg_inv, r2, op): out = a*b (op 0), out + a*b (1), out - a*b (-1), a + b (2) or "
      "a - b (3) mod q elementwise, b repeated over a's length (operands < q; products by Montgomery "
      "reduction, R = 2^64, r2 = R^2 mod q)."},
+    {"tccr", tccr, METH_VARARGS,
+     "tccr(out, x, key16, tweaks, base, delta, P, k): the OT layer's tweakable hash on AES-NI (see section 7)."},
+    {"tccr_available", tccr_available, METH_NOARGS, "tccr_available(): whether this CPU runs tccr (AES-NI)."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "
      "then z -> z ^ LSB(z)*delta if delta is given."},

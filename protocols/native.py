@@ -17,7 +17,9 @@ framework works without a compiler, only slower:
   (``protocols.he.simd_mul.mulmod`` / ``mul128``);
 * ``ntt_fwd`` / ``ntt_inv`` / ``modvec`` — the negacyclic NTT mod 62-bit primes and elementwise
   products, sums and differences mod q of the batched BFV (``protocols.he.ntt``,
-  ``protocols.he.simd_mul.addmod``): ~25x the numpy twins.
+  ``protocols.he.simd_mul.addmod``): ~25x the numpy twins;
+* ``tccr`` — the OT layer's tweakable correlation-robust hash (``ot.cot.crhash``,
+  ``ot.ot_n.hash_rows``, ``ot.extensions._hash_words``) fused into one pass on AES-NI (:func:`tccr`).
 
 Tests switch to the numpy paths by setting ``protocols.native.kernels = None``.
 """
@@ -53,3 +55,34 @@ def xor_rows(out: np.ndarray, base: np.ndarray, words: Callable[[int, int], np.n
         b = min(n, a + chunk)
         kernels.xor_rows(out[a:b], base, words(a, b - a), base.shape[0], assign, dl, d)
     return True
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def tccr(x: np.ndarray, key: bytes, *, k: int = 2, tweak=0, delta: np.ndarray | None = None) -> np.ndarray | None:
+    """H(x ⊕ Δ) = π(σ) ⊕ σ, σ = (xL ⊕ xR, xL ⊕ t_i + j·2^56), for (n, 2) uint64 blocks x and the
+    AES-128 permutation π under ``key``: (n, k) uint64 words, expansion j of block i giving words
+    2j, 2j + 1; t_i = tweak + i (int) or tweak[i] (uint64 array).  None when the compiled kernel or
+    AES-NI is missing: the caller then runs its numpy path, which computes the same words."""
+    if kernels is None or not _aesni(kernels):
+        return None
+    x = np.ascontiguousarray(x, dtype=np.uint64).reshape(-1, 2)
+    out = np.empty((x.shape[0], k), dtype=np.uint64)
+    if isinstance(tweak, np.ndarray):
+        tw, base = np.ascontiguousarray(tweak, dtype=np.uint64), 0
+    else:
+        tw, base = b"", int(tweak) & _MASK64
+    dl = b"" if delta is None else np.ascontiguousarray(delta, dtype=np.uint64)
+    kernels.tccr(out, x, key, tw, base, dl, (k + 1) // 2, k)
+    return out
+
+
+def _aesni(mod) -> bool:
+    ok = _AESNI.get(id(mod))
+    if ok is None:
+        ok = _AESNI[id(mod)] = bool(getattr(mod, "tccr_available", lambda: False)())
+    return ok
+
+
+_AESNI: dict[int, bool] = {}

@@ -133,3 +133,29 @@ def test_acot_rejects_short_message(rng):
 
     with pytest.raises(ProtocolError, match="expected 1"):
         run_two_party(f0, f1)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 8, 129])
+def test_hashes_compiled_equal_numpy(k, rng, monkeypatch, compiled_kernels):
+    """The fused AES-NI hash (native.tccr) gives the numpy paths' words for all three hashes of the
+    OT layer — crhash, hash_rows (int and per-row tweaks) and _hash_words (k words, with and
+    without Δ) — near the 2^64 tweak wrap and across the kernel's 8-block groups."""
+    from protocols import native
+    from protocols.ot.cot import crhash
+    from protocols.ot.extensions import _hash_words
+    from protocols.ot.ot_n import hash_rows
+
+    if not native._aesni(compiled_kernels):
+        pytest.skip("this CPU has no AES-NI: the numpy paths run")
+    n = 37
+    x = rng.integers(0, 2**64, size=(n, 2), dtype=np.uint64)
+    delta = rng.integers(0, 2**64, size=2, dtype=np.uint64)
+    tw = rng.integers(0, 2**64, size=n, dtype=np.uint64)
+    big = 2**64 - 5  # tweaks wrap inside the batch
+    fast = [crhash(x, 12345), crhash(x, big), hash_rows(x, 777), hash_rows(x, tw),
+            _hash_words(x, k, 99), _hash_words(x, k, big, delta)]
+    monkeypatch.setattr(native, "kernels", None)
+    slow = [crhash(x, 12345), crhash(x, big), hash_rows(x, 777), hash_rows(x, tw),
+            _hash_words(x, k, 99), _hash_words(x, k, big, delta)]
+    for f, s in zip(fast, slow):
+        assert f.shape == s.shape and np.array_equal(f, s)

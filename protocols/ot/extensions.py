@@ -216,6 +216,10 @@ def _hash_words(blocks: np.ndarray, k: int, tweak: int, delta: np.ndarray | None
     """
     blocks = np.asarray(blocks, dtype=np.uint64)
     n = blocks.shape[0]
+    if n and k:
+        h = native.tccr(blocks, _HKEY, k=k, tweak=tweak, delta=delta)
+        if h is not None:
+            return h
     out = np.empty((n, k), dtype=np.uint64)
     if n == 0 or k == 0:
         return out
