@@ -909,6 +909,107 @@ done:
     return result;
 }
 
+/* 8. The pads of the 1-of-N OTs (protocols/ot/ot_n.NOTSender._pads), fused: per instance the N
+ * combined keys Y_k = XOR_i (bit i of k ? B_i : A_i) by doubling in a stack buffer, then
+ * H(Y_k) with tweak (base + j·N + k) | 2^63 through the same AES-NI hash as section 7, keeping the
+ * low nbits of the low word, written row-major (instance, k) as uint8 (nbits ≤ 8) or uint64.
+ * numpy builds the (N, c, 2) Y and tweak arrays and transposes the result: three passes over
+ * N·c blocks that this one avoids. */
+#if TCCR_AESNI
+__attribute__((target("aes,sse2"))) static void ot_pads_run(void *out, int wide, const uint64_t *A,
+                                                            const uint64_t *B, Py_ssize_t c, int m, int N,
+                                                            const uint8_t *key, uint64_t base, uint64_t mask) {
+    __m128i rk[11];
+    rk[0] = _mm_loadu_si128((const __m128i *)key);
+    rk[1] = TCCR_EXPAND(rk[0], 0x01);
+    rk[2] = TCCR_EXPAND(rk[1], 0x02);
+    rk[3] = TCCR_EXPAND(rk[2], 0x04);
+    rk[4] = TCCR_EXPAND(rk[3], 0x08);
+    rk[5] = TCCR_EXPAND(rk[4], 0x10);
+    rk[6] = TCCR_EXPAND(rk[5], 0x20);
+    rk[7] = TCCR_EXPAND(rk[6], 0x40);
+    rk[8] = TCCR_EXPAND(rk[7], 0x80);
+    rk[9] = TCCR_EXPAND(rk[8], 0x1b);
+    rk[10] = TCCR_EXPAND(rk[9], 0x36);
+    uint64_t Y[256][2];
+    for (Py_ssize_t j = 0; j < c; j++) {
+        /* A and B are (m, c, 2): key i of instance j at (i*c + j)*2 */
+        Y[0][0] = A[2 * j], Y[0][1] = A[2 * j + 1];
+        Y[1][0] = B[2 * j], Y[1][1] = B[2 * j + 1];
+        for (int i = 1; i < m; i++) {
+            const uint64_t *a = A + 2 * (i * c + j), *b = B + 2 * (i * c + j);
+            int h = 1 << i;
+            for (int t = 0; t < h; t++) {
+                Y[h + t][0] = Y[t][0] ^ b[0], Y[h + t][1] = Y[t][1] ^ b[1];
+                Y[t][0] ^= a[0], Y[t][1] ^= a[1];
+            }
+        }
+        uint64_t tw0 = base + (uint64_t)j * (uint64_t)N;
+        for (int k0 = 0; k0 < N; k0 += 8) {
+            int g = N - k0 < 8 ? N - k0 : 8;
+            __m128i sg[8], b[8];
+            for (int u = 0; u < g; u++) {
+                uint64_t yl = Y[k0 + u][0], yr = Y[k0 + u][1];
+                uint64_t t = (tw0 + (uint64_t)(k0 + u)) | (1ULL << 63);
+                sg[u] = _mm_set_epi64x((long long)(yl ^ t), (long long)(yl ^ yr));
+                b[u] = _mm_xor_si128(sg[u], rk[0]);
+            }
+            for (int r = 1; r < 10; r++)
+                for (int u = 0; u < g; u++)
+                    b[u] = _mm_aesenc_si128(b[u], rk[r]);
+            for (int u = 0; u < g; u++) {
+                __m128i h = _mm_xor_si128(_mm_aesenclast_si128(b[u], rk[10]), sg[u]);
+                uint64_t v = (uint64_t)_mm_cvtsi128_si64(h) & mask;
+                if (wide)
+                    ((uint64_t *)out)[j * N + k0 + u] = v;
+                else
+                    ((uint8_t *)out)[j * N + k0 + u] = (uint8_t)v;
+            }
+        }
+    }
+}
+#endif
+
+static PyObject *ot_pads(PyObject *self, PyObject *args) {
+    Py_buffer out, A, B, key;
+    unsigned long long base, mask;
+    int m, N, wide;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*iiKKi", &out, &A, &B, &key, &m, &N, &base, &mask, &wide))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t c = (m > 0) ? A.len / (16 * m) : 0;
+    if (m < 1 || m > 8 || N != (1 << m) || key.len != 16 || A.len != B.len || A.len != c * 16 * m ||
+        out.len != c * N * (wide ? 8 : 1)) {
+        PyErr_SetString(PyExc_ValueError, "ot_pads: A, B (m, c, 2) uint64, N = 2^m <= 256, key 16 bytes, out (c, N) "
+                                          "uint64 (wide) or uint8");
+        goto done;
+    }
+#if TCCR_AESNI
+    if (!tccr_ok()) {
+        PyErr_SetString(PyExc_RuntimeError, "ot_pads: this CPU has no AES-NI");
+        goto done;
+    }
+    {
+        void *o = out.buf;
+        const uint64_t *a = (const uint64_t *)A.buf, *b = (const uint64_t *)B.buf;
+        const uint8_t *kp = (const uint8_t *)key.buf;
+        Py_BEGIN_ALLOW_THREADS
+        ot_pads_run(o, wide, a, b, c, m, N, kp, (uint64_t)base, (uint64_t)mask);
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_None;
+    Py_INCREF(result);
+#else
+    PyErr_SetString(PyExc_RuntimeError, "ot_pads: built without AES-NI support");
+#endif
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&A);
+    PyBuffer_Release(&B);
+    PyBuffer_Release(&key);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"mulmod_const", mulmod_const, METH_VARARGS, "mulmod_const(out, a, c, q): out = a*c mod q (uint64, 128-bit product)."},
     {"mul128_const", mul128_const, METH_VARARGS, "mul128_const(hi, lo, a, c): (hi, lo) = the 128-bit product a*c."},
@@ -934,6 +1035,8 @@ static PyMethodDef methods[] = {
      "reduction, R = 2^64, r2 = R^2 mod q)."},
     {"tccr", tccr, METH_VARARGS,
      "tccr(out, x, key16, tweaks, base, delta, P, k): the OT layer's tweakable hash on AES-NI (see section 7)."},
+    {"ot_pads", ot_pads, METH_VARARGS,
+     "ot_pads(out, A, B, key16, m, N, base, mask, wide): the 1-of-N OT pads of section 8."},
     {"tccr_available", tccr_available, METH_NOARGS, "tccr_available(): whether this CPU runs tccr (AES-NI)."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "

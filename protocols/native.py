@@ -19,7 +19,9 @@ framework works without a compiler, only slower:
   products, sums and differences mod q of the batched BFV (``protocols.he.ntt``,
   ``protocols.he.simd_mul.addmod``): ~25x the numpy twins;
 * ``tccr`` — the OT layer's tweakable correlation-robust hash (``ot.cot.crhash``,
-  ``ot.ot_n.hash_rows``, ``ot.extensions._hash_words``) fused into one pass on AES-NI (:func:`tccr`).
+  ``ot.ot_n.hash_rows``, ``ot.extensions._hash_words``) fused into one pass on AES-NI (:func:`tccr`);
+* ``ot_pads`` — the 1-of-N OT sender's pads (combined keys and their hashes) in one pass
+  (:func:`ot_pads`).
 
 Tests switch to the numpy paths by setting ``protocols.native.kernels = None``.
 """
@@ -75,6 +77,21 @@ def tccr(x: np.ndarray, key: bytes, *, k: int = 2, tweak=0, delta: np.ndarray | 
         tw, base = b"", int(tweak) & _MASK64
     dl = b"" if delta is None else np.ascontiguousarray(delta, dtype=np.uint64)
     kernels.tccr(out, x, key, tw, base, dl, (k + 1) // 2, k)
+    return out
+
+
+def ot_pads(A: np.ndarray, B: np.ndarray, key: bytes, base: int, nbits: int) -> np.ndarray | None:
+    """Pads of 1-of-2^m OTs from their key hashes A, B ((m, c, 2) uint64): pad[j, k] = low nbits
+    of H(Y_k) with Y_k = XOR_i (bit i of k ? B[i, j] : A[i, j]) and tweak (base + j·2^m + k) | 2^63;
+    (c, 2^m) uint8 when nbits ≤ 8, else uint64.  None without the kernel or AES-NI."""
+    if kernels is None or not _aesni(kernels):
+        return None
+    m, c = A.shape[0], A.shape[1]
+    N = 1 << m
+    out = np.empty((c, N), dtype=np.uint8 if nbits <= 8 else np.uint64)
+    mask = (1 << nbits) - 1 if nbits < 64 else _MASK64
+    kernels.ot_pads(out, np.ascontiguousarray(A, dtype=np.uint64), np.ascontiguousarray(B, dtype=np.uint64), key,
+                    m, N, int(base) & _MASK64, mask, int(nbits > 8))
     return out
 
 

@@ -99,3 +99,23 @@ def test_wrong_table_shape():
 
     with pytest.raises(ProtocolError):
         _run(f0, f1)
+
+
+@pytest.mark.parametrize("m,nbits", [(1, 1), (3, 5), (6, 8), (6, 12), (8, 64)])
+def test_pads_compiled_equal_numpy(m, nbits, rng, monkeypatch, compiled_kernels):
+    """The fused pad kernel (native.ot_pads) writes the numpy path's pads: same combined keys,
+    tweaks (including the chunk offset lo) and masks."""
+    from protocols import native
+    from protocols.ot.ot_n import NOTSender
+
+    if not native._aesni(compiled_kernels):
+        pytest.skip("this CPU has no AES-NI: the numpy paths run")
+    s = NOTSender.__new__(NOTSender)
+    s.count, s.m, s.N = 21, m, 1 << m
+    s.q = rng.integers(0, 2**64, size=(s.count, m, 2), dtype=np.uint64)
+    s.delta = rng.integers(0, 2**64, size=2, dtype=np.uint64)
+    s.key_tweak, s.pad_tweak = 1000, 2**63 - 7
+    fast = s._pads(3, 17, nbits)
+    monkeypatch.setattr(native, "kernels", None)
+    slow = s._pads(3, 17, nbits)
+    assert fast.dtype == slow.dtype and np.array_equal(fast, slow)

@@ -153,6 +153,9 @@ class NOTSender:
         # key hashes laid out (m, c, 2) so that every row used below is contiguous
         A = hash_rows(q, tw).reshape(c, m, 2).transpose(1, 0, 2).copy()
         B = hash_rows(q ^ self.delta[None, :], tw).reshape(c, m, 2).transpose(1, 0, 2).copy()
+        fused = native.ot_pads(A, B, _FIXED_KEY, self.pad_tweak + lo * N, nbits)
+        if fused is not None:
+            return fused
         # Y[k] = XOR_i (k_i ? B_i : A_i) for k = Σ k_i 2^i, built in place by doubling: (N, c, 2)
         Y = np.empty((N, c, 2), dtype=np.uint64)
         Y[0] = A[0]
