@@ -70,10 +70,10 @@ DEFAULT_SHAPES: dict[str, list[list[Piece]]] = {
 FIT_SETTINGS: dict[str, dict[str, Any]] = {
     "gelu": dict(max_err=0.05),
     # breakpoints on the 1/8 grid of the softmax's lookup-table selection (nn.functional.softmax:
-    # one 64-entry lookup on z at 2^-3 resolution covers [-7.75, 0.25), the first breakpoint is
+    # one 64-entry lookup on z at 2^-3 resolution covers [-7.625, 0.375), the first breakpoint is
     # compared at the same resolution, so it may not lie below that window); that lookup sees z
     # rounded up or down to the grid, so each piece is also fitted one step below its breakpoint
-    "exp": dict(max_err=0.01, round_bp=3, min_bp=-7.75, band=0.125),
+    "exp": dict(max_err=0.01, round_bp=3, min_bp=-7.625, band=0.125),
     "recip": dict(open_left=True, relative=True, spacing="log", lams=(0.0, 0.05, 0.3, 1.0), max_err=0.5),
     "rsqrt": dict(open_left=True, relative=True, spacing="log", lams=(0.0, 0.05, 0.3, 1.0), max_err=0.5),
 }

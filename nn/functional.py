@@ -213,7 +213,18 @@ def evaluate(be: Backend, fn, x: np.ndarray, ell: int, frac: int, span: int | No
     return exp_squaring(be, x, fn.n, fn.cutoff, ell, frac, span=span)
 
 
-SOFTMAX_DEN_LO = 0.9  # promised lower bound of Σe in softmax (the maximum's own term is ≈ 0.97)
+def softmax_max_frac() -> int:
+    """Fraction bits of softmax's maximum (config knob ``softmax_max_frac``, 3: steps of 1/8).
+    Softmax is shift-invariant, so the maximum only needs to be within a step of the true one:
+    z = s − max then lies below 2^-3, and the maximum's own term keeps Σe ≥ e^(−1/8)."""
+    from protocols.config import get_config
+
+    return int(get_config().get("softmax_max_frac", 3))
+
+
+def softmax_den_lo() -> float:
+    """Promised lower bound of Σe in softmax: the maximum's own term e^(−2^-max_frac), less 5 %."""
+    return 0.95 * math.exp(-(2.0 ** -softmax_max_frac()))
 
 
 def softmax_rings(frac: int) -> tuple[int, int]:
@@ -232,15 +243,17 @@ def softmax_rings(frac: int) -> tuple[int, int]:
 
 def softmax_grid(table, fe: int):
     """The lookup grid of the fitted exp (:func:`lut_grid`): config knobs ``exp_lut_bits`` (6; 0
-    turns the lookup off) and ``exp_lut_frac`` (3: steps of 1/8).  The window ends two steps above
-    0 — z = s − max exceeds 0 by less than the coarse maximum's step (2^-5), and the grid rounds up
-    by at most one step — so it covers [−7.75, 0.25).  None (one comparison per breakpoint) when
-    the table's breakpoints are not on that grid."""
+    turns the lookup off) and ``exp_lut_frac`` (3: steps of 1/8).  The window's top is where the
+    grid may put z: z = s − max is at most the coarse maximum's step 2^-max_frac (so ⌊z·2^g⌋ ≤
+    ⌊2^(g − max_frac)⌋) and the grid rounds up by at most one step; at the defaults the window is
+    [−7.625, 0.375).  None (one comparison per breakpoint) when the table's breakpoints are not on
+    that grid or not inside the window."""
     from protocols.config import get_config
 
     cfg = get_config()
     m, g = int(cfg.get("exp_lut_bits", 6)), int(cfg.get("exp_lut_frac", 3))
-    return lut_grid(table, fe, m, g, 2 - (1 << m)) if m > 0 else None
+    top = (1 << g >> softmax_max_frac()) + 2  # one past the largest grid value z can take
+    return lut_grid(table, fe, m, g, top - (1 << m)) if m > 0 else None
 
 
 def _quadratics_right_of(table, lo: float) -> bool:
@@ -256,13 +269,15 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
     ``exp_table`` is a fitted table or an :class:`approx.ExpSquaring` baseline.
 
     1. max: a comparison tree on ⌊s/2^drop⌋ in a ring of ~``nl_span_bits`` + 7 bits (row spans
-       are promised below 2^nl_span_bits), lifted back relative to the row's first score;
-       softmax is shift-invariant, so a maximum off by 2^-5 only lets z exceed 0 by that much.
+       are promised below 2^nl_span_bits) at 1/8 resolution (:func:`softmax_max_frac`), lifted
+       back relative to the row's first score; softmax is shift-invariant, so a maximum off by
+       1/8 only lets z exceed 0 by that much.
     2. z = s − max, then exp.  A fitted table runs in the small ring of :func:`softmax_rings`
        (z reaches it by a local truncate-and-reduce: no traffic), its pieces selected by one
        comparison and one lookup on z at 1/8 resolution (:func:`softmax_grid`; tables off that
-       grid use one comparison per breakpoint in the span ring); the squaring baseline runs at ``frac`` bits in ring ``ell`` (its 2^n-th power needs
-       them) and its result is reduced to the small ring the same way.
+       grid use one comparison per breakpoint in the span ring); the squaring baseline runs at
+       ``frac`` bits in ring ``ell`` (its 2^n-th power needs them) and its result is reduced to
+       the small ring the same way.
     3. den = Σ e (local), 1/den by Newton in ring ``ell`` (one per row), e·(1/den) in the small
        ring (``mul_rows``), a local truncate-and-reduce to ``frac`` bits and one ring_up back.
     """
@@ -270,14 +285,14 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
     n = s.shape[-1]
     span = nl_span(frac)
     ke, fe = softmax_rings(frac)
-    m = be.max(s, axis=-1, ell=ell, drop=cmp_drop(frac), span=span - 1)
+    m = be.max(s, axis=-1, ell=ell, drop=max(0, frac - softmax_max_frac()), span=span - 1)
     z = R.sub(s, m[..., None])
     # z ∈ (−2^(span−1), 2^drop] (row spans < 2^(span−1)) and every exp breakpoint or cutoff b lies
     # in (−2^(span−2), 0], so |z − b| < 2^(span−1): the comparisons need one bit less than GELU's
     zspan = span - 1
     if hasattr(exp_table, "pieces"):
         zk = be.ring_down(be.trunc_reduce(z, frac - fe, ell), ell - (frac - fe), ke)
-        # every piece value and adjacent difference on z ≤ 2^-5 is below 1.05 < 2 (checked by
+        # every piece value and adjacent difference on z ≤ 2^-3 is below 1.14 < 2 (checked by
         # tests/test_nn_functional.py): the pieces are truncated locally into ring ke − frac and
         # multiplexed there (fe + 3 bits)
         # and the quadratic pieces start right of −8: |z| < 2^(fe+3) wherever x² is used
@@ -289,10 +304,10 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
         e = be.ring_down(be.trunc_reduce(e, frac - fe, ell), ell - (frac - fe), ke)
     Rk = Ring(ke)
     den = Rk.reduce(np.sum(e, axis=-1, dtype=np.uint64))
-    # den ≥ e(0)·e^-(2^-5) ≈ 0.97 (the maximum's own term) and ≤ n·e^(2^-5)
+    # den ≥ e^-(2^-max_frac) (the maximum's own term) and ≤ n·e^(2^-max_frac)
     den = R.mul_public(be.ring_up(den, ke, ell), 1 << (frac - fe))
-    # Newton's iterates never exceed 1/den, so r ≤ 1/0.9 < 2^(frac+1)
-    r = be.reciprocal(den, SOFTMAX_DEN_LO, float(n) + 1.0, ell, frac)
+    # Newton's iterates never exceed 1/den, so r ≤ 1/0.83 < 2^(frac+1)
+    r = be.reciprocal(den, softmax_den_lo(), float(n) + 1.0, ell, frac)
     # fe + frac bits, ≤ 2^(fe+frac); the product's low fe bits are dropped next, so its Gilboa
     # fields may skip the lowest fe − 4 of them (error < 2(fe−4)·2^(fe−4) < 2^fe, zero mean)
     p = be.mul_rows(e, be.ring_down(r, ell, ke), ke, bound=frac + 1, drop=max(0, fe - 4))

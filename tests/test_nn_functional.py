@@ -191,7 +191,7 @@ def test_exp_table_promises_of_softmax():
     assert _quadratics_right_of(t, -8.0)
     # the lookup selection (softmax_grid) may take a piece one grid step (1/8) left of its breakpoint
     band = 2.0**-3 if softmax_grid(t, 10) else 0.0
-    z = np.linspace(-64.0, 2.0**-5, 400001)
+    z = np.linspace(-64.0, 2.0**-3, 400001)  # z ≤ the coarse maximum's step (softmax_max_frac)
     vals = [np.where(z >= b - band, np.polyval(np.asarray(p)[::-1], z), 0.0) for b, p in zip(t.breakpoints, t.pieces)]
     prev = np.zeros_like(z)
     for v, b in zip(vals, t.breakpoints):
@@ -207,9 +207,9 @@ def test_softmax_uses_the_lookup_grid():
     from nn.model import load_tables
 
     t = load_tables()["exp"]
-    assert softmax_grid(t, 10) == (6, 3, -62)
-    assert all(-7.75 <= b < 0.25 and (b * 8) == int(b * 8) for b in t.breakpoints)
+    assert softmax_grid(t, 10) == (6, 3, -61)
+    assert all(-7.625 <= b < 0.375 and (b * 8) == int(b * 8) for b in t.breakpoints)
     off = PiecewisePoly("exp", [b + 2.0**-6 for b in t.breakpoints], t.pieces)
     assert softmax_grid(off, 10) is None
     low = PiecewisePoly("exp", [-8.0] + t.breakpoints[1:], t.pieces)
-    assert softmax_grid(low, 10) is None  # below the window [-7.75, 0.25)
+    assert softmax_grid(low, 10) is None  # below the window [-7.625, 0.375)
