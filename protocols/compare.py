@@ -73,6 +73,15 @@ if TYPE_CHECKING:  # pragma: no cover
 # ----------------------------------------------------------------------------------------------
 # layout and analytic cost
 # ----------------------------------------------------------------------------------------------
+def digit_size(nbits: int) -> int:
+    """Digit size of a comparison on ``nbits`` bits: ``cmp_digit_bits_narrow`` up to
+    ``cmp_narrow_bits`` bits, else ``cmp_digit_bits`` (config)."""
+    cfg = get_config()
+    if cfg.cmp_digit_bits_narrow and nbits <= cfg.cmp_narrow_bits:
+        return cfg.cmp_digit_bits_narrow
+    return cfg.cmp_digit_bits
+
+
 def _digits(nbits: int, m: int) -> list[int]:
     """Digit widths from the least significant digit up."""
     D = -(-nbits // m)
@@ -282,7 +291,7 @@ def _pass_slices(sizes: list[int], nbits: int, T: int, batch: int | None = None)
 def _cmp_parts(mpc: "MPC", parts: list, T: int, nbits: int, digit_bits: int | None = None) -> np.ndarray:
     """:func:`_cmp_pass` over passes of :func:`pass_size` elements; parts' values flat:
     (T, n_h) on the owner, (n_h,) on the other.  Returns (T, Σ n_h)."""
-    m = digit_bits or get_config().cmp_digit_bits
+    m = digit_bits or digit_size(nbits)
     if not 1 <= nbits <= 64:
         raise ValueError(f"cmp: nbits={nbits} outside 1..64")
     if T < 1 or T * 2 > 64:
@@ -336,7 +345,7 @@ def cmp_parts_cost(parts: list[tuple[int, int]], nbits: int, T: int, m: int | No
     (the choosing party's count: 1 + levels per pass with one owner, 2 + levels for both parties
     when both own a part — the choices cross, then the tables: still two one-way trips) and COTs
     per direction."""
-    m = m or get_config().cmp_digit_bits
+    m = m or digit_size(nbits)
     out = {"bytes_0to1": 0, "bytes_1to0": 0, "rounds": 0, "cots_0to1": 0, "cots_1to0": 0}
     if nbits == 0:
         return out

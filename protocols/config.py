@@ -37,6 +37,13 @@ class Config:
     """Digit size of the millionaires' comparison (1-of-2^m OT per digit).  At 64 bits, 3-bit
     digits send 70 B per comparison against 85 B with 4-bit digits, for ~9 % more time (bench
     primitives cmp64, lan: 21.0 vs 19.2 s at n = 10^6)."""
+    cmp_digit_bits_narrow: int = 4
+    """Digit size of comparisons on at most ``cmp_narrow_bits`` bits (the span rings of GELU,
+    softmax and the clamps): 4-bit digits take one AND level and one bit triple per comparison less
+    at 10–16 bits (12 bits: 3 digits instead of 4) for 2^4 instead of 2^3 table entries; 0 = use
+    ``cmp_digit_bits`` everywhere."""
+    cmp_narrow_bits: int = 16
+    """Widest comparison (bits) that uses ``cmp_digit_bits_narrow``."""
     trunc_mode: str = "faithful"
     """'faithful' (wrap bit exact, 1 COT: ⌊x/2^f⌋ + {0,1}, never fails) or 'probabilistic' (local,
     no traffic: ⌊x/2^f⌋ + {0,1} except with probability ≤ 2^(k+1−ell) for |x| < 2^k); see
@@ -110,6 +117,8 @@ class Config:
             raise ValueError(f"he_mul_backend must be 'native' or 'seal', not {self.he_mul_backend!r}")
         if self.cmp_digit_bits not in (1, 2, 3, 4, 5, 6, 7, 8):
             raise ValueError("cmp_digit_bits must be in 1..8")
+        if self.cmp_digit_bits_narrow not in (0, 1, 2, 3, 4, 5, 6, 7, 8):
+            raise ValueError("cmp_digit_bits_narrow must be in 0..8 (0: cmp_digit_bits everywhere)")
 
     def get(self, key: str, default: Any = None) -> Any:
         """Look up a free-form knob from ``extra``."""

@@ -49,7 +49,7 @@ def test_cmp(rng, nbits, m):
     v1[200:300] = v0[200:300] ^ np.uint64(1)
     v0[300:304] = [0, 0, top, top]
     v1[300:304] = [0, top, 0, top]
-    with override(cmp_digit_bits=m):
+    with override(cmp_digit_bits=m, cmp_digit_bits_narrow=m):
         z0, z1, c0, c1 = _run(lambda mpc, v: cmp(mpc, v, nbits=nbits), v0, v1)
         cost = cmp_cost(n, nbits)
     np.testing.assert_array_equal(z0 ^ z1, cmp_ideal(v0, v1))
@@ -215,7 +215,7 @@ def test_cmp_multi_exact_and_cost(nbits, T, m, rng):
     v1 = rng.integers(0, hi, size=n, dtype=np.uint64)
     v0[:, :3] = [0, hi - 1, 5 % hi]  # edges: extremes and ties
     v1[:3] = [0, hi - 1, 5 % hi]
-    with override(cmp_digit_bits=m):
+    with override(cmp_digit_bits=m, cmp_digit_bits_narrow=m):
         z0, z1, c0, c1 = _run(lambda mpc, v: cmp_multi(mpc, v, T, nbits=nbits), v0, v1)
         cost = cmp_multi_cost(n, nbits, T)
         single = cmp_cost(n, nbits)
