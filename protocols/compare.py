@@ -3,8 +3,9 @@
 Cheetah's comparison (DESIGN.md §4, SPU ``nonlinear/compare_prot``):
 
 * **Millionaires' core** :func:`cmp`: party 0 holds v0, party 1 holds v1 (both < 2^nbits, private);
-  output XOR shares of [v0 > v1].  Split both values into digits of m = ``cmp_digit_bits`` bits
-  (the top digit takes the remainder).  For every digit party 0 is the sender of a 1-of-2^m OT
+  output XOR shares of [v0 > v1].  Split both values into digits of m bits (:func:`digit_size`:
+  ``cmp_digit_bits``, or ``cmp_digit_bits_narrow`` for comparisons of at most ``cmp_narrow_bits``
+  bits; the top digit takes the remainder).  For every digit party 0 is the sender of a 1-of-2^m OT
   whose table holds, for every possible digit j of party 1, the two bits ([x_i > j] ⊕ r_gt,
   [x_i = j] ⊕ r_eq) masked with party 0's random output shares; party 1 selects with its digit.
   The lowest digit needs only the "greater" bit (its "equal" bit is never used).
