@@ -793,10 +793,8 @@ __attribute__((target("aes,sse2"))) static inline __m128i tccr_expand_step(__m12
     return _mm_xor_si128(key, kg);
 }
 
-__attribute__((target("aes,sse2"))) static void tccr_run(uint64_t *out, const uint64_t *x, Py_ssize_t n,
-                                                         const uint8_t *key, const uint64_t *tweaks, uint64_t base,
-                                                         const uint64_t *delta, int P, int k) {
-    __m128i rk[11];
+/* AES-128 round keys of ``key`` */
+__attribute__((target("aes,sse2"))) static void tccr_schedule(__m128i rk[11], const uint8_t *key) {
     rk[0] = _mm_loadu_si128((const __m128i *)key);
     rk[1] = TCCR_EXPAND(rk[0], 0x01);
     rk[2] = TCCR_EXPAND(rk[1], 0x02);
@@ -808,6 +806,25 @@ __attribute__((target("aes,sse2"))) static void tccr_run(uint64_t *out, const ui
     rk[8] = TCCR_EXPAND(rk[7], 0x80);
     rk[9] = TCCR_EXPAND(rk[8], 0x1b);
     rk[10] = TCCR_EXPAND(rk[9], 0x36);
+}
+
+/* h[u] = π(σ[u]) ⊕ σ[u] for g ≤ 8 blocks, their AES rounds interleaved */
+__attribute__((target("aes,sse2"))) static inline void tccr_hash8(__m128i h[8], const __m128i sg[8], int g,
+                                                                   const __m128i rk[11]) {
+    for (int u = 0; u < g; u++)
+        h[u] = _mm_xor_si128(sg[u], rk[0]);
+    for (int r = 1; r < 10; r++)
+        for (int u = 0; u < g; u++)
+            h[u] = _mm_aesenc_si128(h[u], rk[r]);
+    for (int u = 0; u < g; u++)
+        h[u] = _mm_xor_si128(_mm_aesenclast_si128(h[u], rk[10]), sg[u]);
+}
+
+__attribute__((target("aes,sse2"))) static void tccr_run(uint64_t *out, const uint64_t *x, Py_ssize_t n,
+                                                         const uint8_t *key, const uint64_t *tweaks, uint64_t base,
+                                                         const uint64_t *delta, int P, int k) {
+    __m128i rk[11];
+    tccr_schedule(rk, key);
     const uint64_t d0 = delta ? delta[0] : 0, d1 = delta ? delta[1] : 0;
     Py_ssize_t i = 0; /* block and expansion of the next hash: running counters, no division */
     int j = 0;
@@ -822,7 +839,6 @@ __attribute__((target("aes,sse2"))) static void tccr_run(uint64_t *out, const ui
         int keep2[8], m = 0;
         for (; m < 8 && i < n; m++) {
             sg[m] = _mm_set_epi64x((long long)(xl ^ (t + ((uint64_t)j << 56))), (long long)(xl ^ xr));
-            b[m] = _mm_xor_si128(sg[m], rk[0]);
             dst[m] = out + i * k + 2 * j;
             keep2[m] = 2 * j + 1 < k;
             if (++j == P) {
@@ -833,15 +849,12 @@ __attribute__((target("aes,sse2"))) static void tccr_run(uint64_t *out, const ui
                 }
             }
         }
-        for (int r = 1; r < 10; r++)
-            for (int u = 0; u < m; u++)
-                b[u] = _mm_aesenc_si128(b[u], rk[r]);
+        tccr_hash8(b, sg, m, rk);
         for (int u = 0; u < m; u++) {
-            __m128i h = _mm_xor_si128(_mm_aesenclast_si128(b[u], rk[10]), sg[u]);
             if (keep2[u])
-                _mm_storeu_si128((__m128i *)dst[u], h);
+                _mm_storeu_si128((__m128i *)dst[u], b[u]);
             else
-                dst[u][0] = (uint64_t)_mm_cvtsi128_si64(h);
+                dst[u][0] = (uint64_t)_mm_cvtsi128_si64(b[u]);
         }
     }
 }
@@ -920,17 +933,7 @@ __attribute__((target("aes,sse2"))) static void ot_pads_run(void *out, int wide,
                                                             const uint64_t *B, Py_ssize_t c, int m, int N,
                                                             const uint8_t *key, uint64_t base, uint64_t mask) {
     __m128i rk[11];
-    rk[0] = _mm_loadu_si128((const __m128i *)key);
-    rk[1] = TCCR_EXPAND(rk[0], 0x01);
-    rk[2] = TCCR_EXPAND(rk[1], 0x02);
-    rk[3] = TCCR_EXPAND(rk[2], 0x04);
-    rk[4] = TCCR_EXPAND(rk[3], 0x08);
-    rk[5] = TCCR_EXPAND(rk[4], 0x10);
-    rk[6] = TCCR_EXPAND(rk[5], 0x20);
-    rk[7] = TCCR_EXPAND(rk[6], 0x40);
-    rk[8] = TCCR_EXPAND(rk[7], 0x80);
-    rk[9] = TCCR_EXPAND(rk[8], 0x1b);
-    rk[10] = TCCR_EXPAND(rk[9], 0x36);
+    tccr_schedule(rk, key);
     uint64_t Y[256][2];
     for (Py_ssize_t j = 0; j < c; j++) {
         /* A and B are (m, c, 2): key i of instance j at (i*c + j)*2 */
@@ -952,14 +955,10 @@ __attribute__((target("aes,sse2"))) static void ot_pads_run(void *out, int wide,
                 uint64_t yl = Y[k0 + u][0], yr = Y[k0 + u][1];
                 uint64_t t = (tw0 + (uint64_t)(k0 + u)) | (1ULL << 63);
                 sg[u] = _mm_set_epi64x((long long)(yl ^ t), (long long)(yl ^ yr));
-                b[u] = _mm_xor_si128(sg[u], rk[0]);
             }
-            for (int r = 1; r < 10; r++)
-                for (int u = 0; u < g; u++)
-                    b[u] = _mm_aesenc_si128(b[u], rk[r]);
+            tccr_hash8(b, sg, g, rk);
             for (int u = 0; u < g; u++) {
-                __m128i h = _mm_xor_si128(_mm_aesenclast_si128(b[u], rk[10]), sg[u]);
-                uint64_t v = (uint64_t)_mm_cvtsi128_si64(h) & mask;
+                uint64_t v = (uint64_t)_mm_cvtsi128_si64(b[u]) & mask;
                 if (wide)
                     ((uint64_t *)out)[j * N + k0 + u] = v;
                 else
