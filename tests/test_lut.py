@@ -65,3 +65,29 @@ def test_lut_bad_tables():
     with pytest.raises(ValueError, match="m=9"):
         run_mpc(lambda mpc, s: lut_ab(mpc, s, np.zeros(512), m=9, nbits=2), (np.zeros(2, np.uint64),),
                 (np.zeros(2, np.uint64),))
+
+
+def test_lut_peer_sending_a_short_table_is_a_protocol_error():
+    """A peer that answers the choices with a truncated table gets a clear ProtocolError (the
+    honest side never reads past the message), not a crash or a hang."""
+    from protocols.channel import ProtocolError, run_two_party
+    from protocols.context import MPC
+    from protocols.ot.ot_n import NOTReceiver, NOTSender, pack_values
+
+    table = np.arange(16, dtype=np.uint64) % 4
+    x = np.arange(10, dtype=np.uint64)
+
+    def honest(ch):
+        return lut_ab(MPC.setup(ch, ot_kind="insecure-dealer"), x, table, m=4, nbits=2)
+
+    def cheat(ch):
+        mpc = MPC.setup(ch, ot_kind="insecure-dealer")
+        NOTReceiver(mpc, 5, 4)  # the same COTs and tweaks as an honest party 1
+        r = NOTSender(mpc, 5, 4)
+        ch.send(pack_values(np.zeros(5, np.uint64), 4))
+        ch.recv_array(np.uint8, None)
+        ch.send(np.zeros(3, np.uint8))  # 3 bytes instead of 5·16·2/8 = 20
+        return r
+
+    with pytest.raises(ProtocolError):
+        run_two_party(honest, cheat)
