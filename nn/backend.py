@@ -33,6 +33,8 @@ Operations (``x``, ``y``: values; ``b``: bits; "server" = the weight owner, part
 ``mul_bit(b, x, ell)``      b·x
 ``lut_bits(x, bits, ell)``  bits[:, x] for a public (T, 2^ell) 0/1 table and x in a ring of ell ≤ 8
                             bits (one oblivious lookup for all T rows: ``protocols.lut``)
+``lut_ge(x, bits, c, ell, m)`` ([x ≥ c], bits[:, x mod 2^m]) for x in ring ell (|x − c| < 2^(ell−1)):
+                            a comparison and a lookup sharing one OT (``protocols.lut.lut_ge_ab``)
 ``max(x, axis, ell, drop, span)`` maximum along an axis (at 2^drop resolution; ``span``: the
                             caller promises |x_i − x_j| < 2^span along the axis)
 ``reciprocal / rsqrt``      1/x, 1/√x on a promised range
@@ -231,6 +233,11 @@ class SimBackend(Backend):
 
     def lut_bits(self, x, bits, ell: int) -> np.ndarray:
         return np.asarray(bits, dtype=np.uint8)[:, Ring(ell).reduce(x).astype(np.int64)]
+
+    def lut_ge(self, x, bits, c: int, ell: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+        R = Ring(ell)
+        ge = (R.to_signed(R.reduce(x)) >= c).astype(np.uint8)
+        return ge, self.lut_bits(R.reduce(x) & np.uint64((1 << m) - 1), bits, m)
 
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         b = np.asarray(b, dtype=np.uint64)

@@ -58,9 +58,9 @@ def lut_grid(table, frac: int, index_bits: int, grid_frac: int, lo: int):
 def _grid_bits(be: Backend, x: np.ndarray, conds: list[int], ell: int, frac: int, grid, span: int | None) -> np.ndarray:
     """Selection bits of :func:`piecewise` by one lookup: the cutoff [x ≥ b_0] and, meaningful only
     above it, [x ≥ b_i] for the other breakpoints.  x goes to the grid (2^-g) by a local
-    truncate-and-reduce, so xc = x/2^(frac−g) rounded down or up; the cutoff compares xc itself
-    (one comparison), and xc − lo reduced mod 2^m indexes a public table of the bits [j + lo ≥ b_i]
-    (one 1-of-2^m OT for all of them, :mod:`protocols.lut`).  Where the cutoff holds, lo ≤ b_0 ≤ xc
+    truncate-and-reduce, so xc = x/2^(frac−g) rounded down or up; xc − lo reduced mod 2^m indexes
+    a public table of the bits [j + lo ≥ b_i] (one 1-of-2^m OT for all of them) and the cutoff
+    compares xc itself, its lowest digit riding in the same OT (:func:`protocols.lut.lut_ge_ab`).  Where the cutoff holds, lo ≤ b_0 ≤ xc
     < lo + 2^m (the caller's window), so the lookup reads the right entry; a breakpoint may be
     taken for inputs up to one grid step below it (the fit allows for that: ``band``)."""
     m, g, lo = grid
@@ -69,11 +69,16 @@ def _grid_bits(be: Backend, x: np.ndarray, conds: list[int], ell: int, frac: int
     Rc = Ring(kc)
     xc = be.trunc_reduce(x, s, ell)
     cs = [c >> s for c in conds]
-    cut = be.ge(xc, np.full(x.shape, Rc.from_signed(np.int64(cs[0]))[()], dtype=np.uint64), kc,
-                span=None if span is None else span - s)
+    if len(cs) == 1:
+        return be.ge(xc, np.full(x.shape, Rc.from_signed(np.int64(cs[0]))[()], dtype=np.uint64), kc,
+                     span=None if span is None else span - s)[None]
+    # v = xc − lo: the lookup reads v mod 2^m, the cutoff is v ≥ b_0 − lo, and |v − (b_0 − lo)| =
+    # |xc − b_0| < 2^(span − s + 1): both on v in the comparison's ring, sharing one OT (lut_ge)
+    k = kc if span is None else max(m + 1, min(kc, span - s + 2))
+    v = be.ring_down(add_public(be, xc, Rc.from_signed(np.int64(-lo)), kc), kc, k)
     table = (np.arange(1 << m)[None, :] + lo >= np.array(cs[1:])[:, None]).astype(np.uint8)
-    w = be.ring_down(add_public(be, xc, Rc.from_signed(np.int64(-lo)), kc), kc, m)
-    return np.concatenate([cut[None], be.lut_bits(w, table, m)]) if len(cs) > 1 else cut[None]
+    cut, inner = be.lut_ge(v, table, cs[0] - lo, k, m)
+    return np.concatenate([cut[None], inner])
 
 
 def piecewise(be: Backend, table, x: np.ndarray, ell: int, frac: int, power_shift: int | None = None,

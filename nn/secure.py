@@ -136,6 +136,11 @@ class SecureBackend(Backend):
 
         return lut_bits(self.mpc, x, bits, m=ell)
 
+    def lut_ge(self, x, bits, c: int, ell: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+        from protocols.lut import lut_ge_ab
+
+        return lut_ge_ab(self.mpc, x, bits, c, m=m, k=ell)
+
     def max(self, x, axis: int, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
         """The tree runs on the coarse values ⌊x/2^drop⌋ in a ring that holds their differences
         (``span``); the coarse maximum is lifted back as x_0 + 2^drop·(m_c − x_0c), x_0 the first

@@ -109,3 +109,105 @@ def lut_cost(n: int, m: int, nbits: int) -> dict:
 
     return {"bytes_0to1": sent(a, b), "bytes_1to0": sent(b, a), "rounds": 2,
             "cots_0to1": a * m, "cots_1to0": b * m}
+
+
+def lut_ge_ab(mpc: "MPC", x: np.ndarray, bits, c: int, *, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """One comparison and one lookup on the same shared value, sharing their lowest digit's OT.
+
+    Inputs: arithmetic shares x in ring 2^k, a public (T, 2^m) 0/1 table ``bits`` indexed by
+    x mod 2^m, a public signed threshold c; the caller promises |x − c| < 2^(k−1).
+    Outputs: XOR shares of [x ≥ c] (shape of x) and of bits[:, x mod 2^m] ((T,) + shape).
+
+    [x ≥ c] = ¬msb(v), v = x − c (the owner subtracts c), and msb(v) = top(v_o) ⊕ top(x_c) ⊕
+    [A > B] with A = v_o mod 2^(k−1), B = 2^(k−1) − 1 − (x_c mod 2^(k−1)) (the millionaires'
+    carry of ``protocols/compare.py``).  B's lowest m bits are 2^m − 1 − (x_c mod 2^m): the chooser's
+    lookup index fixes them, so the lookup's 1-of-2^m OT also carries the lowest digit's bit
+    [A mod 2^m > 2^m − 1 − j] in each entry j (T + 1 bits).  The remaining k − 1 − m bits go in
+    digits of :func:`protocols.compare.digit_size` (1-of-2^w OTs with (gt, eq) entries) and a chain
+    of ANDs from the low digit up: gt ← gt_i ⊕ eq_i·gt.  Balanced like :func:`lut_ab`.
+    Rounds: 2 (choices, tables) + one per upper digit.  Cost: :func:`lut_ge_cost`.
+    """
+    from .bits import and_bb, not_b
+    from .compare import _digits, digit_size
+    from .ring import Ring
+
+    bits = np.asarray(bits, dtype=np.uint64)
+    T = bits.shape[0] if bits.ndim == 2 else 0
+    if bits.ndim != 2 or bits.shape[1] != (1 << m) or np.any(bits > 1) or not 1 <= T <= 63:
+        raise ValueError(f"lut_ge_ab: bits must be a (T ≤ 63, 2^{m}) 0/1 array, got shape {bits.shape}")
+    if not 1 <= m <= 8 or not m < k <= 64:
+        raise ValueError(f"lut_ge_ab: need 1 ≤ m ≤ 8 and m < k ≤ 64 (m={m}, k={k})")
+    packed = (bits << np.arange(T, dtype=np.uint64)[:, None]).sum(axis=0, dtype=np.uint64)
+    R, N = Ring(k), 1 << m
+    shape = np.shape(x)
+    xs = R.reduce(np.asarray(x, dtype=np.uint64)).reshape(-1)
+    n = xs.size
+    a, b = balanced_halves(n)
+    me = mpc.party
+    parts = [slice(0, a), slice(a, n)]
+    own, oth = parts[me], parts[1 - me]
+    n_own, n_oth = (a, b) if me == 0 else (b, a)
+    half = np.uint64((1 << (k - 1)) - 1)
+    v = xs.copy()
+    v[own] = R.sub(xs[own], R.from_signed(np.int64(c)))  # the owner's share of x − c
+    A = v[own] & half
+    B = half - (xs[oth] & half)
+    ups = _digits(k - 1 - m, digit_size(k - 1)) if k - 1 > m else []
+    offs = np.cumsum([m] + ups[:-1]).tolist() if ups else []
+    groups = [(m, T + 1)] + [(w, 2) for w in ups]
+    ots = [[(NOTSender if me == h else NOTReceiver)(mpc, size, w) for w, _ in groups] for h, size in enumerate((a, b))]
+    senders, receivers = ots[me], ots[1 - me]
+    # 1. choices cross: the lookup index x_c mod 2^m, then B's upper digits
+    picks = [xs[oth] & np.uint64(N - 1)] + [(B >> np.uint64(o)) & np.uint64((1 << w) - 1) for o, w in zip(offs, ups)]
+    mpc.ch.send(*[pack_values(r.derandomise(p.astype(np.int64)).astype(np.uint64), w)
+                  for r, p, (w, _) in zip(receivers, picks, groups)])
+    got = mpc.ch.recv(*[(np.uint8, ((n_own * w + 7) // 8,)) for w, _ in groups])
+    ds = [unpack_values(g, n_own, w).astype(np.int64) for g, (w, _) in zip(got, groups)]
+    # 2. tables cross
+    xo, A0 = xs[own], (A & np.uint64(N - 1)).astype(np.int64)
+    masks = [mpc.prg.uint64((n_own,), e) for _, e in groups]
+
+    def low(lo: int, hi: int, idx: np.ndarray) -> np.ndarray:
+        lut = packed[(xo[lo:hi, None] + idx.astype(np.uint64)) & np.uint64(N - 1)]
+        gt = (A0[lo:hi, None] > (N - 1) - idx.astype(np.int64)).astype(np.uint64)
+        return (lut | (gt << np.uint64(T))) ^ masks[0][lo:hi, None]
+
+    def upper(i: int):
+        Ai = ((A >> np.uint64(offs[i])) & np.uint64((1 << ups[i]) - 1)).astype(np.int64)
+
+        def f(lo: int, hi: int, idx: np.ndarray) -> np.ndarray:
+            j = idx.astype(np.int64)
+            e = (Ai[lo:hi, None] > j).astype(np.uint64) | ((Ai[lo:hi, None] == j).astype(np.uint64) << np.uint64(1))
+            return e ^ masks[i + 1][lo:hi, None]
+        return f
+
+    fns = [low] + [upper(i) for i in range(len(ups))]
+    mpc.ch.send(*[s.mask_table(f, d, e) for s, f, d, (_, e) in zip(senders, fns, ds, groups)])
+    got = mpc.ch.recv(*[(np.uint8, ((n_oth * (1 << w) * e + 7) // 8,)) for w, e in groups])
+    vals = []
+    for g, r, msk, (w, e) in zip(got, receivers, masks, groups):
+        full = np.empty(n, dtype=np.uint64)
+        full[own] = msk
+        full[oth] = r.unmask(g, e)
+        vals.append(full)
+    lut = ((vals[0][None] >> np.arange(T, dtype=np.uint64)[:, None]) & np.uint64(1)).astype(np.uint8)
+    gt = ((vals[0] >> np.uint64(T)) & np.uint64(1)).astype(np.uint8)
+    for vi in vals[1:]:  # low digit up: gt ← gt_i ⊕ eq_i·gt
+        gt = ((vi & np.uint64(1)).astype(np.uint8) ^ and_bb(mpc, ((vi >> np.uint64(1)) & np.uint64(1)).astype(np.uint8), gt))
+    msb = gt ^ ((v >> np.uint64(k - 1)) & np.uint64(1)).astype(np.uint8)
+    return not_b(mpc, msb).reshape(shape), lut.reshape((T,) + tuple(shape))
+
+
+def lut_ge_cost(n: int, m: int, k: int, T: int) -> dict:
+    """Payload bytes each direction and rounds of :func:`lut_ge_ab` on n elements."""
+    from .compare import _digits, digit_size
+
+    ups = _digits(k - 1 - m, digit_size(k - 1)) if k - 1 > m else []
+    groups = [(m, T + 1)] + [(w, 2) for w in ups]
+    a, b = balanced_halves(n)
+
+    def sent(own: int, oth: int) -> int:
+        return (sum((oth * w + 7) // 8 for w, _ in groups) + sum((own * (1 << w) * e + 7) // 8 for w, e in groups)
+                + len(ups) * ((2 * n + 7) // 8))
+
+    return {"bytes_0to1": sent(a, b), "bytes_1to0": sent(b, a), "rounds": 2 + len(ups)}

@@ -91,3 +91,27 @@ def test_lut_peer_sending_a_short_table_is_a_protocol_error():
 
     with pytest.raises(ProtocolError):
         run_two_party(honest, cheat)
+
+
+@pytest.mark.parametrize("m,k,T,n", [(6, 13, 5, 700), (6, 12, 1, 33), (4, 16, 3, 257), (6, 7, 2, 64), (3, 32, 4, 5)])
+def test_lut_ge_exact_and_cost(rng, m, k, T, n):
+    """The fused comparison + lookup equals [x ≥ c] and bits[:, x mod 2^m] on random values and
+    the edges (x = c, c ± 1, the ends of the promised range), with lut_ge_cost's traffic."""
+    from protocols.lut import lut_ge_ab, lut_ge_cost
+
+    R = Ring(k)
+    half = 1 << (k - 1)
+    c = int(rng.integers(-half // 4, half // 4))
+    v = rng.integers(c - half + 1, c + half, n)
+    edges = [c, c - 1, c + 1, c - half + 1, c + half - 1]
+    v[: min(n, len(edges))] = edges[: min(n, len(edges))]
+    bits = rng.integers(0, 2, (T, 1 << m)).astype(np.uint8)
+    x = R.from_signed(v)
+    x0 = R.reduce(rng.integers(0, 2**63, n).astype(np.uint64))
+    x1 = R.sub(x, x0)
+    (g0, l0), (g1, l1), c0, c1 = run_mpc(lambda mpc, s: lut_ge_ab(mpc, s, bits, c, m=m, k=k), (x0,), (x1,))
+    np.testing.assert_array_equal(g0 ^ g1, (v >= c).astype(np.uint8))
+    np.testing.assert_array_equal(l0 ^ l1, bits[:, (x & np.uint64((1 << m) - 1)).astype(np.int64)])
+    cost = lut_ge_cost(n, m, k, T)
+    assert c0.bytes_sent == cost["bytes_0to1"] and c1.bytes_sent == cost["bytes_1to0"]
+    assert c1.rounds == cost["rounds"]
