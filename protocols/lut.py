@@ -32,6 +32,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from .context import MPC
 
 
+def _split(n: int, me: int) -> tuple[int, int, slice, slice, int, int]:
+    """The balanced parts: (a, b) elements owned by party 0 / 1, this party's owned and chosen
+    slices, and their sizes."""
+    a, b = balanced_halves(n)
+    parts = [slice(0, a), slice(a, n)]
+    return a, b, parts[me], parts[1 - me], (a, b)[me], (a, b)[1 - me]
+
+
+def _pack_rows(bits: np.ndarray) -> np.ndarray:
+    """(T, N) 0/1 rows → (N,) entries with bit t = row t."""
+    return (bits << np.arange(bits.shape[0], dtype=np.uint64)[:, None]).sum(axis=0, dtype=np.uint64)
+
+
 def _check_table(table, m: int, nbits: int) -> np.ndarray:
     if not 1 <= m <= 8:
         raise ValueError(f"lut: index bits m={m} must be in 1..8")
@@ -57,11 +70,8 @@ def lut_ab(mpc: "MPC", x: np.ndarray, table, *, m: int, nbits: int) -> np.ndarra
     x = np.asarray(x, dtype=np.uint64)
     flat = (x.reshape(-1) & np.uint64(N - 1)).astype(np.int64)
     n = flat.size
-    a, b = balanced_halves(n)
+    a, b, own, oth, n_own, n_oth = _split(n, mpc.party)
     me = mpc.party
-    parts = [slice(0, a), slice(a, n)]
-    own, oth = parts[me], parts[1 - me]
-    n_own, n_oth = (a, b) if me == 0 else (b, a)
     # the COTs and hash tweaks of part 0 first, then part 1, on both sides
     ots = [(NOTSender if me == h else NOTReceiver)(mpc, size, m) for h, size in enumerate((a, b))]
     sender, receiver = ots[me], ots[1 - me]
@@ -90,8 +100,7 @@ def lut_bits(mpc: "MPC", x: np.ndarray, bits, *, m: int) -> np.ndarray:
     if bits.ndim != 2 or np.any(bits > 1):
         raise ValueError(f"lut_bits: bits must be a (T, 2^m) 0/1 array, got shape {bits.shape}")
     T = bits.shape[0]
-    packed = (bits << np.arange(T, dtype=np.uint64)[:, None]).sum(axis=0, dtype=np.uint64)
-    y = lut_ab(mpc, x, packed, m=m, nbits=T)
+    y = lut_ab(mpc, x, _pack_rows(bits), m=m, nbits=T)
     return ((y[None] >> np.arange(T, dtype=np.uint64).reshape((T,) + (1,) * y.ndim)) & np.uint64(1)).astype(np.uint8)
 
 
@@ -137,16 +146,13 @@ def lut_ge_ab(mpc: "MPC", x: np.ndarray, bits, c: int, *, m: int, k: int) -> tup
         raise ValueError(f"lut_ge_ab: bits must be a (T ≤ 63, 2^{m}) 0/1 array, got shape {bits.shape}")
     if not 1 <= m <= 8 or not m < k <= 64:
         raise ValueError(f"lut_ge_ab: need 1 ≤ m ≤ 8 and m < k ≤ 64 (m={m}, k={k})")
-    packed = (bits << np.arange(T, dtype=np.uint64)[:, None]).sum(axis=0, dtype=np.uint64)
+    packed = _pack_rows(bits)
     R, N = Ring(k), 1 << m
     shape = np.shape(x)
     xs = R.reduce(np.asarray(x, dtype=np.uint64)).reshape(-1)
     n = xs.size
-    a, b = balanced_halves(n)
+    a, b, own, oth, n_own, n_oth = _split(n, mpc.party)
     me = mpc.party
-    parts = [slice(0, a), slice(a, n)]
-    own, oth = parts[me], parts[1 - me]
-    n_own, n_oth = (a, b) if me == 0 else (b, a)
     half = np.uint64((1 << (k - 1)) - 1)
     v = xs.copy()
     v[own] = R.sub(xs[own], R.from_signed(np.int64(c)))  # the owner's share of x − c
