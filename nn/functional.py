@@ -60,9 +60,10 @@ def _grid_bits(be: Backend, x: np.ndarray, conds: list[int], ell: int, frac: int
     above it, [x ≥ b_i] for the other breakpoints.  x goes to the grid (2^-g) by a local
     truncate-and-reduce, so xc = x/2^(frac−g) rounded down or up; xc − lo reduced mod 2^m indexes
     a public table of the bits [j + lo ≥ b_i] (one 1-of-2^m OT for all of them) and the cutoff
-    compares xc itself, its lowest digit riding in the same OT (:func:`protocols.lut.lut_ge_ab`).  Where the cutoff holds, lo ≤ b_0 ≤ xc
-    < lo + 2^m (the caller's window), so the lookup reads the right entry; a breakpoint may be
-    taken for inputs up to one grid step below it (the fit allows for that: ``band``)."""
+    compares xc itself, its lowest digit riding in the same OT (:func:`protocols.lut.lut_ge_ab`).
+    Where the cutoff holds, lo ≤ b_0 ≤ xc < lo + 2^m (the caller's window), so the lookup reads
+    the right entry; a breakpoint may be taken for inputs up to one grid step below it (the fit
+    allows for that: ``band``)."""
     m, g, lo = grid
     s = frac - g
     kc = ell - s
