@@ -19,7 +19,36 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <string.h>
+
+/* name(): whether the CPU passes ``cond`` (__builtin_cpu_supports tests), asked once and cached;
+ * used inside the x86-64 GCC blocks that choose a vector path at run time. */
+#define CPU_FEATURE_CHECK(name, cond)                                                               \
+    static int name(void) {                                                                         \
+        static int ok = -1;                                                                         \
+        if (ok < 0) {                                                                               \
+            __builtin_cpu_init();                                                                   \
+            ok = (cond);                                                                            \
+        }                                                                                           \
+        return ok;                                                                                  \
+    }
+
+/* The end of every binding below: the buffers it parsed are released (a NULL-terminated list)
+ * and its result passed through (NULL when it raised). */
+static PyObject *release(PyObject *result, ...) {
+    va_list ap;
+    va_start(ap, result);
+    for (Py_buffer *b = va_arg(ap, Py_buffer *); b != NULL; b = va_arg(ap, Py_buffer *))
+        PyBuffer_Release(b);
+    va_end(ap);
+    return result;
+}
+
+static PyObject *none(void) {
+    Py_INCREF(Py_None);
+    return Py_None;
+}
 
 #define MAX_D 64
 #define AHEAD 8 /* rows of prefetch distance */
@@ -83,13 +112,9 @@ static PyObject *xor_rows(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    result = Py_None;
-    Py_INCREF(result);
+    result = none();
 done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&base);
-    PyBuffer_Release(&words);
-    return result;
+    return release(result, &out, &base, &words, NULL);
 }
 
 /* 2. pack_fields / unpack_fields — records of F fields with per-field widths (field f keeps the
@@ -157,13 +182,9 @@ static PyObject *fields_stream(PyObject *args, int pack) {
     Py_BEGIN_ALLOW_THREADS
     stream_fields((uint64_t *)dst.buf, (const uint64_t *)src.buf, stream->len / 8, w, F, n, pack);
     Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    result = none();
 done:
-    PyBuffer_Release(&dst);
-    PyBuffer_Release(&src);
-    PyBuffer_Release(&wid);
-    return result;
+    return release(result, &dst, &src, &wid, NULL);
 }
 
 static PyObject *pack_fields(PyObject *self, PyObject *args) { return fields_stream(args, 1); }
@@ -310,15 +331,10 @@ static PyObject *mac_int21(PyObject *self, PyObject *args) {
     mac_int21_rows((int64_t *)acc.buf, (const int32_t *)x.buf, (const uint16_t *)lo.buf, (const uint8_t *)hi.buf,
                    T, n, K, (int64_t)offset, v, v + MAC_ROWS * MAC_COLS);
     Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    result = none();
 done:
     PyMem_RawFree(v);
-    PyBuffer_Release(&acc);
-    PyBuffer_Release(&x);
-    PyBuffer_Release(&lo);
-    PyBuffer_Release(&hi);
-    return result;
+    return release(result, &acc, &x, &lo, &hi, NULL);
 }
 
 static PyObject *mac_tlimb(PyObject *self, PyObject *args) {
@@ -343,15 +359,10 @@ static PyObject *mac_tlimb(PyObject *self, PyObject *args) {
     mac_tlimb_rows((uint64_t *)acc.buf, (const int32_t *)x0.buf, (const int32_t *)x1.buf, (const uint64_t *)raw.buf,
                    T, n, K, bits, d, d + MAC_ROWS * MAC_COLS, d + 2 * MAC_ROWS * MAC_COLS);
     Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    result = none();
 done:
     PyMem_RawFree(d);
-    PyBuffer_Release(&acc);
-    PyBuffer_Release(&x0);
-    PyBuffer_Release(&x1);
-    PyBuffer_Release(&raw);
-    return result;
+    return release(result, &acc, &x0, &x1, &raw, NULL);
 }
 
 /* 4. int21_store — the COP client's operand preparation (protocols/he/rlwe.py,
@@ -402,13 +413,9 @@ static PyObject *int21_store(PyObject *self, PyObject *args) {
     int21_rows((uint16_t *)lo.buf, (uint8_t *)hi.buf, (const uint64_t *)src.buf, rows, cols, K, col0, (uint32_t)p,
                keystream);
     Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    result = none();
 done:
-    PyBuffer_Release(&lo);
-    PyBuffer_Release(&hi);
-    PyBuffer_Release(&src);
-    return result;
+    return release(result, &lo, &hi, &src, NULL);
 }
 
 /* x·w mod q up to one q (Shoup; wp = floor(w·2^64/q), w < q) */
@@ -444,12 +451,9 @@ static PyObject *mulmod_const(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    result = Py_None;
-    Py_INCREF(result);
+    result = none();
 done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&a);
-    return result;
+    return release(result, &out, &a, NULL);
 }
 
 static PyObject *mul128_const(PyObject *self, PyObject *args) {
@@ -474,13 +478,9 @@ static PyObject *mul128_const(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    result = Py_None;
-    Py_INCREF(result);
+    result = none();
 done:
-    PyBuffer_Release(&hi);
-    PyBuffer_Release(&lo);
-    PyBuffer_Release(&a);
-    return result;
+    return release(result, &hi, &lo, &a, NULL);
 }
 
 /* 6. ntt_fwd / ntt_inv / modvec — the negacyclic number-theoretic transform mod a prime q < 2^62 and
@@ -582,14 +582,7 @@ __attribute__((target("avx512f,avx512dq"))) static void modvec_mul8(uint64_t *o,
     }
 }
 
-static int ntt_simd_ok(void) {
-    static int ok = -1;
-    if (ok < 0) {
-        __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    }
-    return ok;
-}
+CPU_FEATURE_CHECK(ntt_simd_ok, __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
 #else
 #define NTT_SIMD 0
 #endif
@@ -680,13 +673,9 @@ static PyObject *ntt_run(PyObject *args, int inverse) {
         }
         Py_END_ALLOW_THREADS
     }
-    result = Py_None;
-    Py_INCREF(result);
+    result = none();
 done:
-    PyBuffer_Release(&a);
-    PyBuffer_Release(&w);
-    PyBuffer_Release(&wp);
-    return result;
+    return release(result, &a, &w, &wp, NULL);
 }
 
 static PyObject *ntt_fwd(PyObject *self, PyObject *args) { return ntt_run(args, 0); }
@@ -760,13 +749,9 @@ static PyObject *modvec(PyObject *self, PyObject *args) {
             modvec_block(o + r, x + r, y, nb, q, qneg_inv, r2, op);
         Py_END_ALLOW_THREADS
     }
-    result = Py_None;
-    Py_INCREF(result);
+    result = none();
 done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&a);
-    PyBuffer_Release(&b);
-    return result;
+    return release(result, &out, &a, &b, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -859,14 +844,7 @@ __attribute__((target("aes,sse2"))) static void tccr_run(uint64_t *out, const ui
     }
 }
 
-static int tccr_ok(void) {
-    static int ok = -1;
-    if (ok < 0) {
-        __builtin_cpu_init();
-        ok = __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse2");
-    }
-    return ok;
-}
+CPU_FEATURE_CHECK(tccr_ok, __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse2"))
 #else
 #define TCCR_AESNI 0
 #endif
@@ -877,6 +855,18 @@ static PyObject *tccr_available(PyObject *self, PyObject *args) {
 #else
     return PyBool_FromLong(0);
 #endif
+}
+
+/* 1 when the AES-NI kernels can run here; else 0 with a RuntimeError naming ``who``. */
+static int aesni_ready(const char *who) {
+#if TCCR_AESNI
+    if (tccr_ok())
+        return 1;
+    PyErr_Format(PyExc_RuntimeError, "%s: this CPU has no AES-NI", who);
+#else
+    PyErr_Format(PyExc_RuntimeError, "%s: built without AES-NI support", who);
+#endif
+    return 0;
 }
 
 static PyObject *tccr(PyObject *self, PyObject *args) {
@@ -893,11 +883,9 @@ static PyObject *tccr(PyObject *self, PyObject *args) {
                                           "empty or 2 uint64, out n*k uint64 with k in {2P-1, 2P}");
         goto done;
     }
-#if TCCR_AESNI
-    if (!tccr_ok()) {
-        PyErr_SetString(PyExc_RuntimeError, "tccr: this CPU has no AES-NI");
+    if (!aesni_ready("tccr"))
         goto done;
-    }
+#if TCCR_AESNI
     {
         uint64_t *o = (uint64_t *)out.buf;
         const uint64_t *xp = (const uint64_t *)x.buf;
@@ -908,18 +896,10 @@ static PyObject *tccr(PyObject *self, PyObject *args) {
         tccr_run(o, xp, n, kp, tp, (uint64_t)base, dp, P, k);
         Py_END_ALLOW_THREADS
     }
-    result = Py_None;
-    Py_INCREF(result);
-#else
-    PyErr_SetString(PyExc_RuntimeError, "tccr: built without AES-NI support");
 #endif
+    result = none();
 done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&x);
-    PyBuffer_Release(&key);
-    PyBuffer_Release(&tw);
-    PyBuffer_Release(&dl);
-    return result;
+    return release(result, &out, &x, &key, &tw, &dl, NULL);
 }
 
 /* 8. The pads of the 1-of-N OTs (protocols/ot/ot_n.NOTSender._pads), fused: per instance the N
@@ -936,11 +916,12 @@ __attribute__((target("aes,sse2"))) static void ot_pads_run(void *out, int wide,
     tccr_schedule(rk, key);
     uint64_t Y[256][2];
     for (Py_ssize_t j = 0; j < c; j++) {
-        /* A and B are (m, c, 2): key i of instance j at (i*c + j)*2 */
-        Y[0][0] = A[2 * j], Y[0][1] = A[2 * j + 1];
-        Y[1][0] = B[2 * j], Y[1][1] = B[2 * j + 1];
+        /* A and B are (c, m, 2), as the key hashes come: key i of instance j at (j*m + i)*2 */
+        const uint64_t *Aj = A + 2 * j * m, *Bj = B + 2 * j * m;
+        Y[0][0] = Aj[0], Y[0][1] = Aj[1];
+        Y[1][0] = Bj[0], Y[1][1] = Bj[1];
         for (int i = 1; i < m; i++) {
-            const uint64_t *a = A + 2 * (i * c + j), *b = B + 2 * (i * c + j);
+            const uint64_t *a = Aj + 2 * i, *b = Bj + 2 * i;
             int h = 1 << i;
             for (int t = 0; t < h; t++) {
                 Y[h + t][0] = Y[t][0] ^ b[0], Y[h + t][1] = Y[t][1] ^ b[1];
@@ -979,15 +960,13 @@ static PyObject *ot_pads(PyObject *self, PyObject *args) {
     Py_ssize_t c = (m > 0) ? A.len / (16 * m) : 0;
     if (m < 1 || m > 8 || N != (1 << m) || key.len != 16 || A.len != B.len || A.len != c * 16 * m ||
         out.len != c * N * (wide ? 8 : 1)) {
-        PyErr_SetString(PyExc_ValueError, "ot_pads: A, B (m, c, 2) uint64, N = 2^m <= 256, key 16 bytes, out (c, N) "
+        PyErr_SetString(PyExc_ValueError, "ot_pads: A, B (c, m, 2) uint64, N = 2^m <= 256, key 16 bytes, out (c, N) "
                                           "uint64 (wide) or uint8");
         goto done;
     }
-#if TCCR_AESNI
-    if (!tccr_ok()) {
-        PyErr_SetString(PyExc_RuntimeError, "ot_pads: this CPU has no AES-NI");
+    if (!aesni_ready("ot_pads"))
         goto done;
-    }
+#if TCCR_AESNI
     {
         void *o = out.buf;
         const uint64_t *a = (const uint64_t *)A.buf, *b = (const uint64_t *)B.buf;
@@ -996,17 +975,10 @@ static PyObject *ot_pads(PyObject *self, PyObject *args) {
         ot_pads_run(o, wide, a, b, c, m, N, kp, (uint64_t)base, (uint64_t)mask);
         Py_END_ALLOW_THREADS
     }
-    result = Py_None;
-    Py_INCREF(result);
-#else
-    PyErr_SetString(PyExc_RuntimeError, "ot_pads: built without AES-NI support");
 #endif
+    result = none();
 done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&A);
-    PyBuffer_Release(&B);
-    PyBuffer_Release(&key);
-    return result;
+    return release(result, &out, &A, &B, &key, NULL);
 }
 
 static PyMethodDef methods[] = {

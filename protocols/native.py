@@ -67,7 +67,7 @@ def tccr(x: np.ndarray, key: bytes, *, k: int = 2, tweak=0, delta: np.ndarray | 
     AES-128 permutation π under ``key``: (n, k) uint64 words, expansion j of block i giving words
     2j, 2j + 1; t_i = tweak + i (int) or tweak[i] (uint64 array).  None when the compiled kernel or
     AES-NI is missing: the caller then runs its numpy path, which computes the same words."""
-    if kernels is None or not _aesni(kernels):
+    if not aesni():
         return None
     x = np.ascontiguousarray(x, dtype=np.uint64).reshape(-1, 2)
     out = np.empty((x.shape[0], k), dtype=np.uint64)
@@ -81,12 +81,12 @@ def tccr(x: np.ndarray, key: bytes, *, k: int = 2, tweak=0, delta: np.ndarray | 
 
 
 def ot_pads(A: np.ndarray, B: np.ndarray, key: bytes, base: int, nbits: int) -> np.ndarray | None:
-    """Pads of 1-of-2^m OTs from their key hashes A, B ((m, c, 2) uint64): pad[j, k] = low nbits
-    of H(Y_k) with Y_k = XOR_i (bit i of k ? B[i, j] : A[i, j]) and tweak (base + j·2^m + k) | 2^63;
+    """Pads of 1-of-2^m OTs from their key hashes A, B ((c, m, 2) uint64): pad[j, k] = low nbits
+    of H(Y_k) with Y_k = XOR_i (bit i of k ? B[j, i] : A[j, i]) and tweak (base + j·2^m + k) | 2^63;
     (c, 2^m) uint8 when nbits ≤ 8, else uint64.  None without the kernel or AES-NI."""
-    if kernels is None or not _aesni(kernels):
+    if not aesni():
         return None
-    m, c = A.shape[0], A.shape[1]
+    c, m = A.shape[0], A.shape[1]
     N = 1 << m
     out = np.empty((c, N), dtype=np.uint8 if nbits <= 8 else np.uint64)
     mask = (1 << nbits) - 1 if nbits < 64 else _MASK64
@@ -95,11 +95,10 @@ def ot_pads(A: np.ndarray, B: np.ndarray, key: bytes, base: int, nbits: int) -> 
     return out
 
 
-def _aesni(mod) -> bool:
-    ok = _AESNI.get(id(mod))
-    if ok is None:
-        ok = _AESNI[id(mod)] = bool(getattr(mod, "tccr_available", lambda: False)())
-    return ok
+def aesni() -> bool:
+    """Whether the AES-NI kernels run here: the compiled module is in use (tests switch to the
+    numpy paths by setting ``kernels = None``) and the CPU has AES-NI (asked once at import)."""
+    return kernels is not None and _AESNI
 
 
-_AESNI: dict[int, bool] = {}
+_AESNI = kernels is not None and bool(kernels.tccr_available())

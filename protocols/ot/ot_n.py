@@ -150,12 +150,14 @@ class NOTSender:
         c, m, N = hi - lo, self.m, self.N
         q = self.q[lo:hi].reshape(-1, 2)
         tw = self.key_tweak + lo * m
-        # key hashes laid out (m, c, 2) so that every row used below is contiguous
-        A = hash_rows(q, tw).reshape(c, m, 2).transpose(1, 0, 2).copy()
-        B = hash_rows(q ^ self.delta[None, :], tw).reshape(c, m, 2).transpose(1, 0, 2).copy()
+        A = hash_rows(q, tw).reshape(c, m, 2)
+        B = hash_rows(q ^ self.delta[None, :], tw).reshape(c, m, 2)
         fused = native.ot_pads(A, B, _FIXED_KEY, self.pad_tweak + lo * N, nbits)
         if fused is not None:
             return fused
+        # numpy: key hashes laid out (m, c, 2) so that every row used below is contiguous
+        A = A.transpose(1, 0, 2).copy()
+        B = B.transpose(1, 0, 2).copy()
         # Y[k] = XOR_i (k_i ? B_i : A_i) for k = Σ k_i 2^i, built in place by doubling: (N, c, 2)
         Y = np.empty((N, c, 2), dtype=np.uint64)
         Y[0] = A[0]
