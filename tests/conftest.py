@@ -50,6 +50,19 @@ def _require_kernels():
 
 
 @pytest.fixture
+def aesni_kernels():
+    """The compiled kernels on a CPU with AES-NI, for the hash kernels' twin tests.  Without AES-NI
+    the kernels refuse to run (``native.aesni()`` is False) and only the numpy hashes exist, which
+    every OT test exercises: there is no second path to compare, so those twin tests skip."""
+    from protocols import native
+
+    k = _require_kernels()
+    if not native.aesni():
+        pytest.skip("this CPU has no AES-NI: only the numpy hashes run here")
+    return k
+
+
+@pytest.fixture
 def compiled_kernels():
     """For tests comparing the compiled kernels with their numpy twins directly (policy of
     :func:`native_path`)."""

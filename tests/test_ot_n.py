@@ -102,14 +102,12 @@ def test_wrong_table_shape():
 
 
 @pytest.mark.parametrize("m,nbits", [(1, 1), (3, 5), (6, 8), (6, 12), (8, 64)])
-def test_pads_compiled_equal_numpy(m, nbits, rng, monkeypatch, compiled_kernels):
+def test_pads_compiled_equal_numpy(m, nbits, rng, monkeypatch, aesni_kernels):
     """The fused pad kernel (native.ot_pads) writes the numpy path's pads: same combined keys,
     tweaks (including the chunk offset lo) and masks."""
     from protocols import native
     from protocols.ot.ot_n import NOTSender
 
-    if not native._aesni(compiled_kernels):
-        pytest.skip("this CPU has no AES-NI: the numpy paths run")
     s = NOTSender.__new__(NOTSender)
     s.count, s.m, s.N = 21, m, 1 << m
     s.q = rng.integers(0, 2**64, size=(s.count, m, 2), dtype=np.uint64)
