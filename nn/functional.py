@@ -70,9 +70,6 @@ def _grid_bits(be: Backend, x: np.ndarray, conds: list[int], ell: int, frac: int
     Rc = Ring(kc)
     xc = be.trunc_reduce(x, s, ell)
     cs = [c >> s for c in conds]
-    if len(cs) == 1:
-        return be.ge(xc, np.full(x.shape, Rc.from_signed(np.int64(cs[0]))[()], dtype=np.uint64), kc,
-                     span=None if span is None else span - s)[None]
     # v = xc − lo: the lookup reads v mod 2^m, the cutoff is v ≥ b_0 − lo, and |v − (b_0 − lo)| =
     # |xc − b_0| < 2^(span − s + 1): both on v in the comparison's ring, sharing one OT (lut_ge)
     k = kc if span is None else max(m + 1, min(kc, span - s + 2))

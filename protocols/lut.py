@@ -125,7 +125,8 @@ def lut_ge_ab(mpc: "MPC", x: np.ndarray, bits, c: int, *, m: int, k: int) -> tup
 
     Inputs: arithmetic shares x in ring 2^k, a public (T, 2^m) 0/1 table ``bits`` indexed by
     x mod 2^m, a public signed threshold c; the caller promises |x − c| < 2^(k−1).
-    Outputs: XOR shares of [x ≥ c] (shape of x) and of bits[:, x mod 2^m] ((T,) + shape).
+    Outputs: XOR shares of [x ≥ c] (shape of x) and of bits[:, x mod 2^m] ((T,) + shape; T may
+    be 0: a plain comparison).
 
     [x ≥ c] = ¬msb(v), v = x − c (the owner subtracts c), and msb(v) = top(v_o) ⊕ top(x_c) ⊕
     [A > B] with A = v_o mod 2^(k−1), B = 2^(k−1) − 1 − (x_c mod 2^(k−1)) (the millionaires'
@@ -142,7 +143,7 @@ def lut_ge_ab(mpc: "MPC", x: np.ndarray, bits, c: int, *, m: int, k: int) -> tup
 
     bits = np.asarray(bits, dtype=np.uint64)
     T = bits.shape[0] if bits.ndim == 2 else 0
-    if bits.ndim != 2 or bits.shape[1] != (1 << m) or np.any(bits > 1) or not 1 <= T <= 63:
+    if bits.ndim != 2 or bits.shape[1] != (1 << m) or np.any(bits > 1) or not 0 <= T <= 63:
         raise ValueError(f"lut_ge_ab: bits must be a (T ≤ 63, 2^{m}) 0/1 array, got shape {bits.shape}")
     if not 1 <= m <= 8 or not m < k <= 64:
         raise ValueError(f"lut_ge_ab: need 1 ≤ m ≤ 8 and m < k ≤ 64 (m={m}, k={k})")

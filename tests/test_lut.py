@@ -93,7 +93,8 @@ def test_lut_peer_sending_a_short_table_is_a_protocol_error():
         run_two_party(honest, cheat)
 
 
-@pytest.mark.parametrize("m,k,T,n", [(6, 13, 5, 700), (6, 12, 1, 33), (4, 16, 3, 257), (6, 7, 2, 64), (3, 32, 4, 5)])
+@pytest.mark.parametrize("m,k,T,n", [(6, 13, 5, 700), (6, 12, 1, 33), (4, 16, 3, 257), (6, 7, 2, 64), (3, 32, 4, 5),
+                                     (6, 13, 0, 40)])
 def test_lut_ge_exact_and_cost(rng, m, k, T, n):
     """The fused comparison + lookup equals [x ≥ c] and bits[:, x mod 2^m] on random values and
     the edges (x = c, c ± 1, the ends of the promised range), with lut_ge_cost's traffic."""
