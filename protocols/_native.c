@@ -121,19 +121,21 @@ done:
  * low widths[f] bits), record after record in one little-endian bit stream: the wire format of the
  * arithmetic COTs (protocols/ot/extensions.py, ``pack_fields``) and, with one field per record, the
  * dense stream of RLWE coefficients (protocols/he/rlwe.py, ``_packw`` / ``_unpackw``).  The values
- * are the (F, n) array (value f of record j at [f·n + j]).  numpy loops over the field slots of a
+ * are the (F, n) array (value f of record j at [f·n + j]), or with k > 1 the (F/k, n, k) array
+ * (slot f = g·k + i of record j at [(g·n + j)·k + i]: a row-broadcast COT's k values stay next to
+ * each other, so the caller needs no transposed copy).  numpy loops over the field slots of a
  * group of records — slow when F is large and n small (a LayerNorm's rows each carry thousands of
  * fields) — or over 64 masked passes per block of 64 coefficients.
  * pack: o = the stream (nw words, zeroed here), in = the values; unpack: the reverse. */
 static void stream_fields(uint64_t *o, const uint64_t *in, Py_ssize_t nw, const uint8_t *w, Py_ssize_t F,
-                          Py_ssize_t n, int pack) {
+                          Py_ssize_t n, Py_ssize_t k, int pack) {
     if (pack)
         memset(o, 0, (size_t)nw * 8);
     uint64_t bit = 0;
     for (Py_ssize_t j = 0; j < n; j++) {
-        for (Py_ssize_t f = 0; f < F; f++) {
+        for (Py_ssize_t f = 0, g = 0, i = 0; f < F; f++, i = i + 1 == k ? (g++, 0) : i + 1) {
             const int wf = w[f];
-            const Py_ssize_t at = f * n + j;
+            const Py_ssize_t at = (g * n + j) * k + i;
             if (wf == 0) {
                 if (!pack)
                     o[at] = 0;
@@ -160,8 +162,8 @@ static void stream_fields(uint64_t *o, const uint64_t *in, Py_ssize_t nw, const 
 
 static PyObject *fields_stream(PyObject *args, int pack) {
     Py_buffer dst, src, wid;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "w*y*y*n", &dst, &src, &wid, &n))
+    Py_ssize_t n, k = 1;
+    if (!PyArg_ParseTuple(args, "w*y*y*n|n", &dst, &src, &wid, &n, &k))
         return NULL;
     PyObject *result = NULL;
     const Py_buffer *stream = pack ? &dst : &src, *values = pack ? &src : &dst;
@@ -175,12 +177,13 @@ static PyObject *fields_stream(PyObject *args, int pack) {
         }
         L += w[f];
     }
-    if (n < 0 || dst.len % 8 || src.len % 8 || values->len / 8 != F * n || stream->len / 8 < (n * L + 63) / 64) {
-        PyErr_SetString(PyExc_ValueError, "pack/unpack_fields: need F·n values and ceil(n·L/64) stream words");
+    if (n < 0 || k < 1 || F % k || dst.len % 8 || src.len % 8 || values->len / 8 != F * n ||
+        stream->len / 8 < (n * L + 63) / 64) {
+        PyErr_SetString(PyExc_ValueError, "pack/unpack_fields: need F·n values, k dividing F and ceil(n·L/64) stream words");
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    stream_fields((uint64_t *)dst.buf, (const uint64_t *)src.buf, stream->len / 8, w, F, n, pack);
+    stream_fields((uint64_t *)dst.buf, (const uint64_t *)src.buf, stream->len / 8, w, F, n, k, pack);
     Py_END_ALLOW_THREADS
     result = none();
 done:
@@ -981,13 +984,73 @@ done:
     return release(result, &out, &A, &B, &key, NULL);
 }
 
+/* 9. acot_fields — the arithmetic COTs' elementwise passes (protocols/ot/extensions.acot) over the
+ * (F, n, k) words of a batch (field f of OT i carries k values; every value of an OT shares its
+ * choice bit and every value of a field its width mask m_f), one pass instead of numpy's four or
+ * five over arrays of tens of MB when a row-broadcast product carries whole rows:
+ *   mode 0 (sender's message):   out = (a − out + v) & m_f            (a = H(q), out = H(q ⊕ Δ), v = x)
+ *   mode 1 (sender's share):     out = (d ? out + v : −out) & m_f     (out = H(q), v = x, d the peer's bit)
+ *   mode 2 (receiver's share):   out = ±(out + (b ? v : 0)) & m_f, − when d  (out = H(t), v = the
+ *                                 peer's correction, b its COT choice, d = chosen ⊕ b)
+ * a, d, b may be empty where the mode does not read them. */
+static void acot_pass(int mode, uint64_t *out, const uint64_t *a, const uint64_t *v, const uint8_t *d,
+                      const uint8_t *b, const uint64_t *masks, Py_ssize_t F, Py_ssize_t n, Py_ssize_t k) {
+    for (Py_ssize_t f = 0; f < F; f++) {
+        const uint64_t m = masks[f];
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const Py_ssize_t at = (f * n + i) * k;
+            uint64_t *o = out + at;
+            const uint64_t *vv = v + at;
+            if (mode == 0) {
+                const uint64_t *aa = a + at;
+                for (Py_ssize_t j = 0; j < k; j++)
+                    o[j] = (aa[j] - o[j] + vv[j]) & m;
+            } else if (mode == 1) {
+                const uint64_t dm = (uint64_t)0 - (uint64_t)(d[f * n + i] & 1);
+                for (Py_ssize_t j = 0; j < k; j++)
+                    o[j] = (dm - (o[j] ^ dm) + (vv[j] & dm)) & m;
+            } else {
+                const uint64_t dm = (uint64_t)0 - (uint64_t)(d[f * n + i] & 1);
+                const uint64_t bm = (uint64_t)0 - (uint64_t)(b[f * n + i] & 1);
+                for (Py_ssize_t j = 0; j < k; j++)
+                    o[j] = ((((vv[j] & bm) + o[j]) ^ dm) - dm) & m;
+            }
+        }
+    }
+}
+
+static PyObject *acot_fields(PyObject *self, PyObject *args) {
+    int mode;
+    Py_buffer out, a, v, d, b, masks;
+    Py_ssize_t F, n, k;
+    if (!PyArg_ParseTuple(args, "iw*y*y*y*y*y*nnn", &mode, &out, &a, &v, &d, &b, &masks, &F, &n, &k))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t words = F * n * k;
+    if (mode < 0 || mode > 2 || F < 0 || n < 0 || k < 1 || out.len != words * 8 || v.len != words * 8 ||
+        masks.len != F * 8 || (mode == 0 && a.len != words * 8) || (mode >= 1 && d.len != F * n) ||
+        (mode == 2 && b.len != F * n)) {
+        PyErr_SetString(PyExc_ValueError, "acot_fields: need mode 0..2, (F, n, k) uint64 out and v (and a in "
+                                          "mode 0), (F, n) uint8 bits d (modes 1, 2) and b (mode 2), F masks");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    acot_pass(mode, (uint64_t *)out.buf, (const uint64_t *)a.buf, (const uint64_t *)v.buf, (const uint8_t *)d.buf,
+              (const uint8_t *)b.buf, (const uint64_t *)masks.buf, F, n, k);
+    Py_END_ALLOW_THREADS
+    result = none();
+done:
+    return release(result, &out, &a, &v, &d, &b, &masks, NULL);
+}
+
 static PyMethodDef methods[] = {
     {"mulmod_const", mulmod_const, METH_VARARGS, "mulmod_const(out, a, c, q): out = a*c mod q (uint64, 128-bit product)."},
     {"mul128_const", mul128_const, METH_VARARGS, "mul128_const(hi, lo, a, c): (hi, lo) = the 128-bit product a*c."},
     {"pack_fields", pack_fields, METH_VARARGS,
-     "pack_fields(out_words, values, widths_u8, n): the (F, n) values as n records of F fields in one bit stream."},
+     "pack_fields(out_words, values, widths_u8, n, k=1): the (F, n) values (or (F/k, n, k)) as n records of F "
+     "fields in one bit stream."},
     {"unpack_fields", unpack_fields, METH_VARARGS,
-     "unpack_fields(out_values, words, widths_u8, n): the inverse of pack_fields into the (F, n) out_values."},
+     "unpack_fields(out_values, words, widths_u8, n, k=1): the inverse of pack_fields into out_values."},
     {"mac_int21", mac_int21, METH_VARARGS,
      "mac_int21(acc, x, lo, hi, T, n, K, offset): acc (T,K) int64 += x (T,n) int32 @ (lo + 65536*hi - offset)."},
     {"mac_tlimb", mac_tlimb, METH_VARARGS,
@@ -1008,6 +1071,8 @@ static PyMethodDef methods[] = {
      "tccr(out, x, key16, tweaks, base, delta, P, k): the OT layer's tweakable hash on AES-NI (see section 7)."},
     {"ot_pads", ot_pads, METH_VARARGS,
      "ot_pads(out, A, B, key16, m, N, base, mask, wide): the 1-of-N OT pads of section 8."},
+    {"acot_fields", acot_fields, METH_VARARGS,
+     "acot_fields(mode, out, a, v, d, b, masks, F, n, k): the arithmetic COTs' passes of section 9."},
     {"tccr_available", tccr_available, METH_NOARGS, "tccr_available(): whether this CPU runs tccr (AES-NI)."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "

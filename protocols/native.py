@@ -21,7 +21,9 @@ framework works without a compiler, only slower:
 * ``tccr`` — the OT layer's tweakable correlation-robust hash (``ot.cot.crhash``,
   ``ot.ot_n.hash_rows``, ``ot.extensions._hash_words``) fused into one pass on AES-NI (:func:`tccr`);
 * ``ot_pads`` — the 1-of-N OT sender's pads (combined keys and their hashes) in one pass
-  (:func:`ot_pads`).
+  (:func:`ot_pads`);
+* ``acot_fields`` — the arithmetic COTs' elementwise passes (message, both shares) in one pass
+  each (:func:`acot_fields`): a row-broadcast product's (F, n, k) words run to tens of MB.
 
 Tests switch to the numpy paths by setting ``protocols.native.kernels = None``.
 """
@@ -102,3 +104,22 @@ def aesni() -> bool:
 
 
 _AESNI = kernels is not None and bool(kernels.tccr_available())
+
+
+_EMPTY64 = np.zeros(0, dtype=np.uint64)
+_EMPTY8 = np.zeros(0, dtype=np.uint8)
+
+
+def acot_fields(mode: int, out: np.ndarray, a, v: np.ndarray, d, b, masks: np.ndarray) -> bool:
+    """One pass of ``protocols.ot.extensions.acot`` in place on ``out`` ((F, n, k) uint64; see
+    section 9 of ``_native.c`` for the three modes); ``a`` (mode 0), ``d`` (modes 1, 2) and ``b``
+    (mode 2) as there, None where unused.  False (nothing done) without the kernels or with
+    non-contiguous arrays: the caller then runs its numpy passes."""
+    arrays = [x for x in (out, a, v) if x is not None]
+    if kernels is None or any(x.dtype != np.uint64 or not x.flags.c_contiguous for x in arrays):
+        return False
+    F, n, k = out.shape
+    bits = [np.ascontiguousarray(x, dtype=np.uint8).reshape(-1) if x is not None else _EMPTY8 for x in (d, b)]
+    kernels.acot_fields(mode, out, _EMPTY64 if a is None else a, v, bits[0], bits[1],
+                        np.ascontiguousarray(masks, dtype=np.uint64), F, n, k)
+    return True

@@ -52,6 +52,22 @@ def test_pack_fields_paths_agree(rng, monkeypatch, native_path):
     assert np.array_equal(unpack_fields(fast, 9, widths), back_fast)
 
 
+@pytest.mark.parametrize("k", [2, 5])
+def test_pack_fields_row_layout(k, rng, native_path):
+    """With k > 1 the (F/k, n, k) values give the stream of their (F, n) transpose: a row-broadcast
+    COT's k values stay side by side in memory, the wire format does not change."""
+    widths = tuple(int(w) for w in rng.integers(0, 65, size=3 * k))
+    vals = rng.integers(0, 2**64, size=(3, 11, k), dtype=np.uint64)
+    flat = vals.transpose(0, 2, 1).reshape(3 * k, 11)
+    buf = pack_fields(vals, widths, k=k)
+    assert np.array_equal(buf, pack_fields(flat, widths))
+    back = unpack_fields(buf, 11, widths, k=k)
+    m = np.array([_mask(w) for w in widths], dtype=np.uint64).reshape(3, 1, k)
+    assert back.shape == (3, 11, k) and np.array_equal(back, vals & m)
+    with pytest.raises(ValueError):
+        pack_fields(flat, widths, k=k)
+
+
 def test_unpack_rejects_wrong_sizes():
     with pytest.raises(ProtocolError):
         unpack_fields(np.zeros(5, np.uint8), 4, (11,))
@@ -61,7 +77,7 @@ def test_unpack_rejects_wrong_sizes():
 
 
 @pytest.mark.parametrize("k", [1, 3])
-def test_acot_both_directions(k, rng):
+def test_acot_both_directions(k, rng, native_path):
     widths = (64, 40, 1, 17)
     n = 37
     shape = (len(widths), n, k) if k > 1 else (len(widths), n)

@@ -73,26 +73,38 @@ def packed_nbytes(n: int, widths: Sequence[int]) -> int:
     return (n * L + 7) // 8
 
 
-def pack_fields(fields: np.ndarray, widths: Sequence[int]) -> np.ndarray:
+def pack_fields(fields: np.ndarray, widths: Sequence[int], k: int = 1) -> np.ndarray:
     """Pack F rows of n uint64 values, row f keeping its low ``widths[f]`` bits, bit-exactly.
 
     Layout: record j (one per column) is the concatenation of ``fields[0, j] … fields[F-1, j]``
     (``Σ widths`` = L bits); records follow each other in one little-endian bit stream, so the
     result is exactly ``ceil(n·L/8)`` bytes.  Internally g = 8/gcd(L, 8) records form a group of
     whole bytes; the hot loop runs over the g·F field slots (never over elements).
+    ``k`` > 1: ``fields`` is (F/k, n, k), field f = g·k + i of record j being ``fields[g, j, i]``
+    (a row-broadcast COT's k values side by side): the same stream without a transposed copy.
     """
     fields = np.asarray(fields, dtype=np.uint64)
-    F, n = fields.shape
     widths = [int(w) for w in widths]
-    if len(widths) != F or any(not 0 <= w <= 64 for w in widths):
-        raise ValueError("pack_fields: one width in 0..64 per field row is needed")
+    F = len(widths)
+    if k > 1:
+        if fields.ndim != 3 or fields.shape[0] * k != F or fields.shape[2] != k:
+            raise ValueError(f"pack_fields: k={k} needs ({F // k}, n, {k}) values for {F} widths, got {fields.shape}")
+        n = fields.shape[1]
+    else:
+        if fields.ndim != 2 or fields.shape[0] != F:
+            raise ValueError(f"pack_fields: one width per field row is needed ({F} widths, values {fields.shape})")
+        n = fields.shape[1]
+    if any(not 0 <= w <= 64 for w in widths):
+        raise ValueError("pack_fields: widths must be in 0..64")
     L = sum(widths)
     if n == 0 or L == 0:
         return np.zeros(0, dtype=np.uint8)
     if native.kernels is not None:  # the same stream in one pass (fast for many fields)
         words = np.empty(-(-n * L // 64), dtype=np.uint64)
-        native.kernels.pack_fields(words, np.ascontiguousarray(fields), np.asarray(widths, dtype=np.uint8), n)
+        native.kernels.pack_fields(words, np.ascontiguousarray(fields), np.asarray(widths, dtype=np.uint8), n, k)
         return words.view(np.uint8)[: (n * L + 7) // 8]
+    if k > 1:
+        fields = fields.transpose(0, 2, 1).reshape(F, n)
     g = _group(L)
     ng = -(-n // g)
     gbits = g * L
@@ -124,9 +136,21 @@ def pack_fields(fields: np.ndarray, widths: Sequence[int]) -> np.ndarray:
     return raw[: (n * L + 7) // 8]
 
 
-def unpack_fields(buf: np.ndarray, n: int, widths: Sequence[int]) -> np.ndarray:
-    """Inverse of :func:`pack_fields`: bytes -> (F, n) uint64.  Checks the byte count."""
+def unpack_fields(buf: np.ndarray, n: int, widths: Sequence[int], k: int = 1) -> np.ndarray:
+    """Inverse of :func:`pack_fields`: bytes -> (F, n) uint64, or (F/k, n, k) with ``k`` > 1.
+    Checks the byte count."""
     widths = [int(w) for w in widths]
+    F = len(widths)
+    if k < 1 or F % k:
+        raise ValueError(f"unpack_fields: k={k} must divide the {F} fields")
+    if k > 1:
+        return _unpack_fields_flat(buf, n, widths, k).reshape(F // k, n, k) if native.kernels is not None else \
+            _unpack_fields_flat(buf, n, widths, 1).reshape(F // k, k, n).transpose(0, 2, 1)
+    return _unpack_fields_flat(buf, n, widths, 1)
+
+
+def _unpack_fields_flat(buf: np.ndarray, n: int, widths: list[int], k: int) -> np.ndarray:
+    """The stream into the kernel's layout for ``k`` (flat (F, n) order when k == 1)."""
     F = len(widths)
     L = sum(widths)
     buf = np.asarray(buf, dtype=np.uint8).reshape(-1)
@@ -139,7 +163,7 @@ def unpack_fields(buf: np.ndarray, n: int, widths: Sequence[int]) -> np.ndarray:
         words = np.zeros(-(-n * L // 64), dtype=np.uint64)
         words.view(np.uint8)[:need] = buf
         res = np.empty((F, n), dtype=np.uint64)
-        native.kernels.unpack_fields(res, words, np.asarray(widths, dtype=np.uint8), n)
+        native.kernels.unpack_fields(res, words, np.asarray(widths, dtype=np.uint8), n, k)
         return res
     g = _group(L)
     ng = -(-n // g)
@@ -386,19 +410,19 @@ def acot(mpc, jobs: Sequence[ACOT]) -> list[np.ndarray]:
         if j.sender == me:
             if j.x is None:
                 raise ValueError("acot: the sender of a job passes x")
-            x = np.asarray(j.x, dtype=np.uint64).reshape(F, n, k)
-            masks = np.array([_mask(w) for w in j.widths], dtype=np.uint64)[:, None, None]
+            x = np.ascontiguousarray(np.asarray(j.x, dtype=np.uint64).reshape(F, n, k))
+            masks = np.array([_mask(w) for w in j.widths], dtype=np.uint64)
             q = st["q"]
             delta = mpc.ot.sender.delta
             h0 = _hash_words(q, k, st["tw"]).reshape(F, n, k)
-            h1 = _hash_words(q, k, st["tw"], delta).reshape(F, n, k)
-            u = np.subtract(h0, h1, out=h1)
-            u += x
-            u &= masks
+            u = _hash_words(q, k, st["tw"], delta).reshape(F, n, k)
+            if not native.acot_fields(0, u, h0, x, None, None, masks):  # u = (h0 − h1 + x) & m
+                np.subtract(h0, u, out=u)
+                u += x
+                u &= masks[:, None, None]
             st["r"] = h0
             st["x"] = x
-            st["masks"] = masks
-            parts.append(pack_fields(u.transpose(0, 2, 1).reshape(F * k, n), j.corr_widths()))
+            parts.append(pack_fields(u if k > 1 else u.reshape(F, n), j.corr_widths(), k=k))
         else:
             if j.c is None:
                 raise ValueError("acot: the receiver of a job passes c")
@@ -423,32 +447,34 @@ def acot(mpc, jobs: Sequence[ACOT]) -> list[np.ndarray]:
             outs.append(j.out)
             continue
         st = state[i]
-        masks = np.array([_mask(w) for w in j.widths], dtype=np.uint64)[:, None, None]
+        masks = np.array([_mask(w) for w in j.widths], dtype=np.uint64)
         if j.sender == me:
             nb = j.recv_bytes()
             d = unpack_bits(peer[pos : pos + nb], j.count).reshape(F, n, 1)
             pos += nb
-            # s_send = d·x − (1 − 2d)·r0 without branches: with dm = −d (all-ones or 0),
-            # d·x = x & dm and (1 − 2d)·r0 = (r0 ⊕ dm) − dm (two's complement negation)
-            dm = np.negative(d, dtype=np.uint64)
-            out = np.bitwise_xor(st["r"], dm, out=st["r"])
-            np.subtract(dm, out, out=out)
-            out += st["x"] & dm
-            out &= masks
+            out = st["r"]
+            if not native.acot_fields(1, out, None, st["x"], d, None, masks):
+                # s_send = d·x − (1 − 2d)·r0 without branches: with dm = −d (all-ones or 0),
+                # d·x = x & dm and (1 − 2d)·r0 = (r0 ⊕ dm) − dm (two's complement negation)
+                dm = np.negative(d, dtype=np.uint64)
+                np.bitwise_xor(out, dm, out=out)
+                np.subtract(dm, out, out=out)
+                out += st["x"] & dm
+                out &= masks[:, None, None]
         else:
             nb = j.send_bytes()
-            u = unpack_fields(peer[pos : pos + nb], n, j.corr_widths())
+            u = unpack_fields(peer[pos : pos + nb], n, j.corr_widths(), k=k).reshape(F, n, k)
             pos += nb
-            u = u.reshape(F, k, n).transpose(0, 2, 1)
-            bm = np.negative(st["b"].reshape(F, n, 1), dtype=np.uint64)
-            c = np.asarray(j.c, dtype=np.uint8).reshape(F, n, 1)
-            dm = np.negative(c ^ st["b"].reshape(F, n, 1), dtype=np.uint64)
-            # r1 = H(t) + b·u;  s_recv = (1 − 2d)·r1 = (r1 ⊕ dm) − dm
-            out = np.bitwise_and(u, bm)
-            out += st["h"]
-            out ^= dm
-            out -= dm
-            out &= masks
+            b = st["b"].reshape(F, n, 1)
+            d = np.asarray(j.c, dtype=np.uint8).reshape(F, n, 1) ^ b
+            out = st["h"]
+            if not native.acot_fields(2, out, None, u, d, b, masks):
+                # r1 = H(t) + b·u;  s_recv = (1 − 2d)·r1 = (r1 ⊕ dm) − dm
+                dm = np.negative(d, dtype=np.uint64)
+                out += u & np.negative(b, dtype=np.uint64)
+                out ^= dm
+                out -= dm
+                out &= masks[:, None, None]
         j.out = out.reshape(shape)
         outs.append(j.out)
     return outs
