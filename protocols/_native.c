@@ -1043,6 +1043,50 @@ done:
     return release(result, &out, &a, &v, &d, &b, &masks, NULL);
 }
 
+/* 10. pack_bytes — values of nbits ≤ 8 bits held in bytes (the 1-of-N OTs' masked tables,
+ * protocols/ot/ot_n.pack_values) into one little-endian bit stream: numpy expands every byte to
+ * nbits bytes and packs them back (3, 5, 6, 7 bits), two passes over 8× the data. */
+static void pack_bytes_run(uint8_t *out, const uint8_t *in, Py_ssize_t n, int nbits) {
+    const uint64_t mask = ((uint64_t)1 << nbits) - 1;
+    uint64_t acc = 0;
+    int fill = 0;
+    Py_ssize_t o = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        acc |= ((uint64_t)in[i] & mask) << fill;
+        fill += nbits;
+        if (fill >= 56) { /* flush whole bytes, keep the rest */
+            while (fill >= 8) {
+                out[o++] = (uint8_t)acc;
+                acc >>= 8;
+                fill -= 8;
+            }
+        }
+    }
+    while (fill > 0) {
+        out[o++] = (uint8_t)acc;
+        acc >>= 8;
+        fill -= 8;
+    }
+}
+
+static PyObject *pack_bytes(PyObject *self, PyObject *args) {
+    Py_buffer out, in;
+    int nbits;
+    if (!PyArg_ParseTuple(args, "w*y*i", &out, &in, &nbits))
+        return NULL;
+    PyObject *result = NULL;
+    if (nbits < 1 || nbits > 8 || out.len != (in.len * nbits + 7) / 8) {
+        PyErr_SetString(PyExc_ValueError, "pack_bytes: need 1 ≤ nbits ≤ 8 and ceil(n·nbits/8) output bytes");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pack_bytes_run((uint8_t *)out.buf, (const uint8_t *)in.buf, in.len, nbits);
+    Py_END_ALLOW_THREADS
+    result = none();
+done:
+    return release(result, &out, &in, NULL);
+}
+
 static PyMethodDef methods[] = {
     {"mulmod_const", mulmod_const, METH_VARARGS, "mulmod_const(out, a, c, q): out = a*c mod q (uint64, 128-bit product)."},
     {"mul128_const", mul128_const, METH_VARARGS, "mul128_const(hi, lo, a, c): (hi, lo) = the 128-bit product a*c."},
@@ -1073,6 +1117,8 @@ static PyMethodDef methods[] = {
      "ot_pads(out, A, B, key16, m, N, base, mask, wide): the 1-of-N OT pads of section 8."},
     {"acot_fields", acot_fields, METH_VARARGS,
      "acot_fields(mode, out, a, v, d, b, masks, F, n, k): the arithmetic COTs' passes of section 9."},
+    {"pack_bytes", pack_bytes, METH_VARARGS,
+     "pack_bytes(out, values_u8, nbits): values < 2^nbits (nbits <= 8) as one little-endian bit stream."},
     {"tccr_available", tccr_available, METH_NOARGS, "tccr_available(): whether this CPU runs tccr (AES-NI)."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "

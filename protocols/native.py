@@ -22,6 +22,8 @@ framework works without a compiler, only slower:
   ``ot.ot_n.hash_rows``, ``ot.extensions._hash_words``) fused into one pass on AES-NI (:func:`tccr`);
 * ``ot_pads`` — the 1-of-N OT sender's pads (combined keys and their hashes) in one pass
   (:func:`ot_pads`);
+* ``pack_bytes`` — 3-, 5-, 6- and 7-bit values held in bytes (the 1-of-N OTs' masked tables) into
+  one bit stream (``ot.ot_n.pack_values``), ~8× numpy's expansion to bits and back;
 * ``acot_fields`` — the arithmetic COTs' elementwise passes (message, both shares) in one pass
   each (:func:`acot_fields`): a row-broadcast product's (F, n, k) words run to tens of MB.
 

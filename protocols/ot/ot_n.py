@@ -103,6 +103,10 @@ def pack_values(v: np.ndarray, nbits: int) -> np.ndarray:
         for i in range(1, per):
             out |= w[:, i] << np.uint8(i * nbits)
         return out
+    if v.dtype == np.uint8 and native.kernels is not None:  # 3, 5, 6, 7 bits in one pass
+        out = np.empty((v.size * nbits + 7) // 8, dtype=np.uint8)
+        native.kernels.pack_bytes(out, v, nbits)
+        return out
     if v.dtype == np.uint8:  # 3, 5, 6, 7 bits: numpy's bit expansion of bytes, no 64-bit shifts
         bits = np.unpackbits(v[:, None], axis=1, count=nbits, bitorder="little")
         return np.packbits(bits.reshape(-1), bitorder="little")
