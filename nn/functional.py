@@ -230,6 +230,21 @@ def softmax_den_lo() -> float:
     return 0.95 * math.exp(-(2.0 ** -softmax_max_frac()))
 
 
+def softmax_den_hi(n: int) -> float:
+    """Promised upper bound of Σe over a row of n: every z ≤ 2^-max_frac, each e^z ≤ e^(2^-max_frac)
+    (the fitted pieces stay below 1.14 there), with 1 % and one unit to spare."""
+    return 1.01 * n * math.exp(2.0 ** -softmax_max_frac()) + 1.0
+
+
+def softmax_recip_ring() -> int:
+    """Ring of softmax's reciprocal 1/Σe (config knob ``softmax_recip_ring``, 64): the row sums are
+    few (one per row), so a wide ring costs little, and 64 bits hold the Goldschmidt chain of
+    ``protocols/goldschmidt.py`` (~comparison + 4 rounds instead of Newton's ~comparison + 14)."""
+    from protocols.config import get_config
+
+    return int(get_config().get("softmax_recip_ring", 64))
+
+
 def softmax_rings(frac: int) -> tuple[int, int]:
     """(ring, fraction bits) of the exp values and of the normalising product inside
     :func:`softmax`: config knobs ``softmax_exp_ring`` (26) and ``softmax_exp_frac`` (10).  The
@@ -281,7 +296,8 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
        grid use one comparison per breakpoint in the span ring); the squaring baseline runs at
        ``frac`` bits in ring ``ell`` (its 2^n-th power needs them) and its result is reduced to
        the small ring the same way.
-    3. den = Σ e (local), 1/den by Newton in ring ``ell`` (one per row), e·(1/den) in the small
+    3. den = Σ e (local), 1/den in ring :func:`softmax_recip_ring` (one per row: a threshold guess
+       and two Goldschmidt steps where that ring allows, else Newton), e·(1/den) in the small
        ring (``mul_rows``), a local truncate-and-reduce to ``frac`` bits and one ring_up back.
     """
     R = Ring(ell)
@@ -308,12 +324,13 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
     Rk = Ring(ke)
     den = Rk.reduce(np.sum(e, axis=-1, dtype=np.uint64))
     # den ≥ e^-(2^-max_frac) (the maximum's own term) and ≤ n·e^(2^-max_frac)
-    den = R.mul_public(be.ring_up(den, ke, ell), 1 << (frac - fe))
-    # Newton's iterates never exceed 1/den, so r ≤ 1/0.83 < 2^(frac+1)
-    r = be.reciprocal(den, softmax_den_lo(), float(n) + 1.0, ell, frac)
+    rr = softmax_recip_ring()
+    den = Ring(rr).mul_public(be.ring_up(den, ke, rr), 1 << (frac - fe))
+    # r ≤ 1/0.83 (1 + a few ulps) < 2^(frac+1)
+    r = be.reciprocal(den, softmax_den_lo(), softmax_den_hi(n), rr, frac)
     # fe + frac bits, ≤ 2^(fe+frac); the product's low fe bits are dropped next, so its Gilboa
     # fields may skip the lowest fe − 4 of them (error < 2(fe−4)·2^(fe−4) < 2^fe, zero mean)
-    p = be.mul_rows(e, be.ring_down(r, ell, ke), ke, bound=frac + 1, drop=max(0, fe - 4))
+    p = be.mul_rows(e, be.ring_down(r, rr, ke), ke, bound=frac + 1, drop=max(0, fe - 4))
     p = be.trunc_reduce(p, fe, ke)  # frac bits in ring ke − fe
     return be.ring_up(p, ke - fe, out_ell or ell)
 

@@ -7,8 +7,8 @@ embedding); everything else to the OT-based kernels in ``protocols``.
 
 Per operation (ring ``ell``): ``mul`` → ``mul_aa``; ``square`` → ``square_a``; ``mul_rows`` → ``mul_rows``; ``mul_server`` →
 ``mul_av`` (γ private to the server); ``trunc`` → ``trunc_a`` (faithful, known sign);
-``ge`` → ``drelu_a`` of x − c; ``mul_bit`` → ``mul_ba``; ``max`` → ``max_a``; ``reciprocal`` /
-``rsqrt`` → Newton (``protocols.newton``); ``ring_up`` → one COT per element.
+``ge`` → ``drelu_a`` of x − c; ``mul_bit`` → ``mul_ba``; ``max`` → ``max_a``; ``reciprocal`` → Goldschmidt
+(``protocols.goldschmidt``) where the ring allows, else Newton; ``rsqrt`` → Newton (``protocols.newton``); ``ring_up`` → one COT per element.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from protocols.context import MPC
 from protocols.convert import ring_down, ring_up
 from protocols.mul import mul_aa, square_a
 from protocols.mul_private import mul_av, mul_rows
+from protocols.goldschmidt import gs_plan, gs_ratio, reciprocal_gs_a
 from protocols.newton import reciprocal_a, rsqrt_a
 from protocols.ring import Ring
 from protocols.select import mul_ba
@@ -160,7 +161,13 @@ class SecureBackend(Backend):
         return R.add(xs[..., 0], R.mul_public(dm, 1 << drop))
 
     def reciprocal(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
-        return reciprocal_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
+        """The threshold guess and two Goldschmidt steps (``protocols/goldschmidt.py``, ~comparison
+        + 4 rounds) when ring ``ell`` has room for its chain, else Newton's iteration."""
+        try:
+            gs_plan(float(lo), float(hi), ell, frac, gs_ratio())
+        except ValueError:
+            return reciprocal_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
+        return reciprocal_gs_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
 
     def rsqrt(self, x, lo: float, hi: float, ell: int, frac: int, clamp_span: int | None = None) -> np.ndarray:
         return rsqrt_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac, clamp=clamp_span is not None,

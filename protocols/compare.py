@@ -74,13 +74,16 @@ if TYPE_CHECKING:  # pragma: no cover
 # ----------------------------------------------------------------------------------------------
 # layout and analytic cost
 # ----------------------------------------------------------------------------------------------
-def digit_size(nbits: int) -> int:
+def digit_size(nbits: int, count: int | None = None) -> int:
     """Digit size of a comparison on ``nbits`` bits: ``cmp_digit_bits_narrow`` up to
-    ``cmp_narrow_bits`` bits, else ``cmp_digit_bits`` (config)."""
+    ``cmp_narrow_bits`` bits, else ``cmp_digit_bits`` (config); a call of ``count`` ≤
+    ``cmp_small_count`` comparisons takes at least ``cmp_digit_bits_small`` (fewer digits, fewer
+    AND levels: small calls are latency-bound)."""
     cfg = get_config()
-    if cfg.cmp_digit_bits_narrow and nbits <= cfg.cmp_narrow_bits:
-        return cfg.cmp_digit_bits_narrow
-    return cfg.cmp_digit_bits
+    m = cfg.cmp_digit_bits_narrow if cfg.cmp_digit_bits_narrow and nbits <= cfg.cmp_narrow_bits else cfg.cmp_digit_bits
+    if count is not None and cfg.cmp_digit_bits_small and count <= cfg.cmp_small_count:
+        m = max(m, min(8, cfg.cmp_digit_bits_small))
+    return m
 
 
 def _digits(nbits: int, m: int) -> list[int]:
@@ -292,12 +295,12 @@ def _pass_slices(sizes: list[int], nbits: int, T: int, batch: int | None = None)
 def _cmp_parts(mpc: "MPC", parts: list, T: int, nbits: int, digit_bits: int | None = None) -> np.ndarray:
     """:func:`_cmp_pass` over passes of :func:`pass_size` elements; parts' values flat:
     (T, n_h) on the owner, (n_h,) on the other.  Returns (T, Σ n_h)."""
-    m = digit_bits or digit_size(nbits)
+    sizes = [int(np.shape(v)[-1]) for v, _ in parts]
+    m = digit_bits or digit_size(nbits, T * sum(sizes))
     if not 1 <= nbits <= 64:
         raise ValueError(f"cmp: nbits={nbits} outside 1..64")
     if T < 1 or T * 2 > 64:
         raise ValueError(f"cmp_multi: T={T} must be in 1..32")
-    sizes = [int(np.shape(v)[-1]) for v, _ in parts]
     for (v, owner), nh in zip(parts, sizes):
         want = (T, nh) if mpc.party == owner else (nh,)
         if np.shape(v) != want:
@@ -346,7 +349,7 @@ def cmp_parts_cost(parts: list[tuple[int, int]], nbits: int, T: int, m: int | No
     (the choosing party's count: 1 + levels per pass with one owner, 2 + levels for both parties
     when both own a part — the choices cross, then the tables: still two one-way trips) and COTs
     per direction."""
-    m = m or digit_size(nbits)
+    m = m or digit_size(nbits, T * sum(s for s, _ in parts))
     out = {"bytes_0to1": 0, "bytes_1to0": 0, "rounds": 0, "cots_0to1": 0, "cots_1to0": 0}
     if nbits == 0:
         return out

@@ -44,6 +44,13 @@ class Config:
     ``cmp_digit_bits`` everywhere."""
     cmp_narrow_bits: int = 16
     """Widest comparison (bits) that uses ``cmp_digit_bits_narrow``."""
+    cmp_digit_bits_small: int = 6
+    """Digit size of a comparison call of at most ``cmp_small_count`` comparisons (elements ×
+    thresholds): such calls are latency-bound, and 6-bit digits take one AND level (one round)
+    less than 4-bit ones at 12–24 bits (the last levels of softmax's maximum, the reciprocal's
+    thresholds) for tables that stay small at that count; 0 = off."""
+    cmp_small_count: int = 1 << 15
+    """Largest comparison call (elements × thresholds) that uses ``cmp_digit_bits_small``."""
     trunc_mode: str = "faithful"
     """'faithful' (wrap bit exact, 1 COT: ⌊x/2^f⌋ + {0,1}, never fails) or 'probabilistic' (local,
     no traffic: ⌊x/2^f⌋ + {0,1} except with probability ≤ 2^(k+1−ell) for |x| < 2^k); see

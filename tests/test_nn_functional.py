@@ -180,6 +180,28 @@ def test_softmax_secure_vs_sim_and_float(kind, rng):
     assert abs(got[1, 4] - 1) < 0.01
 
 
+def test_softmax_long_equal_rows_reach_the_sum_bound():
+    """Rows of 128 equal scores just below a step of the coarse maximum: every z is close to 2^-3,
+    so Σe approaches 128·e^(1/8), the top of the reciprocal's promised range (softmax_den_hi);
+    one dominant score takes the sum to its bottom."""
+    from nn.functional import softmax_den_hi, softmax_den_lo
+
+    table = load_table("minilm-l6", "exp")
+    ell, frac = 32, 13
+    R = Ring(ell)
+    s = np.zeros((3, 128))
+    s[0] = 2.0 - 2.0**-frac
+    s[1] = 0.875 - 2.0**-frac
+    s[2] = -50.0
+    s[2, 7] = 3.0
+    x = R.encode(s, frac)
+    y0, y1, _ = _secure(lambda be, xs: softmax(be, xs, table, ell, frac), x, ell)
+    got = R.decode(R.add(y0, y1), frac)
+    np.testing.assert_allclose(got[:2], 1 / 128, atol=2.0**-frac * 2)
+    assert abs(got[2, 7] - 1) < 2e-3 and np.abs(np.delete(got[2], 7)).max() <= 2.0**-frac
+    assert 128 * np.exp(2.0**-3) < softmax_den_hi(128) and softmax_den_lo() < np.exp(-(2.0**-3))
+
+
 def test_exp_table_promises_of_softmax():
     """softmax keeps the exp pieces in ring fe + 3 and squares with |z| < 8: every piece, and every
     difference of adjacent pieces, right of its breakpoint (z ≤ 2^-5) is below 2 (= 2^(fe+1) ring

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from protocols.goldschmidt import gs_plan, reciprocal_gs_a, reciprocal_gs_cost, reciprocal_gs_ideal
+from protocols.newton import reciprocal_cost
+from protocols.ring import Ring
+
+from _twoparty import exact_costs, run_mpc, shares
+
+# softmax's row sums at the default ring (lo = 0.95·e^(−1/8), hi = 128·e^(1/8) + 1) and a wide one
+CASES = [(64, 13, 0.8384, 146.0), (64, 11, 1.0, 256.0), (56, 11, 0.5, 20.0)]
+
+
+def _inputs(R, lo, hi, f, plan, rng):
+    u = 2.0**-f
+    thr = np.array(plan["thresholds"], dtype=np.float64) * u
+    v = np.concatenate([np.geomspace(lo, hi, 80), rng.uniform(lo, hi, 80), [lo, hi, lo + u, hi - u, 1.0],
+                        thr, thr - u, thr + u])  # every threshold and its neighbours
+    x = R.encode(v[(v >= lo) & (v <= hi)], f)
+    return x, R.decode(x, f)
+
+
+@pytest.mark.parametrize("ell,f,lo,hi", CASES)
+def test_reciprocal_gs_accuracy_and_cost(ell, f, lo, hi, rng):
+    plan = gs_plan(lo, hi, ell, f, 1.2)
+    R = Ring(ell)
+    x, v = _inputs(R, lo, hi, f, plan, rng)
+    x0, x1 = shares(R, x, rng)
+    z0, z1, c0, c1 = run_mpc(lambda m, a: reciprocal_gs_a(m, a, lo=lo, hi=hi, ell=ell, frac=f), (x0,), (x1,))
+    got = R.decode(R.add(z0, z1), f)
+    want = reciprocal_gs_ideal(v)
+    # ε⁴ of the two Goldschmidt steps plus a few ulps of the truncate-and-reduce steps
+    assert np.all(np.abs(got - want) <= 3 * 2.0**-f + plan["eps"] ** 4 * want), np.abs(got - want).max() * 2**f
+    for p, c in ((0, c0), (1, c1)):
+        cost = reciprocal_gs_cost(x.size, ell, f, lo, hi, party=p)
+        if exact_costs():
+            assert c.bytes_sent == cost["bytes_sent"]
+        assert c.rounds == cost["rounds"]
+
+
+def test_reciprocal_gs_saves_rounds_over_newton():
+    """The softmax denominators' case: far fewer rounds than the normalised Newton iteration."""
+    gs = reciprocal_gs_cost(1536, 64, 13, 0.8384, 146.0)
+    newton = reciprocal_cost(1536, 32, 13, None, 0.8384, 146.0)
+    assert gs["rounds"] <= newton["rounds"] - 8, (gs, newton)
+
+
+def test_gs_plan_checks_its_ring_and_ratio():
+    p = gs_plan(0.8384, 146.0, 64, 13, 1.2)
+    assert p["fi"] > 13 and p["rings"][2] >= 13 + 2 and len(p["guesses"]) == len(p["thresholds"]) + 1 <= 33
+    assert p["eps"] ** 4 < 2.0**-13
+    with pytest.raises(ValueError, match="too small"):
+        gs_plan(0.8384, 146.0, 32, 13, 1.2)
+    with pytest.raises(ValueError, match="ratio"):
+        gs_plan(0.8384, 146.0, 64, 13, 1.5)
+    with pytest.raises(ValueError, match="thresholds"):
+        gs_plan(0.8384, 146.0, 64, 13, 1.1)
+    with pytest.raises(ValueError):
+        gs_plan(2.0, 1.0, 64, 13, 1.15)
