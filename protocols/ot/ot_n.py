@@ -257,7 +257,9 @@ class NOTReceiver:
             hi = min(self.count, lo + step)
             t = self.t[lo:hi].reshape(-1, 2)
             K = hash_rows(t, self.key_tweak + lo * m).reshape(hi - lo, m, 2)
-            Y = np.bitwise_xor.reduce(K, axis=1)
+            Y = K[:, 0].copy()  # XOR over the m keys: m slice passes beat a reduce along axis 1
+            for i in range(1, m):
+                Y ^= K[:, i]
             tw = _PAD_DOMAIN | (np.uint64(self.pad_tweak) + np.arange(lo, hi, dtype=np.uint64) * np.uint64(N) + self.b[lo:hi].astype(np.uint64))
             out[lo:hi] = hash_rows(Y, tw)[:, 0] & _mask(nbits)
         return out
