@@ -87,14 +87,31 @@ def analytic_bound(profile: str, bytes_total: int, rounds: int) -> float | None:
 
 def run_case(client, workload: str, case: dict, profile: str, repeat: int) -> dict[str, Any]:
     """Run one case ``repeat`` times on fresh sessions; return its row."""
-    times, results = [], []
-    qr = None
+    return run_cases(client, workload, [case], profile, repeat)[0]
+
+
+def run_cases(client, workload: str, cases: list[dict], profile: str, repeat: int) -> list[dict[str, Any]]:
+    """Run the cases ``repeat`` times each on fresh sessions, interleaved (every case once, then
+    again): a machine that slows down or speeds up during the run shifts every case alike, so the
+    ratios between rows stay fair.  Returns one row per case."""
+    runs: list[list] = [[] for _ in cases]
     for _ in range(repeat):
-        qr = client.run(case["job"], case.get("inputs"), model=case.get("model", ""), params=case.get("params", {}), profile=profile)
-        res = qr.result
-        results.append(res)
-        times.append(float(res["time_s"]) if isinstance(res, dict) and "time_s" in res else qr.time_s)
-    assert qr is not None
+        for i, case in enumerate(cases):
+            if repeat > 1 or len(cases) > 1:
+                print(f"[bench] {workload}/{case['case']} ({case.get('impl', 'party')}) profile={profile}",
+                      file=sys.stderr, flush=True)
+            qr = client.run(case["job"], case.get("inputs"), model=case.get("model", ""), params=case.get("params", {}),
+                            profile=profile)
+            runs[i].append(qr)
+    return [_row(workload, case, profile, qrs) for case, qrs in zip(cases, runs)]
+
+
+def _row(workload: str, case: dict, profile: str, qrs: list) -> dict[str, Any]:
+    """The row of one case from its runs' query results."""
+    repeat = len(qrs)
+    qr = qrs[-1]
+    results = [q.result for q in qrs]
+    times = [float(r["time_s"]) if isinstance(r, dict) and "time_s" in r else q.time_s for r, q in zip(results, qrs)]
     res = results[-1]
     cost = res["cost"] if isinstance(res, dict) and "cost" in res else qr.channel.total.to_dict()
     c2s, s2c = int(cost["bytes_sent"]), int(cost["bytes_recv"])
@@ -267,9 +284,9 @@ def run_workload(workload: str, cases: list[dict], profiles: list[str], repeat: 
             with PartyClient(f"127.0.0.1:{port}", tls_ca=ca, insecure_plaintext=not tls) as client:
                 client.health()
                 for profile in profiles:
-                    for case in cases:
-                        print(f"[bench] {workload}/{case['case']} profile={profile} x{repeat}", file=sys.stderr, flush=True)
-                        rows.append(run_case(client, workload, case, profile, repeat))
+                    print(f"[bench] {workload}: {len(cases)} case(s), profile={profile}, x{repeat} interleaved",
+                          file=sys.stderr, flush=True)
+                    rows.extend(run_cases(client, workload, cases, profile, repeat))
                     if peer is not None:
                         rows.extend(peer(args, profile))
         finally:

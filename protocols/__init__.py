@@ -42,6 +42,8 @@ kernel                      module                   traffic                    
 ``select`` / ``mul_ba``     :mod:`protocols.select`  2(ell + 1) bits (2 COTs)         1
 ``reciprocal_a``            :mod:`protocols.newton`  K cmp + K b2a + (2 + 2·it) mul   ~22 (64b)
 ``rsqrt_a``                 :mod:`protocols.newton`  K cmp + K b2a + (2 + 3·it) mul   ~22 (64b)
+``reciprocal_gs_a``         :mod:`protocols.goldschmidt`  J cmp + J mul_ba (2 values) + 3 mul  cmp + 4
+``lut_ab`` / ``lut_ge_ab``  :mod:`protocols.lut`     m + 2^m·nbits bits (1-of-2^m OT)  1 (+ cmp)
 ==========================  =======================  ===============================  ==========
 
 (ell = 64: mul_aa 536 B, + trunc (f = 18) 538.4 B; with |x|, |y| < 2^31 (k = 33) 420.25 B, + trunc
