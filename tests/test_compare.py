@@ -78,6 +78,33 @@ def test_msb_drelu(rng, ell):
     assert k1.rounds == cost["rounds"]
 
 
+def test_small_calls_take_wider_digits(rng):
+    """A call of at most cmp_small_count comparisons uses cmp_digit_bits_small-bit digits: exact,
+    the measured bytes and rounds are the analytic ones, and one AND level fewer than the 4-bit
+    digits of a large call on the same 12 bits."""
+    from protocols.compare import digit_size
+
+    ell, n = 13, 3000
+    assert digit_size(12, n) == 6 and digit_size(12, 1 << 16) == 4 and digit_size(12) == 4
+    with override(cmp_digit_bits_small=0):
+        assert digit_size(12, n) == 4
+    R = Ring(ell)
+    x = _ring_values(rng, R, n)
+    x0, x1 = R.share(x)
+
+    def f(mpc, xs):
+        with mpc.ch.scope("msb") as rec:
+            m = msb_a(mpc, xs, ell=ell)
+        return m, rec.cost
+
+    (m0, k0), (m1, k1), _, _ = _run(f, x0, x1)
+    np.testing.assert_array_equal(m0 ^ m1, msb_ideal(x, ell))
+    cost = msb_cost(n, ell)
+    assert k0.bytes_sent == cost["bytes_0to1"] and k1.bytes_sent == cost["bytes_1to0"] and k1.rounds == cost["rounds"]
+    with override(cmp_digit_bits_small=0):
+        assert msb_cost(n, ell)["rounds"] == cost["rounds"] + 1
+
+
 def test_msb_64bit_cost_budget():
     """The analytic 64-bit comparison cost is below the 120 B target even before COT traffic."""
     c = msb_cost(10**6, 64, 4)

@@ -143,10 +143,11 @@ def unpack_fields(buf: np.ndarray, n: int, widths: Sequence[int], k: int = 1) ->
     F = len(widths)
     if k < 1 or F % k:
         raise ValueError(f"unpack_fields: k={k} must divide the {F} fields")
-    if k > 1:
-        return _unpack_fields_flat(buf, n, widths, k).reshape(F // k, n, k) if native.kernels is not None else \
-            _unpack_fields_flat(buf, n, widths, 1).reshape(F // k, k, n).transpose(0, 2, 1)
-    return _unpack_fields_flat(buf, n, widths, 1)
+    if k == 1:
+        return _unpack_fields_flat(buf, n, widths, 1)
+    if native.kernels is not None:  # the kernel writes the (F/k, n, k) layout directly
+        return _unpack_fields_flat(buf, n, widths, k).reshape(F // k, n, k)
+    return _unpack_fields_flat(buf, n, widths, 1).reshape(F // k, k, n).transpose(0, 2, 1)
 
 
 def _unpack_fields_flat(buf: np.ndarray, n: int, widths: list[int], k: int) -> np.ndarray:
