@@ -2,8 +2,9 @@
 
 Functionality (:func:`reciprocal_gs_ideal`): shares of 1/x (``frac`` fraction bits) for shares of
 x ∈ [lo, hi] (``frac`` bits, promised by the caller), in a ring ℓ with room for the chain below
-(:func:`gs_plan`; ℓ = 64 at frac = 13).  Softmax's row sums take it: 1536 values on which
-Newton's normalised iteration (``protocols/newton.py``) spends ~19 rounds.
+(:func:`gs_plan`; ℓ = 64 at frac = 13).  Softmax's row sums take it: one value per row, few
+enough that a wide ring costs little, on which Newton's normalised iteration
+(``protocols/newton.py``) spends ~19 rounds.
 
 Protocol:
 
