@@ -20,7 +20,7 @@ from protocols.context import MPC
 from protocols.convert import ring_down, ring_up
 from protocols.mul import mul_aa, square_a
 from protocols.mul_private import mul_av, mul_rows
-from protocols.goldschmidt import gs_plan, gs_ratio, reciprocal_gs_a
+from protocols.goldschmidt import GoldschmidtUnfit, gs_plan, gs_ratio, reciprocal_gs_a
 from protocols.newton import reciprocal_a, rsqrt_a
 from protocols.ring import Ring
 from protocols.select import mul_ba
@@ -165,7 +165,7 @@ class SecureBackend(Backend):
         + 4 rounds) when ring ``ell`` has room for its chain, else Newton's iteration."""
         try:
             gs_plan(float(lo), float(hi), ell, frac, gs_ratio())
-        except ValueError:
+        except GoldschmidtUnfit:
             return reciprocal_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
         return reciprocal_gs_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
 

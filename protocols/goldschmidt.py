@@ -44,6 +44,11 @@ from .select import mul_ba, mul_ba_cost
 from .trunc import trunc_a
 
 
+class GoldschmidtUnfit(ValueError):
+    """The ring has no room for the chain, or [lo, hi] needs more than one comparison batch of
+    thresholds: the caller should use Newton's iteration (``protocols/newton.py``) instead."""
+
+
 @lru_cache(maxsize=32)
 def gs_plan(lo: float, hi: float, ell: int, frac: int, ratio: float) -> dict:
     """Thresholds (ring units), encoded guesses (fi bits) and rings of :func:`reciprocal_gs_a`.
@@ -51,9 +56,9 @@ def gs_plan(lo: float, hi: float, ell: int, frac: int, ratio: float) -> dict:
     fi is the largest count of fraction bits the chain allows: the products at 2·fi bits must fit
     ring ℓ − frac and ring ℓ − frac − fi (known sign, one bit of margin), and the result ring
     ℓ − 3·fi must hold 1/lo at ``frac`` bits as a nonnegative value.  Raises ValueError when no
-    fi ≥ frac + 1 fits, when the guess is too coarse (ε⁴ ≥ 2^−frac: the result's relative error
-    must stay below one ulp of 1) or when it needs more than 32 thresholds (one comparison batch:
-    :func:`protocols.compare.ge_multi_ap`)."""
+    fi ≥ frac + 1 fits or when [lo, hi] needs more than 32 thresholds (one comparison batch:
+    :func:`protocols.compare.ge_multi_ap`) — both :class:`GoldschmidtUnfit` — and when the ratio is
+    too coarse (ε⁴ ≥ 2^−frac: the result's relative error must stay below one ulp of 1)."""
     if not 0 < lo < hi:
         raise ValueError(f"reciprocal_gs: need 0 < lo < hi, got [{lo}, {hi}]")
     if not ratio > 1:
@@ -68,10 +73,10 @@ def gs_plan(lo: float, hi: float, ell: int, frac: int, ratio: float) -> dict:
             fi = f
             break
     if fi is None:
-        raise ValueError(f"reciprocal_gs: ring {ell} is too small for 1/x on [{lo}, {hi}] at {frac} bits")
+        raise GoldschmidtUnfit(f"reciprocal_gs: ring {ell} is too small for 1/x on [{lo}, {hi}] at {frac} bits")
     J = max(0, math.ceil(math.log(hi / lo) / math.log(ratio)) - 1)
     if J > 32:
-        raise ValueError(f"reciprocal_gs: [{lo}, {hi}] at ratio {ratio} needs {J} thresholds (at most 32)")
+        raise GoldschmidtUnfit(f"reciprocal_gs: [{lo}, {hi}] at ratio {ratio} needs {J} thresholds (at most 32)")
     cuts = [lo * ratio**j for j in range(1, J + 1)]
     edges = [lo] + cuts + [hi]
     g = [2.0 / (a + b) for a, b in zip(edges[:-1], edges[1:])]

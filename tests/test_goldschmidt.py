@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from protocols.goldschmidt import gs_plan, reciprocal_gs_a, reciprocal_gs_cost, reciprocal_gs_ideal
+from protocols.goldschmidt import GoldschmidtUnfit, gs_plan, reciprocal_gs_a, reciprocal_gs_cost, reciprocal_gs_ideal
 from protocols.newton import reciprocal_cost
 from protocols.ring import Ring
 
@@ -49,11 +49,12 @@ def test_gs_plan_checks_its_ring_and_ratio():
     p = gs_plan(0.8384, 146.0, 64, 13, 1.2)
     assert p["fi"] > 13 and p["rings"][2] >= 13 + 2 and len(p["guesses"]) == len(p["thresholds"]) + 1 <= 33
     assert p["eps"] ** 4 < 2.0**-13
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(GoldschmidtUnfit, match="too small"):
         gs_plan(0.8384, 146.0, 32, 13, 1.2)
-    with pytest.raises(ValueError, match="ratio"):
-        gs_plan(0.8384, 146.0, 64, 13, 1.5)
-    with pytest.raises(ValueError, match="thresholds"):
+    with pytest.raises(GoldschmidtUnfit, match="thresholds"):
         gs_plan(0.8384, 146.0, 64, 13, 1.1)
+    with pytest.raises(ValueError, match="ratio") as bad:  # a wrong knob is an error, not a fallback
+        gs_plan(0.8384, 146.0, 64, 13, 1.5)
+    assert not isinstance(bad.value, GoldschmidtUnfit)
     with pytest.raises(ValueError):
         gs_plan(2.0, 1.0, 64, 13, 1.15)

@@ -202,6 +202,29 @@ def test_softmax_long_equal_rows_reach_the_sum_bound():
     assert 128 * np.exp(2.0**-3) < softmax_den_hi(128) and softmax_den_lo() < np.exp(-(2.0**-3))
 
 
+def test_softmax_reciprocal_falls_back_to_newton_in_a_narrow_ring(rng):
+    """With softmax_recip_ring = 32 the Goldschmidt chain does not fit: the row sums take Newton's
+    normalised iteration instead.  Both paths stay as close to the simulator as the secure softmax
+    always does (the lookup's grid rounding differs between runs, so not bit for bit)."""
+    from nn.functional import softmax_den_hi, softmax_den_lo
+    from protocols.config import override
+    from protocols.goldschmidt import GoldschmidtUnfit, gs_plan, gs_ratio
+
+    table = load_table("minilm-l6", "exp")
+    ell, frac = 32, 13
+    R = Ring(ell)
+    x = R.encode(rng.normal(0, 3, size=(4, 40)), frac)
+    sim = R.decode(softmax(SimBackend({}, ell, frac), x, table, ell, frac), frac)
+    y0, y1, b64 = _secure(lambda be, xs: softmax(be, xs, table, ell, frac), x, ell)
+    with override(softmax_recip_ring=32):
+        with pytest.raises(GoldschmidtUnfit):
+            gs_plan(softmax_den_lo(), softmax_den_hi(40), 32, frac, gs_ratio())
+        z0, z1, b32 = _secure(lambda be, xs: softmax(be, xs, table, ell, frac), x, ell)
+    for got in (R.decode(R.add(y0, y1), frac), R.decode(R.add(z0, z1), frac)):
+        assert np.abs(got - sim).max() < 0.01
+    assert b32 != b64  # a different protocol ran
+
+
 def test_exp_table_promises_of_softmax():
     """softmax keeps the exp pieces in ring fe + 3 and squares with |z| < 8: every piece, and every
     difference of adjacent pieces, right of its breakpoint (z ≤ 2^-5) is below 2 (= 2^(fe+1) ring
