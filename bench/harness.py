@@ -163,7 +163,10 @@ def _total_bytes(r: dict) -> int | None:
 def ratio_rows(rows: list[dict], base: str = "party") -> list[dict]:
     """Side by side: for every (case, profile) with a ``base`` row, one row per other impl with
     the other's figure divided by ours (> 1: ours is faster / lighter).  Traffic uses the kernel's
-    ``bytes_per_elem`` when both rows have it, else the session totals."""
+    ``bytes_per_elem`` when both rows have it, else the session totals.  When both rows hold the
+    same number of interleaved runs (``times_s``), ``time_ratio_paired`` is the median of the
+    run-by-run ratios and ``paired_range`` their spread: a machine that drifts moves both runs
+    of a pair alike."""
     ours = {(r["case"], r["profile"]): r for r in rows if r.get("impl") == base}
     out = []
     for r in rows:
@@ -182,8 +185,17 @@ def ratio_rows(rows: list[dict], base: str = "party") -> list[dict]:
             "time_ratio": (t_o / t_b) if t_b and t_o else None,
             "traffic": what, "traffic_ours": by_b, "traffic_theirs": by_o,
             "traffic_ratio": (by_o / by_b) if by_b and by_o else None,
+            **_paired(b.get("times_s"), r.get("times_s")),
         })
     return out
+
+
+def _paired(ours, theirs) -> dict:
+    """Median and range of theirs_i / ours_i over runs that ran side by side (equal counts)."""
+    if not ours or not theirs or len(ours) != len(theirs) or min(ours) <= 0:
+        return {"time_ratio_paired": None, "paired_range": None}
+    q = sorted(t / o for o, t in zip(ours, theirs))
+    return {"time_ratio_paired": statistics.median(q), "paired_range": f"{q[0]:.3g}–{q[-1]:.3g}"}
 
 
 def ratio_table(rows: list[dict], base: str = "party") -> str:
@@ -191,8 +203,8 @@ def ratio_table(rows: list[dict], base: str = "party") -> str:
     rr = ratio_rows(rows, base)
     if not rr:
         return ""
-    cols = ["case", "profile", "vs", "time_ours_s", "time_theirs_s", "time_ratio", "traffic", "traffic_ours",
-            "traffic_theirs", "traffic_ratio"]
+    cols = ["case", "profile", "vs", "time_ours_s", "time_theirs_s", "time_ratio", "time_ratio_paired", "paired_range",
+            "traffic", "traffic_ours", "traffic_theirs", "traffic_ratio"]
     return f"ratios: theirs / {base} (> 1: {base} is faster or sends less)\n\n" + _markdown(cols, rr)
 
 

@@ -63,8 +63,12 @@ def test_ratio_rows_side_by_side():
          "bytes_s2c": 500},
         {"impl": "spu-cheetah", "case": "gelu", "profile": "lan", "time_s_median": 30.0},  # no row of ours
     ]
+    rows[0]["times_s"], rows[1]["times_s"] = [2.0, 1.0, 4.0], [5.0, 4.0, 4.0]  # interleaved pairs
     rr = ratio_rows(rows)
     assert [(r["vs"], r["time_ratio"], r["traffic"], r["traffic_ratio"]) for r in rr] == [
         ("bumblebee-approx", 2.0, "B/elt", 3.25), ("spu-cheetah", 30.0, "session B", 40.0)]
+    # run by run: 2.5, 4.0, 1.0 → median 2.5; the peer row has no runs to pair
+    assert rr[0]["time_ratio_paired"] == 2.5 and rr[0]["paired_range"] == "1–4"
+    assert rr[1]["time_ratio_paired"] is None
     assert "| softmax | lan | spu-cheetah |" in ratio_table(rows)
     assert ratio_table(rows[:1]) == ""
