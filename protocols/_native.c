@@ -133,7 +133,9 @@ static void stream_fields(uint64_t *o, const uint64_t *in, Py_ssize_t nw, const 
         memset(o, 0, (size_t)nw * 8);
     uint64_t bit = 0;
     for (Py_ssize_t j = 0; j < n; j++) {
-        for (Py_ssize_t f = 0, g = 0, i = 0; f < F; f++, i = i + 1 == k ? (g++, 0) : i + 1) {
+        /* slot f = g·k + i: block g of the k values of record j */
+        for (Py_ssize_t f = 0; f < F; f++) {
+            const Py_ssize_t g = f / k, i = f - g * k;
             const int wf = w[f];
             const Py_ssize_t at = (g * n + j) * k + i;
             if (wf == 0) {
