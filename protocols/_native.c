@@ -1089,6 +1089,49 @@ done:
     return release(result, &out, &in, NULL);
 }
 
+/* 11. rot_table — the masked tables of a lookup on shares (protocols/lut.py through
+ * protocols/ot/ot_n.RotatedTable): entry k of instance i is table[(shift_i + (k ⊕ d_i)) mod N],
+ * with the millionaires' lowest-digit bit [gt_i > N − 1 − (k ⊕ d_i)] at bit gt_bit when gt is given,
+ * XOR the owner's mask, XORed into the pads in place.  numpy's gather, comparison and two XORs
+ * build (c, N) temporaries per step. */
+static void rot_table_run(uint8_t *pads, Py_ssize_t c, Py_ssize_t N, const uint8_t *tab, const int64_t *shift,
+                          const int64_t *d, const uint8_t *mask, const int64_t *gt, int gt_bit) {
+    for (Py_ssize_t i = 0; i < c; i++) {
+        uint8_t *row = pads + i * N;
+        const int64_t s = shift[i], di = d[i], g = gt ? gt[i] : 0;
+        const uint8_t m = mask[i];
+        for (Py_ssize_t k = 0; k < N; k++) {
+            const int64_t j = (int64_t)k ^ di;
+            uint8_t v = tab[(s + j) & (N - 1)];
+            if (gt)
+                v |= (uint8_t)((g > (int64_t)N - 1 - j) << gt_bit);
+            row[k] ^= (uint8_t)(v ^ m);
+        }
+    }
+}
+
+static PyObject *rot_table(PyObject *self, PyObject *args) {
+    Py_buffer pads, tab, shift, d, mask, gt;
+    int gt_bit;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*y*y*i", &pads, &tab, &shift, &d, &mask, &gt, &gt_bit))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t N = tab.len, c = mask.len;
+    if (N < 1 || (N & (N - 1)) || pads.len != c * N || shift.len != c * 8 || d.len != c * 8 ||
+        (gt.len && gt.len != c * 8) || gt_bit < 0 || gt_bit > 7) {
+        PyErr_SetString(PyExc_ValueError, "rot_table: need (c, N) uint8 pads, N (a power of two) table bytes, "
+                                          "c int64 shifts, d (and gt) and c mask bytes, 0 <= gt_bit < 8");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rot_table_run((uint8_t *)pads.buf, c, N, (const uint8_t *)tab.buf, (const int64_t *)shift.buf,
+                  (const int64_t *)d.buf, (const uint8_t *)mask.buf, gt.len ? (const int64_t *)gt.buf : NULL, gt_bit);
+    Py_END_ALLOW_THREADS
+    result = none();
+done:
+    return release(result, &pads, &tab, &shift, &d, &mask, &gt, NULL);
+}
+
 static PyMethodDef methods[] = {
     {"mulmod_const", mulmod_const, METH_VARARGS, "mulmod_const(out, a, c, q): out = a*c mod q (uint64, 128-bit product)."},
     {"mul128_const", mul128_const, METH_VARARGS, "mul128_const(hi, lo, a, c): (hi, lo) = the 128-bit product a*c."},
@@ -1121,6 +1164,8 @@ static PyMethodDef methods[] = {
      "acot_fields(mode, out, a, v, d, b, masks, F, n, k): the arithmetic COTs' passes of section 9."},
     {"pack_bytes", pack_bytes, METH_VARARGS,
      "pack_bytes(out, values_u8, nbits): values < 2^nbits (nbits <= 8) as one little-endian bit stream."},
+    {"rot_table", rot_table, METH_VARARGS,
+     "rot_table(pads, table_u8, shift_i64, d_i64, mask_u8, gt_i64_or_empty, gt_bit): section 11's masked lookup tables."},
     {"tccr_available", tccr_available, METH_NOARGS, "tccr_available(): whether this CPU runs tccr (AES-NI)."},
     {"xor_rows", xor_rows, METH_VARARGS,
      "xor_rows(out, base, words, k, assign, delta_or_None, d=10): out[i] (^)= XOR_{j<d} base[(words[d*i+j]*k)>>32], "

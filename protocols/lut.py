@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .compare import balanced_halves
-from .ot.ot_n import NOTReceiver, NOTSender, pack_values, unpack_values
+from .ot.ot_n import NOTReceiver, NOTSender, RotatedTable, pack_values, unpack_values
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import MPC
@@ -81,11 +81,7 @@ def lut_ab(mpc: "MPC", x: np.ndarray, table, *, m: int, nbits: int) -> np.ndarra
     # 2. tables cross: entry j = table[(x_own + j) mod N] ⊕ r
     xo = flat[own]
     r = mpc.prg.uint64((n_own,), nbits)
-
-    def entries(lo: int, hi: int, idx: np.ndarray) -> np.ndarray:
-        return tab[(xo[lo:hi, None] + idx) & (N - 1)] ^ r[lo:hi, None]
-
-    mpc.ch.send(sender.mask_table(entries, d, nbits))
+    mpc.ch.send(sender.mask_table(RotatedTable(tab, xo, r), d, nbits))
     got = receiver.unmask(mpc.ch.recv_array(np.uint8, ((n_oth * N * nbits + 7) // 8,)), nbits)
     out = np.empty(n, dtype=np.uint64)
     out[own] = r
@@ -171,13 +167,9 @@ def lut_ge_ab(mpc: "MPC", x: np.ndarray, bits, c: int, *, m: int, k: int) -> tup
     got = mpc.ch.recv(*[(np.uint8, ((n_own * w + 7) // 8,)) for w, _ in groups])
     ds = [unpack_values(g, n_own, w).astype(np.int64) for g, (w, _) in zip(got, groups)]
     # 2. tables cross
-    xo, A0 = xs[own], (A & np.uint64(N - 1)).astype(np.int64)
+    xo, A0 = xs[own].astype(np.int64), (A & np.uint64(N - 1)).astype(np.int64)
     masks = [mpc.prg.uint64((n_own,), e) for _, e in groups]
-
-    def low(lo: int, hi: int, idx: np.ndarray) -> np.ndarray:
-        lut = packed[(xo[lo:hi, None] + idx.astype(np.uint64)) & np.uint64(N - 1)]
-        gt = (A0[lo:hi, None] > (N - 1) - idx.astype(np.int64)).astype(np.uint64)
-        return (lut | (gt << np.uint64(T))) ^ masks[0][lo:hi, None]
+    low = RotatedTable(packed, xo, masks[0], gt=A0, gt_bit=T)
 
     def upper(i: int):
         Ai = ((A >> np.uint64(offs[i])) & np.uint64((1 << ups[i]) - 1)).astype(np.int64)

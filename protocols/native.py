@@ -24,6 +24,8 @@ framework works without a compiler, only slower:
   (:func:`ot_pads`);
 * ``pack_bytes`` — 3-, 5-, 6- and 7-bit values held in bytes (the 1-of-N OTs' masked tables) into
   one bit stream (``ot.ot_n.pack_values``), ~8× numpy's expansion to bits and back;
+* ``rot_table`` — the masked tables of a lookup on shares (``ot.ot_n.RotatedTable``) XORed into
+  the 1-of-N pads in one pass, ~4× numpy's gather and temporaries;
 * ``acot_fields`` — the arithmetic COTs' elementwise passes (message, both shares) in one pass
   each (:func:`acot_fields`): a row-broadcast product's (F, n, k) words run to tens of MB.
 

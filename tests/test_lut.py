@@ -16,7 +16,7 @@ def _share(x, m, rng):
 
 
 @pytest.mark.parametrize("m,nbits,n", [(6, 5, 1001), (3, 1, 16), (8, 12, 257), (1, 64, 3), (5, 7, 1)])
-def test_lut_exact_and_cost(rng, m, nbits, n):
+def test_lut_exact_and_cost(rng, m, nbits, n, native_path):
     N = 1 << m
     hi = 2**nbits if nbits < 64 else 2**63
     table = rng.integers(0, hi, N, dtype=np.uint64)
@@ -95,7 +95,7 @@ def test_lut_peer_sending_a_short_table_is_a_protocol_error():
 
 @pytest.mark.parametrize("m,k,T,n", [(6, 13, 5, 700), (6, 12, 1, 33), (4, 16, 3, 257), (6, 7, 2, 64), (3, 32, 4, 5),
                                      (6, 13, 0, 40)])
-def test_lut_ge_exact_and_cost(rng, m, k, T, n):
+def test_lut_ge_exact_and_cost(rng, m, k, T, n, native_path):
     """The fused comparison + lookup equals [x ≥ c] and bits[:, x mod 2^m] on random values and
     the edges (x = c, c ± 1, the ends of the promised range), with lut_ge_cost's traffic."""
     from protocols.lut import lut_ge_ab, lut_ge_cost

@@ -30,6 +30,7 @@ All work is vectorised over the batch and the N entries, in chunks of ~2 MiB.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -136,6 +137,42 @@ def unpack_values(b: np.ndarray, count: int, nbits: int) -> np.ndarray:
     return (bits << np.arange(nbits, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
 
 
+@dataclass
+class RotatedTable:
+    """The tables of a lookup on shares (``protocols/lut.py``), for :meth:`NOTSender.mask_table`:
+    instance i at index j holds ``(table[(shift_i + j) mod N] | g_ij·2^gt_bit) ⊕ mask_i`` with
+    ``g_ij = [gt_i > N − 1 − j]`` when ``gt`` is given (a comparison's lowest digit riding in
+    the same OT) — a public table of byte entries rotated by the owner's share.  Calling it gives
+    the numpy entries; with the compiled kernels and entries of at most 8 bits, ``mask_table``
+    XORs them into the pads in one pass instead."""
+
+    table: np.ndarray
+    shift: np.ndarray
+    mask: np.ndarray
+    gt: np.ndarray | None = None
+    gt_bit: int = 0
+
+    def __call__(self, lo: int, hi: int, idx: np.ndarray) -> np.ndarray:
+        N = self.table.size
+        v = self.table[(self.shift[lo:hi, None] + idx.astype(np.int64)) & (N - 1)].astype(np.uint64)
+        if self.gt is not None:
+            g = self.gt[lo:hi, None] > (N - 1) - idx.astype(np.int64)
+            v |= g.astype(np.uint64) << np.uint64(self.gt_bit)
+        return v ^ self.mask[lo:hi, None].astype(np.uint64)
+
+    def xor_into(self, pads: np.ndarray, lo: int, hi: int, d: np.ndarray) -> bool:
+        """pads[i, k] ^= entry (lo + i, k ⊕ d_i) on the compiled kernel; False when it cannot."""
+        if native.kernels is None or pads.dtype != np.uint8 or self.table.max(initial=0) > 255:
+            return False
+        if self.gt is not None and self.gt_bit > 7:
+            return False
+        ks = (np.ascontiguousarray(self.shift[lo:hi], dtype=np.int64), np.ascontiguousarray(d, dtype=np.int64),
+              np.ascontiguousarray(self.mask[lo:hi], dtype=np.uint8))
+        gt = np.ascontiguousarray(self.gt[lo:hi], dtype=np.int64) if self.gt is not None else np.zeros(0, np.int64)
+        native.kernels.rot_table(pads, np.ascontiguousarray(self.table, dtype=np.uint8), *ks, gt, int(self.gt_bit))
+        return True
+
+
 class NOTSender:
     """Sender side of ``count`` 1-of-2^m OTs.  Takes its COTs at construction (lock-step point)."""
 
@@ -193,7 +230,8 @@ class NOTSender:
         """Chosen-choice step.  ``d`` (count,) is the receiver's derandomisation c ⊕ b.
         ``table`` is either a (count, N) array of values < 2^nbits, or a function
         ``table(lo, hi, idx)`` returning the entries of instances lo..hi at indices ``idx``
-        ((hi-lo, N) int array) — so large tables can be built chunk by chunk, already permuted.
+        ((hi-lo, N) int array) — so large tables can be built chunk by chunk, already permuted —
+        such as a :class:`RotatedTable`, which the compiled kernel builds into the pads directly.
         Returns the packed masked table to send (uint8)."""
         if d.shape != (self.count,):
             raise ProtocolError(f"1-of-N OT: derandomisation shape {d.shape}, expected {(self.count,)}")
@@ -213,8 +251,10 @@ class NOTSender:
         for lo in range(0, self.count, step):
             hi = min(self.count, lo + step)
             pads = self._pads(lo, hi, nbits)
-            idx = ks[None, :] ^ d[lo:hi, None]  # position k carries table[k ⊕ d]
-            pads ^= table(lo, hi, idx).astype(pads.dtype, copy=False)
+            fast = isinstance(table, RotatedTable) and nbits <= 8 and table.xor_into(pads, lo, hi, d[lo:hi])
+            if not fast:
+                idx = ks[None, :] ^ d[lo:hi, None]  # position k carries table[k ⊕ d]
+                pads ^= table(lo, hi, idx).astype(pads.dtype, copy=False)
             parts.append(pack_values(pads, nbits))
         return np.concatenate(parts) if parts else np.zeros(0, np.uint8)
 
