@@ -339,16 +339,16 @@ def div_public(be: Backend, s: np.ndarray, n: int, s_bits: int, out_shift: int, 
     """≈ s / (n · 2^out_shift) for values |s| < 2^s_bits, with a public integer n.
 
     s first loses ``a`` low bits, then is multiplied by c = round(2^m / n) ∈ [2^12, 2^13) and
-    shifted by m − a + out_shift.  ``a`` is the least that keeps the product inside the ring
-    (and at least floor(log2 n), which costs less than one unit of the quotient).  Error: the
-    multiplier's relative 2^-13 plus 2^(a − out_shift)/n output units; raises if that exceeds 4
-    units.  Two truncations.
+    shifted by m − a + out_shift.  ``a`` is the least that keeps the product inside the ring's
+    known-sign bound — 0 when the ring has room (LayerNorm's 64-bit ring), which saves the first
+    truncation and its round.  Error: the multiplier's relative 2^-13 plus 2^(a − out_shift)/n
+    output units; raises if that exceeds 4 units.  One truncation, or two when a > 0.
     """
     R = Ring(ell)
     lg = n.bit_length()
     m = lg + 12
     c = _recip_const(n, m)
-    a = max(lg - 1, s_bits + 15 - ell)
+    a = max(0, s_bits + 15 - ell)
     if m - a + out_shift < 0 or (1 << max(0, a - out_shift)) > 4 * n:
         raise ValueError(f"div_public: ring {ell} too small for |s| < 2^{s_bits} / {n} (shift {out_shift})")
     t = be.trunc(R.reduce(s), a, ell) if a else R.reduce(s)
