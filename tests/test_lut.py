@@ -6,7 +6,7 @@ import pytest
 from protocols.lut import lut_ab, lut_bits, lut_cost, lut_ideal
 from protocols.ring import Ring
 
-from _twoparty import run_mpc
+from _twoparty import exact_costs, run_mpc
 
 
 def _share(x, m, rng):
@@ -27,8 +27,9 @@ def test_lut_exact_and_cost(rng, m, nbits, n, native_path):
     y0, y1, c0, c1 = run_mpc(lambda mpc, s: lut_ab(mpc, s, table, m=m, nbits=nbits), (x0,), (x1,))
     np.testing.assert_array_equal(y0 ^ y1, lut_ideal(x, table, m))
     cost = lut_cost(n, m, nbits)
-    assert c0.bytes_sent == cost["bytes_0to1"] and c1.bytes_sent == cost["bytes_1to0"]
-    assert c0.rounds == c1.rounds == cost["rounds"]
+    if exact_costs():  # a real COT engine (PARTY_TEST_OT) adds its bootstrap traffic and rounds
+        assert c0.bytes_sent == cost["bytes_0to1"] and c1.bytes_sent == cost["bytes_1to0"]
+        assert c0.rounds == c1.rounds == cost["rounds"]
 
 
 def test_lut_shares_look_random(rng):
@@ -114,5 +115,6 @@ def test_lut_ge_exact_and_cost(rng, m, k, T, n, native_path):
     np.testing.assert_array_equal(g0 ^ g1, (v >= c).astype(np.uint8))
     np.testing.assert_array_equal(l0 ^ l1, bits[:, (x & np.uint64((1 << m) - 1)).astype(np.int64)])
     cost = lut_ge_cost(n, m, k, T)
-    assert c0.bytes_sent == cost["bytes_0to1"] and c1.bytes_sent == cost["bytes_1to0"]
-    assert c1.rounds == cost["rounds"]
+    if exact_costs():
+        assert c0.bytes_sent == cost["bytes_0to1"] and c1.bytes_sent == cost["bytes_1to0"]
+        assert c1.rounds == cost["rounds"]
