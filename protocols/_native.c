@@ -523,37 +523,31 @@ __attribute__((target("avx512f,avx512dq"))) static inline __m512i shoup_lazy8(__
     return _mm512_sub_epi64(_mm512_mullo_epi64(x, w), _mm512_mullo_epi64(mulhi_u64(x, wp), q));
 }
 
-/* one forward stage (half-length t >= 8, m groups) */
-__attribute__((target("avx512f,avx512dq"))) static void ntt_fwd_stage8(uint64_t *a, Py_ssize_t m, Py_ssize_t t,
-                                                                        uint64_t q, const uint64_t *w,
-                                                                        const uint64_t *wp) {
+/* one stage (half-length t >= 8, m groups): forward (Cooley-Tukey) or inverse (Gentleman-Sande)
+ * butterflies on lazily reduced values in [0, 2q); the group loop is shared, each butterfly loop
+ * stays branch-free */
+__attribute__((target("avx512f,avx512dq"))) static void ntt_stage8(uint64_t *a, Py_ssize_t m, Py_ssize_t t,
+                                                                    uint64_t q, const uint64_t *w,
+                                                                    const uint64_t *wp, int inverse) {
     const __m512i Q = _mm512_set1_epi64((long long)q), Q2 = _mm512_set1_epi64((long long)(2 * q));
     for (Py_ssize_t i = 0; i < m; i++) {
         const __m512i W = _mm512_set1_epi64((long long)w[m + i]), Wp = _mm512_set1_epi64((long long)wp[m + i]);
         uint64_t *x = a + 2 * i * t, *y = x + t;
-        for (Py_ssize_t j = 0; j < t; j += 8) {
-            __m512i u = _mm512_loadu_si512(x + j);
-            u = _mm512_min_epu64(u, _mm512_sub_epi64(u, Q2));
-            __m512i v = shoup_lazy8(_mm512_loadu_si512(y + j), W, Wp, Q);
-            _mm512_storeu_si512(x + j, _mm512_add_epi64(u, v));
-            _mm512_storeu_si512(y + j, _mm512_add_epi64(_mm512_sub_epi64(u, v), Q2));
-        }
-    }
-}
-
-/* one inverse stage (half-length t >= 8, m groups) */
-__attribute__((target("avx512f,avx512dq"))) static void ntt_inv_stage8(uint64_t *a, Py_ssize_t m, Py_ssize_t t,
-                                                                        uint64_t q, const uint64_t *w,
-                                                                        const uint64_t *wp) {
-    const __m512i Q = _mm512_set1_epi64((long long)q), Q2 = _mm512_set1_epi64((long long)(2 * q));
-    for (Py_ssize_t i = 0; i < m; i++) {
-        const __m512i W = _mm512_set1_epi64((long long)w[m + i]), Wp = _mm512_set1_epi64((long long)wp[m + i]);
-        uint64_t *x = a + 2 * i * t, *y = x + t;
-        for (Py_ssize_t j = 0; j < t; j += 8) {
-            __m512i u = _mm512_loadu_si512(x + j), v = _mm512_loadu_si512(y + j);
-            __m512i s = _mm512_add_epi64(u, v);
-            _mm512_storeu_si512(x + j, _mm512_min_epu64(s, _mm512_sub_epi64(s, Q2)));
-            _mm512_storeu_si512(y + j, shoup_lazy8(_mm512_add_epi64(_mm512_sub_epi64(u, v), Q2), W, Wp, Q));
+        if (!inverse) {
+            for (Py_ssize_t j = 0; j < t; j += 8) {
+                __m512i u = _mm512_loadu_si512(x + j);
+                u = _mm512_min_epu64(u, _mm512_sub_epi64(u, Q2));
+                __m512i v = shoup_lazy8(_mm512_loadu_si512(y + j), W, Wp, Q);
+                _mm512_storeu_si512(x + j, _mm512_add_epi64(u, v));
+                _mm512_storeu_si512(y + j, _mm512_add_epi64(_mm512_sub_epi64(u, v), Q2));
+            }
+        } else {
+            for (Py_ssize_t j = 0; j < t; j += 8) {
+                __m512i u = _mm512_loadu_si512(x + j), v = _mm512_loadu_si512(y + j);
+                __m512i s = _mm512_add_epi64(u, v);
+                _mm512_storeu_si512(x + j, _mm512_min_epu64(s, _mm512_sub_epi64(s, Q2)));
+                _mm512_storeu_si512(y + j, shoup_lazy8(_mm512_add_epi64(_mm512_sub_epi64(u, v), Q2), W, Wp, Q));
+            }
         }
     }
 }
@@ -599,7 +593,7 @@ static void ntt_fwd_one(uint64_t *a, Py_ssize_t n, uint64_t q, const uint64_t *w
         t >>= 1;
 #if NTT_SIMD
         if (t >= 8 && ntt_simd_ok()) {
-            ntt_fwd_stage8(a, m, t, q, w, wp);
+            ntt_stage8(a, m, t, q, w, wp, 0);
             continue;
         }
 #endif
@@ -629,7 +623,7 @@ static void ntt_inv_one(uint64_t *a, Py_ssize_t n, uint64_t q, const uint64_t *w
     for (Py_ssize_t m = n >> 1; m >= 1; m >>= 1) {
 #if NTT_SIMD
         if (t >= 8 && ntt_simd_ok()) {
-            ntt_inv_stage8(a, m, t, q, w, wp);
+            ntt_stage8(a, m, t, q, w, wp, 1);
             t <<= 1;
             continue;
         }
