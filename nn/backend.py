@@ -31,8 +31,6 @@ Operations (``x``, ``y``: values; ``b``: bits; "server" = the weight owner, part
 ``ge_multi(x, cs, ...)``    the bits of ``ge`` for several public constants at once (shape
                             (len(cs),) + x.shape; the secure backend shares the comparisons' OTs)
 ``mul_bit(b, x, ell)``      b·x
-``lut_bits(x, bits, ell)``  bits[:, x] for a public (T, 2^ell) 0/1 table and x in a ring of ell ≤ 8
-                            bits (one oblivious lookup for all T rows: ``protocols.lut``)
 ``lut_ge(x, bits, c, ell, m)`` ([x ≥ c], bits[:, x mod 2^m]) for x in ring ell (|x − c| < 2^(ell−1)):
                             a comparison and a lookup sharing one OT (``protocols.lut.lut_ge_ab``)
 ``max(x, axis, ell, drop, span)`` maximum along an axis (at 2^drop resolution; ``span``: the
@@ -231,13 +229,11 @@ class SimBackend(Backend):
         R = Ring(ell)
         return (R.to_signed(R.sub(x, c)) >= 0).astype(np.uint8)
 
-    def lut_bits(self, x, bits, ell: int) -> np.ndarray:
-        return np.asarray(bits, dtype=np.uint8)[:, Ring(ell).reduce(x).astype(np.int64)]
-
     def lut_ge(self, x, bits, c: int, ell: int, m: int) -> tuple[np.ndarray, np.ndarray]:
         R = Ring(ell)
-        ge = (R.to_signed(R.reduce(x)) >= c).astype(np.uint8)
-        return ge, self.lut_bits(R.reduce(x) & np.uint64((1 << m) - 1), bits, m)
+        x = R.reduce(x)
+        ge = (R.to_signed(x) >= c).astype(np.uint8)
+        return ge, np.asarray(bits, dtype=np.uint8)[:, (x & np.uint64((1 << m) - 1)).astype(np.int64)]
 
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         b = np.asarray(b, dtype=np.uint64)

@@ -10,8 +10,8 @@ step by step (up to the secure truncation's −1..0 ulp and the Newton iteration
   batched comparison, all truncations of the pieces as one batched truncation, all multiplexers as
   one batched ``mul_bit``.
 * :func:`softmax` — max (tree, coarse small ring), x − max, exp by table in a small ring (pieces
-  selected by one cutoff comparison and one oblivious lookup), sum (local), reciprocal (Newton),
-  product in the small ring.
+  selected by one cutoff comparison and one oblivious lookup), sum (local), reciprocal (a
+  threshold guess and two Goldschmidt steps, ``protocols/goldschmidt.py``), product in the small ring.
 * :func:`layer_norm` — mean by a public multiplier, centred values scaled down before squaring so
   the variance fits the ring, rsqrt (Newton), product, γ (server-private) and β.
 """
@@ -340,7 +340,7 @@ def div_public(be: Backend, s: np.ndarray, n: int, s_bits: int, out_shift: int, 
 
     s first loses ``a`` low bits, then is multiplied by c = round(2^m / n) ∈ [2^12, 2^13) and
     shifted by m − a + out_shift.  ``a`` is the least that keeps the product inside the ring's
-    known-sign bound — 0 when the ring has room (LayerNorm's 64-bit ring), which saves the first
+    known-sign bound — 0 when the ring has room (the embedding's LayerNorm), which saves the first
     truncation and its round.  Error: the multiplier's relative 2^-13 plus 2^(a − out_shift)/n
     output units; raises if that exceeds 4 units.  One truncation, or two when a > 0.
     """

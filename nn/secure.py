@@ -132,11 +132,6 @@ class SecureBackend(Backend):
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         return mul_ba(self.mpc, b, x, ell=ell)
 
-    def lut_bits(self, x, bits, ell: int) -> np.ndarray:
-        from protocols.lut import lut_bits
-
-        return lut_bits(self.mpc, x, bits, m=ell)
-
     def lut_ge(self, x, bits, c: int, ell: int, m: int) -> tuple[np.ndarray, np.ndarray]:
         from protocols.lut import lut_ge_ab
 
