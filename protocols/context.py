@@ -13,6 +13,8 @@ bootstrap/baseline engine and
 """
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass, field
 
 from .channel import Channel
@@ -44,11 +46,13 @@ class MPC:
             shared = common_prg(ch)
         return cls(ch=ch, ot=ot, shared_prg=shared, ot_kind=ot_kind)
 
-    def warm_up_ot(self) -> None:
+    def warm_up_ot(self) -> float:
         """Both parties: run the COT engine's one-time bootstrap in both directions now (silent
         engines otherwise bootstrap lazily inside the first kernel that draws COTs), so that a
         session can prepare while idle and a benchmark can time kernels without it.  Draws one
-        COT per direction, in the order of ``make_cot`` (party 0 sends first)."""
+        COT per direction, in the order of ``make_cot`` (party 0 sends first).  Returns the
+        seconds it took (the benches report them as ``ot_warmup_s``)."""
+        t0 = time.perf_counter()
         with self.ch.scope("ot_setup"):
             if self.party == 0:
                 self.ot.sender.get(1)
@@ -56,3 +60,4 @@ class MPC:
             else:
                 self.ot.receiver.get(1)
                 self.ot.sender.get(1)
+        return time.perf_counter() - t0

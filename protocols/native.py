@@ -117,11 +117,12 @@ _EMPTY8 = np.zeros(0, dtype=np.uint8)
 def acot_fields(mode: int, out: np.ndarray, a, v: np.ndarray, d, b, masks: np.ndarray) -> bool:
     """One pass of ``protocols.ot.extensions.acot`` in place on ``out`` ((F, n, k) uint64; see
     section 9 of ``_native.c`` for the three modes); ``a`` (mode 0), ``d`` (modes 1, 2) and ``b``
-    (mode 2) as there, None where unused.  False (nothing done) without the kernels or with
-    non-contiguous arrays: the caller then runs its numpy passes."""
-    arrays = [x for x in (out, a, v) if x is not None]
-    if kernels is None or any(x.dtype != np.uint64 or not x.flags.c_contiguous for x in arrays):
+    (mode 2) as there, None where unused; ``v`` may be a broadcast view (a product's operand
+    repeated over its fields), copied here for the kernel.  False (nothing done) without the
+    kernels or with a non-contiguous ``out`` / ``a``: the caller then runs its numpy passes."""
+    if kernels is None or any(x is not None and (x.dtype != np.uint64 or not x.flags.c_contiguous) for x in (out, a)):
         return False
+    v = np.ascontiguousarray(v, dtype=np.uint64)
     F, n, k = out.shape
     bits = [np.ascontiguousarray(x, dtype=np.uint8).reshape(-1) if x is not None else _EMPTY8 for x in (d, b)]
     kernels.acot_fields(mode, out, _EMPTY64 if a is None else a, v, bits[0], bits[1],

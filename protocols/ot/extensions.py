@@ -411,7 +411,9 @@ def acot(mpc, jobs: Sequence[ACOT]) -> list[np.ndarray]:
         if j.sender == me:
             if j.x is None:
                 raise ValueError("acot: the sender of a job passes x")
-            x = np.ascontiguousarray(np.asarray(j.x, dtype=np.uint64).reshape(F, n, k))
+            x = np.asarray(j.x, dtype=np.uint64).reshape(F, n, k)
+            if native.kernels is not None:  # the kernel's two passes read it: one copy of a broadcast x
+                x = np.ascontiguousarray(x)
             masks = np.array([_mask(w) for w in j.widths], dtype=np.uint64)
             q = st["q"]
             delta = mpc.ot.sender.delta

@@ -160,16 +160,19 @@ class RotatedTable:
             v |= g.astype(np.uint64) << np.uint64(self.gt_bit)
         return v ^ self.mask[lo:hi, None].astype(np.uint64)
 
+    def __post_init__(self) -> None:
+        # the compiled kernel takes byte entries (and a gt bit inside the byte): decided once
+        fits = self.table.max(initial=0) <= 255 and (self.gt is None or self.gt_bit <= 7)
+        self._bytes = np.ascontiguousarray(self.table, dtype=np.uint8) if fits else None
+
     def xor_into(self, pads: np.ndarray, lo: int, hi: int, d: np.ndarray) -> bool:
         """pads[i, k] ^= entry (lo + i, k ⊕ d_i) on the compiled kernel; False when it cannot."""
-        if native.kernels is None or pads.dtype != np.uint8 or self.table.max(initial=0) > 255:
-            return False
-        if self.gt is not None and self.gt_bit > 7:
+        if native.kernels is None or pads.dtype != np.uint8 or self._bytes is None:
             return False
         ks = (np.ascontiguousarray(self.shift[lo:hi], dtype=np.int64), np.ascontiguousarray(d, dtype=np.int64),
               np.ascontiguousarray(self.mask[lo:hi], dtype=np.uint8))
         gt = np.ascontiguousarray(self.gt[lo:hi], dtype=np.int64) if self.gt is not None else np.zeros(0, np.int64)
-        native.kernels.rot_table(pads, np.ascontiguousarray(self.table, dtype=np.uint8), *ks, gt, int(self.gt_bit))
+        native.kernels.rot_table(pads, self._bytes, *ks, gt, int(self.gt_bit))
         return True
 
 
