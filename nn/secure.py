@@ -24,7 +24,7 @@ from protocols.goldschmidt import GoldschmidtUnfit, gs_plan, gs_ratio, reciproca
 from protocols.newton import reciprocal_a, rsqrt_a
 from protocols.ring import Ring
 from protocols.select import mul_ba
-from protocols.trunc import trunc_a
+from protocols.trunc import trunc_a, trunc_reduce_a
 
 from .backend import Backend
 
@@ -99,10 +99,7 @@ class SecureBackend(Backend):
         """Local (probabilistic) truncation by ``s`` bits, then down to ring ell − s.  The rare
         wrap error of local truncation is a multiple of 2^(ell−s), which the ring change removes:
         the result is ⌊x / 2^s⌋ (+1) exactly, for every x in the ring.  No traffic."""
-        if s == 0:
-            return Ring(ell).reduce(x)
-        t = trunc_a(self.mpc, x, s, ell=ell, mode="probabilistic")
-        return ring_down(t, ell - s)
+        return trunc_reduce_a(self.mpc, x, s, ell=ell)
 
     @staticmethod
     def _coarse_ring(ell: int, drop: int, span: int | None, extra: int) -> int:

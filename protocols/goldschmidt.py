@@ -41,7 +41,7 @@ from .mul import mul_aa, mul_aa_cost
 from .newton import compare_ring
 from .ring import Ring
 from .select import mul_ba, mul_ba_cost
-from .trunc import trunc_a
+from .trunc import trunc_reduce_a
 
 
 class GoldschmidtUnfit(ValueError):
@@ -90,11 +90,6 @@ def gs_ratio(ratio: float | None = None) -> float:
     return float(get_config().get("recip_guess_ratio", 1.2) if ratio is None else ratio)
 
 
-def _reduce(mpc, x: np.ndarray, s: int, ell: int) -> np.ndarray:
-    """Local truncate-and-reduce by s bits into ring ell − s: ⌊x/2^s⌋ (or one less), exactly."""
-    return ring_down(trunc_a(mpc, x, s, ell=ell, mode="probabilistic"), ell - s)
-
-
 def reciprocal_gs_a(mpc, x: np.ndarray, *, lo: float, hi: float, ell: int, frac: int,
                     ratio: float | None = None) -> np.ndarray:
     """Shares of 1/x (frac bits, ring ``ell``) for shares x ∈ [lo, hi] (frac bits, ring ``ell``).
@@ -123,15 +118,15 @@ def reciprocal_gs_a(mpc, x: np.ndarray, *, lo: float, hi: float, ell: int, frac:
         xy = R.add(xy, np.sum(prod[..., 1], axis=0, dtype=np.uint64))
     R1, R2 = Ring(r1), Ring(r2)
     one = np.uint64(1 << fi if me == 0 else 0)
-    e = R1.sub(np.full(n, one, dtype=np.uint64), _reduce(mpc, xy, frac, ell))  # 1 − x·y0, fi bits
+    e = R1.sub(np.full(n, one, dtype=np.uint64), trunc_reduce_a(mpc, xy, frac, ell=ell))  # 1 − x·y0, fi bits
     y0 = ring_down(y0, r1)
     p = mul_aa(mpc, np.concatenate([e, y0]), np.concatenate([e, R1.add(e, np.full(n, one, dtype=np.uint64))]),
                ell=r1)
-    p = _reduce(mpc, p, fi, r1)  # [e², y1 = y0(1 + e)] at fi bits, ring r2
+    p = trunc_reduce_a(mpc, p, fi, ell=r1)  # [e², y1 = y0(1 + e)] at fi bits, ring r2
     e2, y1 = p[:n], p[n:]
     one2 = np.uint64(1 << fi if me == 0 else 0)
     y = mul_aa(mpc, y1, R2.add(e2, np.full(n, one2, dtype=np.uint64)), ell=r2)
-    y = _reduce(mpc, y, 2 * fi - frac, r2)  # y1(1 + e²) at frac bits, ring r3
+    y = trunc_reduce_a(mpc, y, 2 * fi - frac, ell=r2)  # y1(1 + e²) at frac bits, ring r3
     return ring_up(mpc, y, r3, ell, nonneg=True).reshape(shape)
 
 

@@ -111,6 +111,16 @@ def trunc_a(mpc, x, f: int | None = None, *, ell: int | None = None, mode: str |
     return out.reshape(shape)
 
 
+def trunc_reduce_a(mpc, x, f: int, *, ell: int) -> np.ndarray:
+    """Local truncate-and-reduce: shares of ⌊x/2^f⌋ (+ {0, 1}) in ring ell − f, for *every* signed
+    x in ring ell — the probabilistic truncation's rare wrap error is a multiple of 2^(ell−f),
+    which the smaller ring removes.  No traffic, no round."""
+    R = Ring(ell)
+    if f == 0:
+        return R.reduce(np.asarray(x, dtype=np.uint64))
+    return Ring(ell - f).reduce(trunc_a(mpc, x, f, ell=ell, mode="probabilistic"))
+
+
 def trunc_cost(n: int, ell: int, f: int, *, mode: str = "faithful", party: int = 0, bounded: bool = True,
                batch: int | None = None) -> dict:
     """Per-party payload bytes sent and rounds of :func:`trunc_a`."""

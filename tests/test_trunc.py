@@ -106,3 +106,19 @@ def test_unbounded_and_exact(ell, f, mode, bounded, rng):
         cost = trunc_cost(x.size, ell, f, mode=mode, party=p, bounded=bounded)
         if exact_costs():  # compare's own COT draws are not scoped out on a real engine
             assert c.bytes_sent == cost["bytes_sent"] and c.rounds == cost["rounds"]
+
+
+def test_trunc_reduce_exact_to_one_ulp_everywhere(rng):
+    """trunc_reduce_a: ⌊x/2^f⌋ + {0, 1} in ring ell − f for every x, the ring's extremes included
+    (where the probabilistic truncation alone would wrap), no traffic."""
+    from protocols.trunc import trunc_reduce_a
+
+    ell, f = 26, 7
+    R, Rs = Ring(ell), Ring(ell - f)
+    v = np.concatenate([rng.integers(-(2**25), 2**25, 500), [0, 1, -1, 2**25 - 1, -(2**25), 127, -128]])
+    x = R.from_signed(v)
+    x0, x1 = R.share(x)
+    z0, z1, c0, c1 = run_mpc(lambda m, a: trunc_reduce_a(m, a, f, ell=ell), (x0,), (x1,))
+    d = Rs.to_signed(Rs.sub(Rs.add(z0, z1), Rs.from_signed(v >> f)))
+    assert set(np.unique(d)) <= {0, 1}
+    assert c0.bytes_sent == c1.bytes_sent == 0 and c0.rounds == 0
