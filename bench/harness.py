@@ -85,11 +85,6 @@ def analytic_bound(profile: str, bytes_total: int, rounds: int) -> float | None:
     return bw + rounds * p.rtt_s
 
 
-def run_case(client, workload: str, case: dict, profile: str, repeat: int) -> dict[str, Any]:
-    """Run one case ``repeat`` times on fresh sessions; return its row."""
-    return run_cases(client, workload, [case], profile, repeat)[0]
-
-
 def run_cases(client, workload: str, cases: list[dict], profile: str, repeat: int) -> list[dict[str, Any]]:
     """Run the cases ``repeat`` times each on fresh sessions, interleaved (every case once, then
     again): a machine that slows down or speeds up during the run shifts every case alike, so the
@@ -97,9 +92,8 @@ def run_cases(client, workload: str, cases: list[dict], profile: str, repeat: in
     runs: list[list] = [[] for _ in cases]
     for _ in range(repeat):
         for i, case in enumerate(cases):
-            if repeat > 1 or len(cases) > 1:
-                print(f"[bench] {workload}/{case['case']} ({case.get('impl', 'party')}) profile={profile}",
-                      file=sys.stderr, flush=True)
+            print(f"[bench] {workload}/{case['case']} ({case.get('impl', 'party')}) profile={profile}",
+                  file=sys.stderr, flush=True)
             qr = client.run(case["job"], case.get("inputs"), model=case.get("model", ""), params=case.get("params", {}),
                             profile=profile)
             runs[i].append(qr)
