@@ -32,6 +32,10 @@ Baselines (:mod:`approx.baselines`): :func:`bumblebee_gelu` (a ``PiecewisePoly``
 :class:`ExpSquaring` ((1 + x/2^n)^(2^n), n = ``get_config().exp_squarings``) with the same
 ``evaluate_float`` / ``evaluate_fixed`` interface.
 
+softmax's exp in the secure model is by default not a polynomial but :class:`ExpLookup`
+(:mod:`approx.exp_lookup`): one lookup on the coarse part and the chooser's low factor, exact up
+to rounding; the fitted exp table stays available (config ``softmax_exp="fitted"``).
+
 Making tables: ``party calibrate --model minilm-l6`` (see :mod:`approx.calibrate`), which records
 the inputs with ``nn.plain.Recorder`` and fits them with :mod:`approx.fit`.  Accuracy side by side:
 ``python -m bench.approx_accuracy``.
@@ -43,8 +47,9 @@ not needed: the recording glue lives in ``party/commands/calibrate.py`` and ``ap
 consumes a plain ``{"kind/layer/site": array}`` dict.
 """
 from .baselines import ExpSquaring, bumblebee_gelu
+from .exp_lookup import ExpLookup
 from .fixed import decode, encode, evaluate_fixed, evaluate_fixed_real
 from .tables import FixedTable, PiecewisePoly, load_table, table_path
 
 __all__ = ["PiecewisePoly", "FixedTable", "load_table", "table_path", "evaluate_fixed", "evaluate_fixed_real",
-           "encode", "decode", "bumblebee_gelu", "ExpSquaring"]
+           "encode", "decode", "bumblebee_gelu", "ExpSquaring", "ExpLookup"]

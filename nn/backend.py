@@ -235,6 +235,15 @@ class SimBackend(Backend):
         ge = (R.to_signed(x) >= c).astype(np.uint8)
         return ge, np.asarray(bits, dtype=np.uint8)[:, (x & np.uint64((1 << m) - 1)).astype(np.int64)]
 
+    def exp_lut(self, z, spec, ell: int, frac: int, top: int, span: int) -> np.ndarray:
+        """[z in the window]·e^z by lookup (:class:`approx.exp_lookup.ExpLookup` ``spec``, window
+        ending at grid value ``top``; ``span``: |z| < 2^span) at ``frac`` bits in ring frac + 3.
+        The simulator takes the nearest value and the expected cutoff; the secure run
+        (``protocols/exp_lut.py``) is within a few units of it and cuts anywhere in the window's
+        lowest grid step."""
+        R = Ring(ell)
+        return Ring(frac + 3).reduce(spec.evaluate_fixed(R.reduce(z), ell, frac, top=top))
+
     def mul_bit(self, b, x, ell: int) -> np.ndarray:
         b = np.asarray(b, dtype=np.uint64)
         if x.ndim == b.ndim + 1:

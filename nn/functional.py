@@ -274,6 +274,13 @@ def softmax_grid(table, fe: int):
     return lut_grid(table, fe, m, g, top - (1 << m)) if m > 0 else None
 
 
+def lookup_top(spec) -> int:
+    """Last grid value of the lookup exp's window in softmax: z = s − max ≤ 2^-max_frac (plus the
+    coarse maximum's unit), and the coarse part H ≤ ⌊z·2^g⌋."""
+    g, mf = spec.grid_frac, softmax_max_frac()
+    return (1 << g >> mf) + (1 if g >= mf else 0)
+
+
 def _quadratics_right_of(table, lo: float) -> bool:
     """Whether every piece of degree ≥ 2 of ``table`` starts at a breakpoint ≥ lo."""
     bps = list(table.breakpoints)
@@ -284,13 +291,16 @@ def _quadratics_right_of(table, lo: float) -> bool:
 def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell: int | None = None) -> np.ndarray:
     """Softmax along the last axis of s (ring ``ell``, ``frac`` bits) → ring ``out_ell`` (default
     ``ell``), ``frac`` bits;
-    ``exp_table`` is a fitted table or an :class:`approx.ExpSquaring` baseline.
+    ``exp_table`` is an :class:`approx.exp_lookup.ExpLookup`, a fitted table or an
+    :class:`approx.ExpSquaring` baseline.
 
     1. max: a comparison tree on ⌊s/2^drop⌋ in a ring of ~``nl_span_bits`` + 7 bits (row spans
        are promised below 2^nl_span_bits) at 1/8 resolution (:func:`softmax_max_frac`), lifted
        back relative to the row's first score; softmax is shift-invariant, so a maximum off by
        1/8 only lets z exceed 0 by that much.
-    2. z = s − max, then exp.  A fitted table runs in the small ring of :func:`softmax_rings`
+    2. z = s − max, then exp.  The lookup exp (:class:`approx.exp_lookup.ExpLookup`, the default:
+       exact up to rounding, ``protocols/exp_lut.py``) takes z at the exp ring's fraction bits
+       and returns e in ring fe + 3, brought back by one ring_up.  A fitted table runs in the small ring of :func:`softmax_rings`
        (z reaches it by a local truncate-and-reduce: no traffic), its pieces selected by one
        comparison and one lookup on z at 1/8 resolution (:func:`softmax_grid`; tables off that
        grid use one comparison per breakpoint in the span ring); the squaring baseline runs at
@@ -309,7 +319,13 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
     # z ∈ (−2^(span−1), 2^drop] (row spans < 2^(span−1)) and every exp breakpoint or cutoff b lies
     # in (−2^(span−2), 0], so |z − b| < 2^(span−1): the comparisons need one bit less than GELU's
     zspan = span - 1
-    if hasattr(exp_table, "pieces"):
+    if hasattr(exp_table, "index_bits"):
+        # exact exp by lookup (approx/exp_lookup.py, protocols/exp_lut.py) on z at fe bits, in ring
+        # fe + 3 (e ≤ e^(1/8) + a few units), then back to the exp ring
+        zk = be.ring_down(be.trunc_reduce(z, frac - fe, ell), ell - (frac - fe), ke)
+        e = be.exp_lut(zk, exp_table, ke, fe, top=lookup_top(exp_table), span=zspan - (frac - fe))
+        e = be.ring_up(e, fe + 3, ke)
+    elif hasattr(exp_table, "pieces"):
         zk = be.ring_down(be.trunc_reduce(z, frac - fe, ell), ell - (frac - fe), ke)
         # every piece value and adjacent difference on z ≤ 2^-3 is below 1.14 < 2 (checked by
         # tests/test_nn_functional.py): the pieces are truncated locally into ring ke − frac and

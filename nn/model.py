@@ -293,7 +293,16 @@ class BertEncoder(Module):
 
 
 def load_tables(model_name: str = "minilm-l6") -> dict:
-    """The approximation tables the secure model evaluates (``approx/tables/<model>/``)."""
-    from approx import load_table
+    """The approximations the secure model evaluates: GELU's fitted table
+    (``approx/tables/<model>/``) and softmax's exp — by lookup (:class:`approx.exp_lookup.ExpLookup`,
+    exact up to rounding; its window meets the calibrated inputs, see ``bench.approx_accuracy``)
+    unless config knob ``softmax_exp`` is ``"fitted"``.  ``exp_fitted``: the fitted exp table."""
+    from approx import ExpLookup, load_table
+    from protocols.config import get_config
 
-    return {"gelu": load_table(model_name, "gelu"), "exp": load_table(model_name, "exp")}
+    fitted = load_table(model_name, "exp")
+    choice = get_config().get("softmax_exp", "lookup")
+    if choice not in ("lookup", "fitted"):
+        raise ValueError(f"softmax_exp must be 'lookup' or 'fitted', not {choice!r}")
+    exp = ExpLookup() if choice == "lookup" else fitted
+    return {"gelu": load_table(model_name, "gelu"), "exp": exp, "exp_fitted": fitted}

@@ -134,6 +134,16 @@ class SecureBackend(Backend):
 
         return lut_ge_ab(self.mpc, x, bits, c, m=m, k=ell)
 
+    def exp_lut(self, z, spec, ell: int, frac: int, top: int, span: int) -> np.ndarray:
+        """``protocols/exp_lut.py``; its comparison ring holds H − lo: |H| ≤ 2^(span − s) + 1 and
+        |lo| < 2^m."""
+        from protocols.exp_lut import exp_lut_a
+
+        s, m = frac - spec.grid_frac, spec.index_bits
+        return exp_lut_a(self.mpc, z, k=ell, frac=frac, grid_frac=spec.grid_frac, m=m, lo=spec.lo(top),
+                         kc=min(ell - s, ((1 << max(0, span - s)) + (1 << m)).bit_length() + 1), value_frac=spec.value_frac,
+                         corr_frac=spec.corr_frac)
+
     def max(self, x, axis: int, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
         """The tree runs on the coarse values ⌊x/2^drop⌋ in a ring that holds their differences
         (``span``); the coarse maximum is lifted back as x_0 + 2^drop·(m_c − x_0c), x_0 the first

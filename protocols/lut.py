@@ -133,17 +133,73 @@ def lut_ge_ab(mpc: "MPC", x: np.ndarray, bits, c: int, *, m: int, k: int) -> tup
     of ANDs from the low digit up: gt ← gt_i ⊕ eq_i·gt.  Balanced like :func:`lut_ab`.
     Rounds: 2 (choices, tables) + one per upper digit.  Cost: :func:`lut_ge_cost`.
     """
-    from .bits import and_bb, not_b
-    from .compare import _digits, digit_size
-    from .ring import Ring
-
     bits = np.asarray(bits, dtype=np.uint64)
     T = bits.shape[0] if bits.ndim == 2 else 0
     if bits.ndim != 2 or bits.shape[1] != (1 << m) or np.any(bits > 1) or not 0 <= T <= 63:
         raise ValueError(f"lut_ge_ab: bits must be a (T ≤ 63, 2^{m}) 0/1 array, got shape {bits.shape}")
-    if not 1 <= m <= 8 or not m < k <= 64:
-        raise ValueError(f"lut_ge_ab: need 1 ≤ m ≤ 8 and m < k ≤ 64 (m={m}, k={k})")
     packed = _pack_rows(bits)
+
+    def low(own: slice, xo: np.ndarray, A0: np.ndarray):
+        mask = mpc.prg.uint64((xo.size,), T + 1)
+        return RotatedTable(packed, xo, mask, gt=A0, gt_bit=T), mask
+
+    ge, words, _ = _lut_ge(mpc, x, c, m, k, T + 1, low)
+    lut = ((words[None] >> np.arange(T, dtype=np.uint64)[:, None]) & np.uint64(1)).astype(np.uint8)
+    return ge, lut.reshape((T,) + tuple(np.shape(x)))
+
+
+def lut_ge_aa(mpc: "MPC", x: np.ndarray, values, c: int, *, m: int, k: int, w: int,
+              mask: np.ndarray | None = None, extra: tuple[list, list] | None = None
+              ) -> tuple[np.ndarray, np.ndarray, list]:
+    """:func:`lut_ge_ab` with an *arithmetic* lookup whose values the owner may choose per element.
+
+    ``values(own)`` returns, for the elements ``own`` (a slice of the flattened x) this party
+    owns, a (n_own, 2^m) array: entry t is the value to deliver when x mod 2^m = t, < 2^w — it
+    may depend on the owner's own secrets (``protocols/exp_lut.py`` folds the owner's share in).
+    The owner draws r ∈ Z_2^w and a bit β and offers, for the chooser's index j,
+    ((values[(x_o + j) mod 2^m] − r) mod 2^w) | (([A mod 2^m > 2^m − 1 − j] ⊕ β) << w); its output
+    shares are r and β.  Outputs: XOR shares of [x ≥ c], arithmetic shares mod 2^w of the value,
+    and the peer's ``extra`` arrays.
+
+    ``mask``: the owner's r for its elements ((n_own,) < 2^w; default fresh), when the caller
+    needs its share before the lookup (``protocols/exp_lut.py`` multiplies it in the same flight).
+    ``extra`` = (arrays to send, their (dtype, shape) specs from the peer): a caller's independent
+    message rides on the choices' flight (no round of its own).  Rounds, COTs: as
+    :func:`lut_ge_ab` with T = w; bytes: :func:`lut_ge_cost` with T = w (plus ``extra``).
+    """
+    if not 1 <= w <= 63:
+        raise ValueError(f"lut_ge_aa: value bits w={w} must be in 1..63")
+    N, W = 1 << m, np.uint64((1 << w) - 1)
+
+    def low(own: slice, xo: np.ndarray, A0: np.ndarray):
+        vals = np.asarray(values(own), dtype=np.uint64)
+        if vals.shape != (xo.size, N):
+            raise ValueError(f"lut_ge_aa: values gave shape {vals.shape}, expected {(xo.size, N)}")
+        r = mpc.prg.uint64((xo.size,), w) if mask is None else np.asarray(mask, dtype=np.uint64)
+        if r.shape != (xo.size,):
+            raise ValueError(f"lut_ge_aa: mask shape {r.shape}, expected {(xo.size,)}")
+        beta = mpc.prg.uint64((xo.size,), 1)
+        j = np.arange(N, dtype=np.int64)
+        v = np.take_along_axis(vals, (xo[:, None] + j) & (N - 1), axis=1)
+        g = (A0[:, None] > (N - 1) - j).astype(np.uint64)
+        table = ((v - r[:, None]) & W) | ((g ^ beta[:, None]) << np.uint64(w))
+        return table, r | (beta << np.uint64(w))
+
+    ge, words, got = _lut_ge(mpc, x, c, m, k, w + 1, low, extra)
+    return ge, (words & W).reshape(np.shape(x)), got
+
+
+def _lut_ge(mpc: "MPC", x: np.ndarray, c: int, m: int, k: int, e0: int, low, extra=None):
+    """The comparison-plus-lookup of :func:`lut_ge_ab` / :func:`lut_ge_aa`.  ``low(own, x_o mod
+    2^m, A mod 2^m)`` gives the owner's lowest-digit tables (e0-bit entries, the comparison's
+    digit bit at bit e0 − 1) and its own output words.  Returns XOR shares of [x ≥ c] (x's
+    shape), the flat low words (the owner's own, the chooser's read) and the peer's extras."""
+    from .bits import and_bb, not_b
+    from .compare import _digits, digit_size
+    from .ring import Ring
+
+    if not 1 <= m <= 8 or not m < k <= 64:
+        raise ValueError(f"lut_ge: need 1 ≤ m ≤ 8 and m < k ≤ 64 (m={m}, k={k})")
     R, N = Ring(k), 1 << m
     shape = np.shape(x)
     xs = R.reduce(np.asarray(x, dtype=np.uint64)).reshape(-1)
@@ -157,19 +213,21 @@ def lut_ge_ab(mpc: "MPC", x: np.ndarray, bits, c: int, *, m: int, k: int) -> tup
     B = half - (xs[oth] & half)
     ups = _digits(k - 1 - m, digit_size(k - 1)) if k - 1 > m else []
     offs = np.cumsum([m] + ups[:-1]).tolist() if ups else []
-    groups = [(m, T + 1)] + [(w, 2) for w in ups]
+    groups = [(m, e0)] + [(w, 2) for w in ups]
     ots = [[(NOTSender if me == h else NOTReceiver)(mpc, size, w) for w, _ in groups] for h, size in enumerate((a, b))]
     senders, receivers = ots[me], ots[1 - me]
-    # 1. choices cross: the lookup index x_c mod 2^m, then B's upper digits
+    sent_extra, want_extra = extra if extra is not None else ([], [])
+    # 1. choices cross: the lookup index x_c mod 2^m, then B's upper digits (and a caller's extras)
     picks = [xs[oth] & np.uint64(N - 1)] + [(B >> np.uint64(o)) & np.uint64((1 << w) - 1) for o, w in zip(offs, ups)]
     mpc.ch.send(*[pack_values(r.derandomise(p.astype(np.int64)).astype(np.uint64), w)
-                  for r, p, (w, _) in zip(receivers, picks, groups)])
-    got = mpc.ch.recv(*[(np.uint8, ((n_own * w + 7) // 8,)) for w, _ in groups])
+                  for r, p, (w, _) in zip(receivers, picks, groups)], *sent_extra)
+    got = mpc.ch.recv(*[(np.uint8, ((n_own * w + 7) // 8,)) for w, _ in groups], *want_extra)
+    got, got_extra = got[: len(groups)], got[len(groups):]
     ds = [unpack_values(g, n_own, w).astype(np.int64) for g, (w, _) in zip(got, groups)]
     # 2. tables cross
-    xo, A0 = xs[own].astype(np.int64), (A & np.uint64(N - 1)).astype(np.int64)
-    masks = [mpc.prg.uint64((n_own,), e) for _, e in groups]
-    low = RotatedTable(packed, xo, masks[0], gt=A0, gt_bit=T)
+    xo, A0 = xs[own].astype(np.int64) & (N - 1), (A & np.uint64(N - 1)).astype(np.int64)
+    low_table, low_word = low(own, xo, A0)
+    masks = [low_word] + [mpc.prg.uint64((n_own,), 2) for _ in ups]
 
     def upper(i: int):
         Ai = ((A >> np.uint64(offs[i])) & np.uint64((1 << ups[i]) - 1)).astype(np.int64)
@@ -180,7 +238,7 @@ def lut_ge_ab(mpc: "MPC", x: np.ndarray, bits, c: int, *, m: int, k: int) -> tup
             return e ^ masks[i + 1][lo:hi, None]
         return f
 
-    fns = [low] + [upper(i) for i in range(len(ups))]
+    fns = [low_table] + [upper(i) for i in range(len(ups))]
     mpc.ch.send(*[s.mask_table(f, d, e) for s, f, d, (_, e) in zip(senders, fns, ds, groups)])
     got = mpc.ch.recv(*[(np.uint8, ((n_oth * (1 << w) * e + 7) // 8,)) for w, e in groups])
     vals = []
@@ -189,12 +247,11 @@ def lut_ge_ab(mpc: "MPC", x: np.ndarray, bits, c: int, *, m: int, k: int) -> tup
         full[own] = msk
         full[oth] = r.unmask(g, e)
         vals.append(full)
-    lut = ((vals[0][None] >> np.arange(T, dtype=np.uint64)[:, None]) & np.uint64(1)).astype(np.uint8)
-    gt = ((vals[0] >> np.uint64(T)) & np.uint64(1)).astype(np.uint8)
+    gt = ((vals[0] >> np.uint64(e0 - 1)) & np.uint64(1)).astype(np.uint8)
     for vi in vals[1:]:  # low digit up: gt ← gt_i ⊕ eq_i·gt
         gt = ((vi & np.uint64(1)).astype(np.uint8) ^ and_bb(mpc, ((vi >> np.uint64(1)) & np.uint64(1)).astype(np.uint8), gt))
     msb = gt ^ ((v >> np.uint64(k - 1)) & np.uint64(1)).astype(np.uint8)
-    return not_b(mpc, msb).reshape(shape), lut.reshape((T,) + tuple(shape))
+    return not_b(mpc, msb).reshape(shape), vals[0], list(got_extra)
 
 
 def lut_ge_cost(n: int, m: int, k: int, T: int) -> dict:

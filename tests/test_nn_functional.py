@@ -27,8 +27,9 @@ def test_piecewise_matches_approx_spec_bit_for_bit(fn, rng):
     assert np.abs(R.to_signed(R.sub(got1, want))).max() <= 2
 
 
-def test_softmax_sim_close_to_float(rng):
-    table = load_table("minilm-l6", "exp")
+@pytest.mark.parametrize("kind", ["lookup", "table"])
+def test_softmax_sim_close_to_float(kind, rng):
+    table = _exp(kind)
     ell, frac = 32, 13
     R = Ring(ell)
     s = rng.normal(0, 3, size=(4, 16, 16))
@@ -150,13 +151,17 @@ def test_max_small_ring_secure_vs_sim(drop, rng):
     assert np.all(np.abs(got - v.max(1)) < 2 << drop)
 
 
-@pytest.mark.parametrize("kind", ["table", "squaring"])
+def _exp(kind: str):
+    from approx import ExpLookup, ExpSquaring
+
+    return {"lookup": ExpLookup, "table": lambda: load_table("minilm-l6", "exp"), "squaring": ExpSquaring}[kind]()
+
+
+@pytest.mark.parametrize("kind", ["lookup", "table", "squaring"])
 def test_softmax_secure_vs_sim_and_float(kind, rng):
     """Secure softmax against its simulator and float64 on random rows and edge rows: all equal,
     one dominant score, very negative scores, large positive scores, a span near the promise."""
-    from approx import ExpSquaring
-
-    table = load_table("minilm-l6", "exp") if kind == "table" else ExpSquaring()
+    table = _exp(kind)
     ell, frac = 32, 13
     R = Ring(ell)
     s = rng.normal(0, 3, size=(8, 24))
@@ -174,19 +179,21 @@ def test_softmax_secure_vs_sim_and_float(kind, rng):
     assert np.abs(got - ref).max() < 0.03
     # the secure truncation may differ from the simulator's floor by one ulp (2^-13); the
     # baseline raises u = 1 + z/2^8 to the 2^8-th power, which scales a one-ulp difference in u
-    # by up to 2^8·u^255 (≈ 0.03 relative), the table's pieces by < 2 ulps
-    assert np.abs(got - sim).max() < (0.01 if kind == "table" else 0.03)
+    # by up to 2^8·u^255 (≈ 0.03 relative), the table's pieces by < 2 ulps, the lookup's entries
+    # and factor by a few units at 2^-10
+    assert np.abs(got - sim).max() < (0.03 if kind == "squaring" else 0.01)
     np.testing.assert_allclose(got[0], 1 / 24, atol=2e-3)
     assert abs(got[1, 4] - 1) < 0.01
 
 
-def test_softmax_long_equal_rows_reach_the_sum_bound():
+@pytest.mark.parametrize("kind", ["lookup", "table"])
+def test_softmax_long_equal_rows_reach_the_sum_bound(kind):
     """Rows of 128 equal scores just below a step of the coarse maximum: every z is close to 2^-3,
     so Σe approaches 128·e^(1/8), the top of the reciprocal's promised range (softmax_den_hi);
     one dominant score takes the sum to its bottom."""
     from nn.functional import softmax_den_hi, softmax_den_lo
 
-    table = load_table("minilm-l6", "exp")
+    table = _exp(kind)
     ell, frac = 32, 13
     R = Ring(ell)
     s = np.zeros((3, 128))
@@ -232,7 +239,7 @@ def test_exp_table_promises_of_softmax():
     from nn.functional import _quadratics_right_of
     from nn.model import load_tables
 
-    t = load_tables()["exp"]
+    t = load_tables()["exp_fitted"]
     assert _quadratics_right_of(t, -8.0)
     # the lookup selection (softmax_grid) may take a piece one grid step (1/8) left of its breakpoint
     band = 2.0**-3 if softmax_grid(t, 10) else 0.0
@@ -251,7 +258,7 @@ def test_softmax_uses_the_lookup_grid():
     from approx import PiecewisePoly
     from nn.model import load_tables
 
-    t = load_tables()["exp"]
+    t = load_tables()["exp_fitted"]
     assert softmax_grid(t, 10) == (6, 3, -61)
     assert all(-7.625 <= b < 0.375 and (b * 8) == int(b * 8) for b in t.breakpoints)
     off = PiecewisePoly("exp", [b + 2.0**-6 for b in t.breakpoints], t.pieces)

@@ -2,14 +2,17 @@
 
     python -m bench nonlinear [--profile lan,wan] [--impl party,bumblebee-approx] [--cases ...]
 
-Cases: ``gelu-128x3072``, ``softmax-12x128x128``, ``layernorm-128x768``.  Impl ``party`` evaluates
-our distribution-fitted tables (``approx/tables/minilm-l6``: GELU 0|p2|p2|p2|x, exp 0|p1|p2|p2|p2|p2
-with its pieces selected by one comparison and one lookup) in ring 2^32 with 13 fraction bits; ``bumblebee-approx`` evaluates BumbleBee's approximations with
-the *same* protocols (GELU 0|p3|p6|x in ring 2^64 with 18 fraction bits — its degree-6 piece
-overflows 2^32 — and exp ≈ (1 + x/2^n)^(2^n), n = config ``exp_squarings``, in ring 2^32), so the
-ratio isolates the approximations.  LayerNorm has no approximation to swap (both would be the same
-protocol), so it runs as ``party`` only.  Inputs are public-coin test data drawn from the shared
-PRG (MiniLM-like spreads); the row's ``max_abs_err`` compares the revealed output with float64.
+Cases: ``gelu-128x3072``, ``softmax-12x128x128``, ``layernorm-128x768``.  Impl ``party`` is our
+default: GELU by its distribution-fitted table (``approx/tables/minilm-l6``: 0|p2|p2|p2|x) and
+softmax's exp by lookup (``approx/exp_lookup.py``, ``protocols/exp_lut.py``: exact up to rounding),
+in ring 2^32 with 13 fraction bits; ``party-fitted`` (softmax only) is softmax with the fitted exp
+table (0|p1|p2|p2|p2|p2, pieces selected by one comparison and one lookup) instead;
+``bumblebee-approx`` evaluates BumbleBee's approximations with the *same* protocols (GELU
+0|p3|p6|x in ring 2^64 with 18 fraction bits — its degree-6 piece overflows 2^32 — and exp ≈
+(1 + x/2^n)^(2^n), n = config ``exp_squarings``, in ring 2^32), so the ratio isolates the
+approximations.  LayerNorm has no approximation to swap (both would be the same protocol), so it
+runs as ``party`` only.  Inputs are public-coin test data drawn from the shared PRG (MiniLM-like
+spreads); the row's ``max_abs_err`` compares the revealed output with float64.
 SPU CHEETAH rows come from ``bench/peers`` (see ``bench/workloads/_peers.py``).
 """
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from ._peers import add_peer_args, peer_rows_for
 
-DESCRIPTION = "secure GELU / softmax / LayerNorm: fitted tables (party) vs BumbleBee's approximations (+ SPU CHEETAH)"
+DESCRIPTION = "secure GELU / softmax / LayerNorm: ours (party, party-fitted) vs BumbleBee's approximations (+ SPU CHEETAH)"
 DEFAULT_CASES = "gelu-128x3072,softmax-12x128x128,layernorm-128x768"
 
 
@@ -40,7 +43,7 @@ def cases(args) -> list[dict]:
     out = []
     for c in args.cases.split(","):
         for impl in args.impl.split(","):
-            if c.startswith("layernorm") and impl != "party":
+            if (c.startswith("layernorm") and impl != "party") or (impl == "party-fitted" and not c.startswith("softmax")):
                 continue
             out.append({"case": c, "impl": impl, "job": "bench-nonlinear",
                         "params": {"case": c, "impl": impl, "ot": args.ot}, "extra": _extra})
@@ -74,7 +77,7 @@ def run_case(ch, params: dict) -> dict:
     shape = tuple(int(d) for d in dims.split("x"))
     if kind not in ("gelu", "softmax", "layernorm") or int(np.prod(shape)) > 4_000_000:
         raise ValueError(f"unknown or oversized nonlinear case {case!r}")
-    if impl not in ("party", "bumblebee-approx"):
+    if impl not in ("party", "party-fitted", "bumblebee-approx"):
         raise ValueError(f"unknown impl {impl!r}")
     mpc = MPC.setup(ch, ot_kind=params.get("ot", "ferret"))
     # the COT engine's one-time bootstrap (IKNP + Ferret's first iteration) before the timed part,
@@ -87,7 +90,7 @@ def run_case(ch, params: dict) -> dict:
     if kind == "gelu":
         x = _normal(mpc.shared_prg, shape, -0.6, 1.5)
         ref = gelu_ref(x)
-        if impl == "party":
+        if impl in ("party", "party-fitted"):
             fn = lambda be, xs: piecewise(be, tables["gelu"], xs, ell, frac, span=nl_span(frac))  # noqa: E731
         else:
             ell, frac = 64, 18
@@ -97,7 +100,7 @@ def run_case(ch, params: dict) -> dict:
         x = _normal(mpc.shared_prg, shape, 0.0, 2.0)
         e = np.exp(x - x.max(-1, keepdims=True))
         ref = e / e.sum(-1, keepdims=True)
-        table = tables["exp"] if impl == "party" else ExpSquaring()
+        table = {"party": tables["exp"], "party-fitted": tables["exp_fitted"]}.get(impl) or ExpSquaring()
         fn = lambda be, xs: softmax(be, xs, table, ell, frac)  # noqa: E731
     else:
         ell = 40

@@ -377,8 +377,17 @@ def acot(mpc, jobs: Sequence[ACOT]) -> list[np.ndarray]:
     Inputs/outputs: see :class:`ACOT`.  Traffic per party: ``acot_cost(jobs, party)`` bytes in
     one message (both parties send, then both receive).  Returns the ``out`` arrays.
     """
-    me = mpc.party
     jobs = list(jobs)
+    msg, state = acot_begin(mpc, jobs)
+    mpc.ch.send(msg)
+    return acot_end(mpc, jobs, state, mpc.ch.recv_array(np.uint8, None))
+
+
+def acot_begin(mpc, jobs: Sequence[ACOT]) -> tuple[np.ndarray, list[dict]]:
+    """First half of :func:`acot`: draw the COTs and build this party's message (uint8), so a
+    caller may send it inside another protocol's flight; :func:`acot_end` finishes with the
+    peer's message."""
+    me = mpc.party
     # --- draw COTs: direction 0->1 first, then 1->0 ----------------------------------------
     state: list[dict] = [dict() for _ in jobs]
     for direction in (0, 1):
@@ -433,10 +442,13 @@ def acot(mpc, jobs: Sequence[ACOT]) -> list[np.ndarray]:
             b = st["b"].reshape(F, n)
             st["h"] = _hash_words(st["t"], k, st["tw"]).reshape(F, n, k)
             parts.append(pack_bits(c ^ b))
-    msg = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
-    mpc.ch.send(msg)
+    return (np.concatenate(parts) if parts else np.zeros(0, np.uint8)), state
+
+
+def acot_end(mpc, jobs: Sequence[ACOT], state: list[dict], peer: np.ndarray) -> list[np.ndarray]:
+    """Second half of :func:`acot`: check the peer's message and compute the outputs."""
+    me = mpc.party
     expect = acot_cost(jobs, 1 - me)
-    peer = mpc.ch.recv_array(np.uint8, None)
     if peer.size != expect:
         raise ProtocolError(f"acot: peer sent {peer.size} bytes, expected {expect}")
     # --- finish ------------------------------------------------------------------------------

@@ -111,9 +111,9 @@ def pack_values(v: np.ndarray, nbits: int) -> np.ndarray:
     if v.dtype == np.uint8:  # 3, 5, 6, 7 bits: numpy's bit expansion of bytes, no 64-bit shifts
         bits = np.unpackbits(v[:, None], axis=1, count=nbits, bitorder="little")
         return np.packbits(bits.reshape(-1), bitorder="little")
-    v = v.astype(np.uint64, copy=False)
-    bits = ((v[:, None] >> np.arange(nbits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
-    return np.packbits(bits.reshape(-1), bitorder="little")
+    from .extensions import pack_fields  # wider entries: the field packer's stream is the same
+
+    return pack_fields(v.astype(np.uint64, copy=False)[None, :], [nbits])
 
 
 def unpack_values(b: np.ndarray, count: int, nbits: int) -> np.ndarray:
@@ -133,8 +133,9 @@ def unpack_values(b: np.ndarray, count: int, nbits: int) -> np.ndarray:
         for i in range(per):
             w[:, i] = (b >> np.uint8(i * nbits)) & m
         return w.reshape(-1)[:count].astype(np.uint64)
-    bits = np.unpackbits(b, count=count * nbits, bitorder="little").reshape(count, nbits).astype(np.uint64)
-    return (bits << np.arange(nbits, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+    from .extensions import unpack_fields
+
+    return unpack_fields(b, count, [nbits])[0]
 
 
 @dataclass
