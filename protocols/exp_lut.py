@@ -133,7 +133,7 @@ def exp_lut_ideal(z0: np.ndarray, z1: np.ndarray, *, k: int, frac: int, grid_fra
     T = np.rint(np.exp(H * 2.0 ** -grid_frac + lo_o) * 2.0 ** value_frac).astype(np.int64)
     phi = np.rint(np.expm1(lo_c) * 2.0 ** corr_frac).astype(np.int64)
     prod = (T * ((1 << corr_frac) + phi)) >> (value_frac + corr_frac - frac)
-    return prod, (H >= lo) & (H < lo + (1 << m))
+    return prod, H >= lo
 
 
 def exp_lut_cost(n: int, *, k: int, frac: int, grid_frac: int, m: int, kc: int, value_frac: int,
