@@ -60,12 +60,40 @@ class ExpLookup:
         x = np.asarray(x, dtype=np.float64)
         return np.where(x >= self.cutoff(top), np.exp(np.minimum(x, 60.0)), 0.0)
 
-    def evaluate_fixed(self, x_ring, ell: int, frac: int, *, top: int = 0, **_) -> np.ndarray:
-        """The nearest fixed-point value of :meth:`evaluate_float` in ring ``ell`` (the secure
-        run is within a few units of it: the entries', the factor's and the truncation's rounding)."""
-        x = fx.to_signed(fx.reduce(np.asarray(x_ring), ell), ell) / 2.0 ** frac
-        y = np.rint(self.evaluate_float(x, top) * 2.0 ** frac).astype(np.int64)
+    def evaluate_fixed(self, x_ring, ell: int, frac: int, trunc: str | None = None, *, top: int = 0, seed=0,
+                       **_) -> np.ndarray:
+        """Fixed point in ring ``ell`` at ``frac`` bits.  ``trunc`` "floor"/None: the nearest
+        value of :meth:`evaluate_float` (the simulator's rule); "prob": the secure arithmetic on a
+        random split of x into two shares (``protocols.exp_lut.exp_lut_ideal``: the entries' and
+        the factor's rounding, the cutoff the split decides, the truncation's {0, +1})."""
+        x = fx.reduce(np.asarray(x_ring), ell)
+        if trunc != "prob":
+            y = np.rint(self.evaluate_float(fx.to_signed(x, ell) / 2.0 ** frac, top) * 2.0 ** frac).astype(np.int64)
+            return fx.reduce(y.astype(np.uint64), ell)
+        from protocols.exp_lut import exp_lut_ideal  # lazy: approx stays below protocols
+
+        rng = np.random.default_rng(seed)  # simulation of the shares, not protocol randomness
+        z0 = fx.reduce(rng.integers(0, 2**63, x.shape, dtype=np.uint64), ell)
+        z1 = fx.reduce(x - z0, ell)
+        prod, rem, keep = exp_lut_ideal(z0, z1, k=ell, frac=frac, grid_frac=self.grid_frac, m=self.index_bits,
+                                   lo=self.lo(top), value_frac=self.value_frac, corr_frac=self.corr_frac,
+                                   owner0=rng.random(x.shape) < 0.5)
+        y = np.where(keep, prod + (rng.random(x.shape) < rem), 0)
         return fx.reduce(y.astype(np.uint64), ell)
+
+    def secure_cost(self, ell: int = 32) -> dict[str, float]:
+        """Per element in softmax's exp ring (10 fraction bits, span 2^8): one comparison (with
+        the lookup), no product, no truncation round, one multiplexer; bits from
+        ``protocols.exp_lut.exp_lut_cost``."""
+        from protocols.exp_lut import exp_lut_cost
+
+        f, n = 10, 1 << 12
+        s = f - self.grid_frac
+        kc = ((1 << max(0, 8 + 1 - self.grid_frac)) + (1 << self.index_bits)).bit_length() + 1
+        c = exp_lut_cost(n, k=26, frac=f, grid_frac=self.grid_frac, m=self.index_bits, kc=min(26 - s, kc),
+                         value_frac=self.value_frac, corr_frac=self.corr_frac)
+        return {"comparisons": 1, "mul_aa": 0, "trunc": 0, "mux": 1,
+                "est_bits": 8.0 * (c["bytes_0to1"] + c["bytes_1to0"]) / n}
 
     def cutoff_error(self, samples, top: int = 0) -> dict[str, float]:
         """Mean and max of e^x over the recorded inputs the window cuts (worst case: every input

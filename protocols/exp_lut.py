@@ -119,10 +119,11 @@ def exp_lut_a(mpc: "MPC", z: np.ndarray, *, k: int, frac: int, grid_frac: int, m
 
 
 def exp_lut_ideal(z0: np.ndarray, z1: np.ndarray, *, k: int, frac: int, grid_frac: int, m: int, lo: int,
-                  value_frac: int, corr_frac: int, owner0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Plaintext twin on the two shares (the result depends on how z is split): returns the
-    exact product T·(2^q + Φ) >> (ft + q − f) (the secure output is this or one more, before the
-    cutoff) and the cutoff bit.  ``owner0``: True where party 0 owns the element."""
+                  value_frac: int, corr_frac: int, owner0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Plaintext twin on the two shares (the result depends on how z is split): returns
+    ⌊T·(2^q + Φ) / 2^(ft + q − f)⌋ (the secure output is this or one more, before the cutoff), the
+    dropped fraction (the local truncation adds the one with about that probability) and the
+    cutoff bit.  ``owner0``: True where party 0 owns the element."""
     s = frac - grid_frac
     R = Ring(k)
     z0, z1 = R.reduce(np.asarray(z0, np.uint64)), R.reduce(np.asarray(z1, np.uint64))
@@ -132,8 +133,8 @@ def exp_lut_ideal(z0: np.ndarray, z1: np.ndarray, *, k: int, frac: int, grid_fra
     lo_o, lo_c = np.where(owner0, lo0, lo1), np.where(owner0, lo1, lo0)
     T = np.rint(np.exp(H * 2.0 ** -grid_frac + lo_o) * 2.0 ** value_frac).astype(np.int64)
     phi = np.rint(np.expm1(lo_c) * 2.0 ** corr_frac).astype(np.int64)
-    prod = (T * ((1 << corr_frac) + phi)) >> (value_frac + corr_frac - frac)
-    return prod, H >= lo
+    full, t = T * ((1 << corr_frac) + phi), value_frac + corr_frac - frac
+    return full >> t, (full & ((1 << t) - 1)) / 2.0 ** t, H >= lo
 
 
 def exp_lut_cost(n: int, *, k: int, frac: int, grid_frac: int, m: int, kc: int, value_frac: int,

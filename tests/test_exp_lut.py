@@ -27,7 +27,7 @@ def _run(x, params, rng):
     y0, y1, c0, c1 = run_mpc(lambda mpc, s: exp_lut_a(mpc, s, **params), (z0,), (z1,))
     _, ko = exp_lut_rings(params["frac"], params["value_frac"], params["corr_frac"])
     a, _ = balanced_halves(z.size)
-    prod, keep = exp_lut_ideal(z0.reshape(-1), z1.reshape(-1), owner0=np.arange(z.size) < a,
+    prod, _, keep = exp_lut_ideal(z0.reshape(-1), z1.reshape(-1), owner0=np.arange(z.size) < a,
                                **{k: v for k, v in params.items() if k != "kc"})
     got = Ring(ko).to_signed(Ring(ko).add(y0, y1)).reshape(-1)
     return got, prod, keep, c0, c1
