@@ -222,6 +222,9 @@ def calibrate(inputs: Mapping[str, np.ndarray], model: str, *, functions: Sequen
     root = Path(out_dir) if out_dir is not None else TABLES_DIR
     out: dict[str, Calibrated] = {}
     for fn in functions:
+        if fn == "exp-lookup":
+            out[fn] = _calibrate_exp_lookup(inputs, model, root, version, source, eval_inputs)
+            continue
         c = calibrate_function(fn, inputs, source=source, model=model, **kw)
         v = version if version is not None else next_version(model, fn, root)
         c.table.version = v
@@ -243,3 +246,19 @@ def calibrate(inputs: Mapping[str, np.ndarray], model: str, *, functions: Sequen
                      others={"BumbleBee": base} if base is not None else None)
         out[fn] = c
     return out
+
+
+def _calibrate_exp_lookup(inputs, model: str, root: Path, version, source, eval_inputs) -> Calibrated:
+    """softmax's lookup exp (:mod:`approx.exp_lookup`): its window from the recorded exp inputs,
+    saved as ``exp-lookup.v<N>.json``."""
+    from .exp_lookup import FILE_STEM, calibrate_lookup
+
+    x = pooled(inputs, "exp")
+    base = error_stats(ExpSquaring().evaluate_float, reference("exp"), x)
+    t = calibrate_lookup(x, base["mean_abs"], held_out=pooled(eval_inputs, "exp") if eval_inputs is not None else None)
+    t.model = model
+    t.version = version if version is not None else next_version(model, FILE_STEM, root)
+    t.info["calibration"] = {**(dict(source) if source else {}), "inputs": summarize(inputs, "exp")}
+    t.info["baseline"] = ExpSquaring().describe()
+    path = t.save(root / model / f"{FILE_STEM}.v{t.version}.json")
+    return Calibrated("exp-lookup", t, [], base, t.info["selection"]["target"], path)

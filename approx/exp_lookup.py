@@ -14,17 +14,26 @@ the expected rule (kept from (lo + ½)·Δ on).
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from . import fixed as fx
 
+FORMAT = "party-exp-lookup"
+FILE_STEM = "exp-lookup"  # approx/tables/<model>/exp-lookup.v<N>.json
+PARAMS = ("grid_frac", "index_bits", "value_frac", "corr_frac")
+DEFAULTS = {"grid_frac": 0, "index_bits": 3, "value_frac": 12, "corr_frac": 11}
 
-def _knob(name: str, default: int) -> int:
+
+def _knob(name: str, default):
     try:
         from protocols.config import get_config  # lazy: approx stays below protocols
     except ImportError:  # pragma: no cover
         return default
-    return int(get_config().get(name, default))
+    v = get_config().get(name, default)
+    return default if v is None else int(v)
 
 
 class ExpLookup:
@@ -37,12 +46,40 @@ class ExpLookup:
 
     def __init__(self, grid_frac: int | None = None, index_bits: int | None = None, value_frac: int | None = None,
                  corr_frac: int | None = None):
-        self.grid_frac = _knob("exp_lut_grid_frac", 0) if grid_frac is None else int(grid_frac)
-        self.index_bits = _knob("exp_lut_index_bits", 3) if index_bits is None else int(index_bits)
-        self.value_frac = _knob("exp_lut_value_frac", 12) if value_frac is None else int(value_frac)
-        self.corr_frac = _knob("exp_lut_corr_frac", 11) if corr_frac is None else int(corr_frac)
+        given = {"grid_frac": grid_frac, "index_bits": index_bits, "value_frac": value_frac, "corr_frac": corr_frac}
+        for name in PARAMS:
+            v = given[name]
+            setattr(self, name, _knob(f"exp_lut_{name}", DEFAULTS[name]) if v is None else int(v))
         if not 1 <= self.index_bits <= 8:
             raise ValueError(f"exp lookup: index_bits={self.index_bits} must be in 1..8")
+        self.model, self.version, self.info = "", None, {}
+
+    # --- versioned files next to the model's tables ------------------------------------------
+    def to_json(self) -> dict:
+        return {"format": FORMAT, "format_version": 1, "function": "exp", "model": self.model,
+                "version": self.version, **{k: getattr(self, k) for k in PARAMS}, **self.info}
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path) -> "ExpLookup":
+        """A saved window; config knobs ``exp_lut_*``, when set, still override its parameters."""
+        d = json.loads(Path(path).read_text())
+        if d.get("format") != FORMAT or d.get("format_version") != 1:
+            raise ValueError(f"{path}: not a {FORMAT} v1 file")
+        kw = {}
+        for k in PARAMS:
+            v = _knob(f"exp_lut_{k}", None)
+            kw[k] = int(d[k]) if v is None else v
+        t = cls(**kw)
+        t.model, t.version = d.get("model", ""), d.get("version")
+        t.info = {k: v for k, v in d.items() if k not in (*PARAMS, "format", "format_version", "function", "model",
+                                                           "version")}
+        return t
 
     def lo(self, top: int = 0) -> int:
         """First grid value of the window whose last is ``top``."""
@@ -101,6 +138,30 @@ class ExpLookup:
         x = np.asarray(samples, dtype=np.float64).reshape(-1)
         lost = np.where(x < (self.lo(top) + 1) * 2.0 ** -self.grid_frac, np.exp(np.minimum(x, 0.0)), 0.0)
         return {"mean": float(lost.mean()) if x.size else 0.0, "max": float(lost.max(initial=0.0))}
+
+
+def for_model(model: str, root=None) -> ExpLookup:
+    """The newest saved window of ``model`` (``party calibrate``), else the defaults."""
+    from .tables import TABLES_DIR, table_path
+
+    try:
+        return ExpLookup.load(table_path(model, FILE_STEM, None, root if root is not None else TABLES_DIR))
+    except FileNotFoundError:
+        return ExpLookup()
+
+
+def calibrate_lookup(samples, baseline_mean: float, *, target_ratio: float = 0.5, held_out=None) -> ExpLookup:
+    """Choose the window on recorded inputs: the fewest index bits whose worst-case cutoff error
+    (mean over ``samples``) stays below ``target_ratio`` × the baseline's mean error, so the window
+    adds less than the rounding it competes with."""
+    target = target_ratio * baseline_mean
+    t = ExpLookup(index_bits=choose_index_bits(samples, target))
+    t.info = {"selection": {"rule": "fewest index bits with worst-case cutoff mean <= target",
+                            "target": target, "target_ratio": target_ratio, "baseline_mean_abs": baseline_mean},
+              "errors": {"cutoff_calibration": t.cutoff_error(samples)}}
+    if held_out is not None:
+        t.info["errors"]["cutoff_held_out"] = t.cutoff_error(held_out)
+    return t
 
 
 def choose_index_bits(samples, target_mean: float, grid_frac: int = 0, top: int = 0, max_bits: int = 8) -> int:

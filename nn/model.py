@@ -295,14 +295,15 @@ class BertEncoder(Module):
 def load_tables(model_name: str = "minilm-l6") -> dict:
     """The approximations the secure model evaluates: GELU's fitted table
     (``approx/tables/<model>/``) and softmax's exp — by lookup (:class:`approx.exp_lookup.ExpLookup`,
-    exact up to rounding; its window meets the calibrated inputs, see ``bench.approx_accuracy``)
+    exact up to rounding, its window from ``exp-lookup.v<N>.json``, chosen on the calibrated inputs)
     unless config knob ``softmax_exp`` is ``"fitted"``.  ``exp_fitted``: the fitted exp table."""
-    from approx import ExpLookup, load_table
+    from approx import load_table
+    from approx.exp_lookup import for_model
     from protocols.config import get_config
 
     fitted = load_table(model_name, "exp")
     choice = get_config().get("softmax_exp", "lookup")
     if choice not in ("lookup", "fitted"):
         raise ValueError(f"softmax_exp must be 'lookup' or 'fitted', not {choice!r}")
-    exp = ExpLookup() if choice == "lookup" else fitted
+    exp = for_model(model_name) if choice == "lookup" else fitted
     return {"gelu": load_table(model_name, "gelu"), "exp": exp, "exp_fitted": fitted}

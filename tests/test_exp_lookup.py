@@ -45,3 +45,26 @@ def test_cutoff_error_and_window_choice(rng):
 def test_secure_cost_estimate_matches_the_protocol():
     c = ExpLookup().secure_cost()
     assert c["comparisons"] == 1 and c["mul_aa"] == 0 and 500 < c["est_bits"] < 600
+
+
+def test_calibrated_window_is_saved_and_loaded(tmp_path, rng):
+    """``party calibrate``'s exp-lookup step: the window from recorded inputs, a versioned file next
+    to the model's tables, loaded back by for_model (config knobs still override it)."""
+    from approx.calibrate import calibrate
+    from approx.exp_lookup import for_model
+    from protocols.config import override
+
+    inputs = {"exp_in/0/attn": rng.normal(-4, 3, 30000).clip(max=0), "exp_in/1/attn": rng.normal(-2, 2, 30000).clip(max=0)}
+    res = calibrate(inputs, "toy", functions=("exp-lookup",), out_dir=tmp_path, plots=False, eval_inputs=inputs)
+    c = res["exp-lookup"]
+    assert c.path == tmp_path / "toy" / "exp-lookup.v1.json" and c.path.exists()
+    t = for_model("toy", root=tmp_path)
+    assert t.index_bits == c.table.index_bits and t.version == 1
+    assert t.info["errors"]["cutoff_calibration"]["mean"] <= c.target
+    assert ExpLookup(index_bits=t.index_bits - 1).cutoff_error(np.concatenate(list(inputs.values())))["mean"] > c.target
+    with override(exp_lut_index_bits=5):
+        assert for_model("toy", root=tmp_path).index_bits == 5
+    assert for_model("no-such-model", root=tmp_path).index_bits == ExpLookup().index_bits
+    c.path.write_text('{"format": "something-else"}')
+    with pytest.raises(ValueError, match="party-exp-lookup"):
+        for_model("toy", root=tmp_path)

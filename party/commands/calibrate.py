@@ -29,8 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="minilm-l6", help="model name (nn.hf registry) or folder")
     p.add_argument("--texts", type=int, default=400, help="calibration sentences (training split); 1 in 4 is held out")
     p.add_argument("--seed", type=int, default=0, help="seed of the sentence choice and of sub-sampling")
-    p.add_argument("--functions", default="gelu,exp,recip,rsqrt",
-                   help="comma-separated functions to fit: gelu, exp, and Newton initial guesses recip, rsqrt")
+    p.add_argument("--functions", default="gelu,exp,exp-lookup,recip,rsqrt",
+                   help="comma-separated functions to fit: gelu, exp, Newton initial guesses recip, rsqrt, and "
+                   "exp-lookup (the window of softmax's exact exp by lookup, chosen on the recorded inputs)")
     p.add_argument("--out", default=None, help="tables root (default: approx/tables in the source tree)")
     p.add_argument("--version", type=int, default=None, help="table version to write (default: next free)")
     p.add_argument("--max-samples", type=int, default=200_000, help="recorded values kept per (kind, layer, site)")
@@ -92,6 +93,9 @@ def run(args) -> int:
     for fn, c in res.items():
         t = c.table
         print(f"{fn}: {t.describe()}  -> {c.path}")
+        if fn == "exp-lookup":
+            print(f"   window error {json.dumps(t.info['errors'])};  target {c.target:.3g}")
+            continue
         print(f"   calibration {json.dumps({k: round(v, 6) for k, v in t.errors['calibration'].items()})}")
         if "held_out" in t.errors:
             print(f"   held-out    {json.dumps({k: round(v, 6) for k, v in t.errors['held_out'].items()})}")
