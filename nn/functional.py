@@ -390,7 +390,8 @@ def layer_norm(be: Backend, x: np.ndarray, name: str, eps: float, ell: int, frac
     if 2 * v > frac:
         raise ValueError(f"layer_norm: ring {ell} too small for |x| < 2^{x_bits} at {frac} fraction bits")
     ds = be.trunc(d, v, ell) if v else d
-    sq = be.square(ds, ell)  # 2(frac - v) fraction bits
+    # |d| < 2^(x_bits + 1): the bounded squaring takes ~21-bit shares instead of ell-bit ones
+    sq = be.square(ds, ell, bound=x_bits + 1 + frac - v)  # 2(frac - v) fraction bits
     ssum = R.reduce(np.sum(sq, axis=-1, dtype=np.uint64))
     var = div_public(be, ssum, H, hb + var_bits + 2 * (frac - v), frac - 2 * v, ell)
     lo, hi = var_range if var_range is not None else (2.0**-10, 2.0**var_bits)
