@@ -20,7 +20,7 @@ from protocols.context import MPC
 from protocols.convert import ring_down, ring_up
 from protocols.mul import mul_aa, square_a
 from protocols.mul_private import mul_av, mul_rows
-from protocols.goldschmidt import GoldschmidtUnfit, gs_plan, gs_ratio, reciprocal_gs_a
+from protocols.goldschmidt import GoldschmidtUnfit, gs_plan, gs_ratio, reciprocal_gs_a, rsqrt_gs_a, rsqrt_gs_plan
 from protocols.newton import reciprocal_a, rsqrt_a
 from protocols.ring import Ring
 from protocols.select import mul_ba
@@ -172,6 +172,16 @@ class SecureBackend(Backend):
         return reciprocal_gs_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
 
     def rsqrt(self, x, lo: float, hi: float, ell: int, frac: int, clamp_span: int | None = None) -> np.ndarray:
+        """With a clamp (LayerNorm's variance): 32 thresholds and two Goldschmidt-style factors in
+        a 64-bit work ring (``protocols/goldschmidt.py``, ~10 rounds) when [lo, hi] fits them,
+        else Newton's normalised iteration (~18)."""
+        if clamp_span is not None:
+            try:
+                rsqrt_gs_plan(float(lo), float(hi), ell, frac)
+            except GoldschmidtUnfit:
+                pass
+            else:
+                return rsqrt_gs_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac, span=clamp_span)
         return rsqrt_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac, clamp=clamp_span is not None,
                        span=clamp_span)
 

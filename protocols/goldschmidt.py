@@ -145,3 +145,141 @@ def reciprocal_gs_cost(n: int, ell: int, frac: int, lo: float, hi: float, party:
     if J:
         parts += [ge_multi_cost(n, J, compare_ring(lo, hi, frac, ell), party), mul_ba_cost(J * n, ell, k=2)]
     return {k: sum(p[k] for p in parts) for k in ("bytes_sent", "rounds")}
+
+
+# ----------------------------------------------------------------------------------------------
+# 1/√x with a clamp: LayerNorm's variance
+# ----------------------------------------------------------------------------------------------
+#: (1 + a·e)(1 + b·e + c·e²) matches (1 − e)^(−1/2) = 1 + e/2 + 3e²/8 + 5e³/16 + … up to e³:
+#: a + b = 1/2, ab + c = 3/8, ac = 5/16 (16a³ − 8a² + 6a − 5 = 0); what is left is ≈ (35/128)·e⁴
+def _rsqrt_factors() -> tuple[float, float, float]:
+    a = float(np.real([r for r in np.roots([16.0, -8.0, 6.0, -5.0]) if abs(r.imag) < 1e-12][0]))
+    return a, 0.5 - a, 5.0 / (16.0 * a)
+
+
+RSQRT_WORK_RING = 64
+
+
+@lru_cache(maxsize=32)
+def rsqrt_gs_plan(lo: float, hi: float, ell: int, frac: int) -> dict:
+    """Thresholds, guesses and fixed point of :func:`rsqrt_gs_a` for x clamped to [lo, hi].
+
+    30 thresholds at most between lo and hi on a geometric grid, plus lo and hi themselves (one
+    comparison batch of 32), rounded to ring units; on each interval [a, b] the guess
+    2/(√a + √b) is within ε = (√b − √a)/(√b + √a) of 1/√x, so e = 1 − x·y0² lies within ±(2ε + ε²)
+    and the two factors leave a relative error ≈ (35/128)·e⁴ (``err``, for the largest ε).  Raises :class:`GoldschmidtUnfit` when that exceeds 2^−(frac−1) or
+    the rings do not fit (the caller then uses Newton's iteration)."""
+    if not 0 < lo < hi:
+        raise ValueError(f"rsqrt_gs: need 0 < lo < hi, got [{lo}, {hi}]")
+    W = RSQRT_WORK_RING
+    fi = frac + 1
+    u = 2.0**-frac
+    ratio = (hi / lo) ** (1.0 / 31)
+    # thresholds in ring units (lo, up to 30 cuts, hi): a comparison sees integers, so the
+    # intervals — and their guesses 2/(√a + √b), a and b the least and largest value in them —
+    # are those of the rounded thresholds
+    thr = sorted({int(round(lo * ratio**j / u)) for j in range(32)} | {int(round(hi / u))})
+    ends = [(t1 - 1) * u for t1 in thr[1:-1]] + [thr[-1] * u]
+    starts = [t * u for t in thr[:-1]]
+    if starts[0] <= 0:
+        raise GoldschmidtUnfit(f"rsqrt_gs: lo = {lo} is below one unit at {frac} fraction bits")
+    eps = max((math.sqrt(b) - math.sqrt(a)) / (math.sqrt(b) + math.sqrt(a)) for a, b in zip(starts, ends))
+    e_max = 2 * eps + eps * eps
+    err = 35.0 / 128.0 * e_max**4 / (1 - e_max)
+    if err > 2.0 ** -(frac - 1):
+        raise GoldschmidtUnfit(f"rsqrt_gs: [{lo}, {hi}] needs a finer grid than 30 thresholds (error {err:.2g})")
+    ytop = 0.5 * math.log2(1.0 / lo) + 0.2  # |y| < 2^ytop (real units) all along the chain
+    u_bits = frac + 2 * fi
+    # e's fraction bits: the ring after e's truncate-and-reduce, K = W − u_bits + fe, is the
+    # caller's ring when it can be (then the result needs no ring change)
+    fe = min(22, max(frac + 2, ell - (W - u_bits)))
+    K = W - u_bits + fe
+    if u_bits + 2 > W - 1 or ytop + fi + fe + 0.5 > K - 2 or 2 * fe > K - 2:
+        raise GoldschmidtUnfit(f"rsqrt_gs: ring {W} has no room for 1/√x on [{lo}, {hi}] at {frac} bits")
+    g = [2.0 / (math.sqrt(a) + math.sqrt(b)) for a, b in zip(starts, ends)]
+    a, b, c = _rsqrt_factors()
+    return {"fi": fi, "fe": fe, "K": K, "eps": eps, "err": err, "thresholds": thr,
+            "guesses": [int(round(v * 2.0**fi)) for v in g], "guesses_real": g,
+            "factors": [int(round(v * 2.0**fe)) for v in (a, b, c)]}
+
+
+def rsqrt_gs_a(mpc, x: np.ndarray, *, lo: float, hi: float, ell: int, frac: int, span: int) -> np.ndarray:
+    """Shares of 1/√min(max(x, lo), hi) (frac bits, ring ``ell``) for shares of 0 ≤ x < 2^span
+    (ring units, ring ``ell``, frac bits) — LayerNorm's variance; few values, so the work ring is
+    64 bits.
+
+    1. [x ≥ c_t] for c = (lo, 30 geometric cuts, hi) in one :func:`ge_multi_ap` (ring ``ell``).
+    2. x to the work ring (``ring_up``), then one multiplexer exchange gates, per threshold,
+       (Δg_t, m·Δ(g²)_t·x for m ∈ (1, a, b, c)) — and at lo and hi the clamp's corrections
+       m·g_0²·(lo − x), m·g_J²·(hi − x) — giving y0 (fi bits) and m·u, u = clamp(x)·y0²
+       (frac + 2·fi bits), at once.
+    3. m·e = m − m·u by local truncate-and-reduces into ring K (fe bits).
+    4. One product exchange for [e·(c·e), y0·(1 + a·e)], a faithful truncation by fe, one for
+       y1·(1 + b·e + c·e²), a faithful truncation to frac bits (ring K, then down or up to ``ell``).
+
+    Rounds: the comparison's + 1 (ring_up) + 1 (gates) + 4 (+1 when K < ell).  Relative error:
+    :func:`rsqrt_gs_plan`'s ``err`` plus a few ulps.  Traffic: :func:`rsqrt_gs_cost`."""
+    from .trunc import trunc_a
+
+    plan = rsqrt_gs_plan(float(lo), float(hi), int(ell), int(frac))
+    fi, fe, K, W = plan["fi"], plan["fe"], plan["K"], RSQRT_WORK_RING
+    me = mpc.party
+    shape = np.shape(x)
+    xf = Ring(ell).reduce(np.asarray(x, dtype=np.uint64)).reshape(-1)
+    n = xf.size
+    thr = plan["thresholds"]
+    z = ge_multi_ap(mpc, xf, thr, ell=ell, k=compare_ring(lo, hi, frac, ell, span))  # (J + 2, n)
+    xw = ring_up(mpc, xf, ell, W)
+    RW = Ring(W)
+    g = [int(v) for v in plan["guesses"]]
+    J = len(g) - 1
+    own = np.uint64(1) if me == 0 else np.uint64(0)
+    clo, chi = RW.from_signed(np.int64(thr[0])) * own, RW.from_signed(np.int64(thr[-1])) * own
+    lo_gap, hi_gap = RW.sub(clo, xw), RW.sub(chi, xw)  # lo − x, hi − x
+    # u = clamp(x)·y0² and its multiples by the factors' coefficients m ∈ (1, a, b, c) — public
+    # multiples of x per threshold, so they ride in the same exchange and e, a·e, b·e, c·e need
+    # no product of their own
+    mult = [1.0, *_rsqrt_factors()]
+    coef = lambda v: [int(round(m * v)) for m in mult]  # noqa: E731
+    dg2 = [coef(g[t] * g[t] - g[t - 1] * g[t - 1]) for t in range(1, J + 1)]
+    zero = np.zeros(n, np.uint64)
+    rows = [[zero] + [RW.mul_public(lo_gap, -c) for c in coef(g[0] * g[0])]]  # −[x ≥ lo]·g_0²·(lo − x)
+    rows += [[np.full(n, RW.from_signed(np.int64(g[t] - g[t - 1])) * own, dtype=np.uint64)]
+             + [RW.mul_public(xw, c) for c in dg2[t - 1]] for t in range(1, J + 1)]
+    rows += [[zero] + [RW.mul_public(hi_gap, c) for c in coef(g[J] * g[J])]]  # [x ≥ hi]·g_J²·(hi − x)
+    gated = np.sum(mul_ba(mpc, z, np.stack([np.stack(r, axis=-1) for r in rows]), ell=W), axis=0, dtype=np.uint64)
+    y0 = RW.add(np.full(n, RW.from_signed(np.int64(g[0])) * own, dtype=np.uint64), gated[:, 0])
+    RK = Ring(K)
+    # e·m = m − m·u at fe bits (local truncate-and-reduce into ring K): below lo, x·g_0² + g_0²·(lo − x)
+    # is the public g_0²·lo
+    em = [RK.sub(np.full(n, np.uint64(int(round(m * 2.0**fe)) % (1 << K)) * own, dtype=np.uint64),
+                 trunc_reduce_a(mpc, RW.add(RW.mul_public(clo, c), gated[:, 1 + i]), frac + 2 * fi - fe, ell=W))
+          for i, (m, c) in enumerate(zip(mult, coef(g[0] * g[0])))]
+    e, ea, eb, ec = em
+    one = np.full(n, np.uint64(1 << fe) * own, dtype=np.uint64)
+    y0k = ring_down(y0, K)
+    p = mul_aa(mpc, np.concatenate([e, y0k]), np.concatenate([ec, RK.add(one, ea)]), ell=K)
+    p = trunc_a(mpc, p, fe, ell=K, mode="faithful")  # [c·e², y1 = y0·(1 + a·e)]
+    ce2, y1 = p[:n], p[n:]
+    y = trunc_a(mpc, mul_aa(mpc, y1, RK.add(RK.add(one, eb), ce2), ell=K), fi + fe - frac, ell=K, mode="faithful")
+    y = ring_down(y, ell) if K >= ell else ring_up(mpc, y, K, ell)
+    return y.reshape(shape)
+
+
+def rsqrt_gs_ideal(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Plaintext twin (real values): 1/√clamp(x, lo, hi)."""
+    return 1.0 / np.sqrt(np.clip(np.asarray(x, dtype=np.float64), lo, hi))
+
+
+def rsqrt_gs_cost(n: int, ell: int, frac: int, lo: float, hi: float, span: int, party: int = 0) -> dict:
+    """Per-party payload bytes and channel rounds of :func:`rsqrt_gs_a` on n values."""
+    from .trunc import trunc_cost
+
+    plan = rsqrt_gs_plan(float(lo), float(hi), int(ell), int(frac))
+    K, T = plan["K"], len(plan["thresholds"])
+    parts = [ge_multi_cost(n, T, compare_ring(lo, hi, frac, ell, span), party), ring_up_cost(n, ell, RSQRT_WORK_RING, party),
+             mul_ba_cost(T * n, RSQRT_WORK_RING, k=5), mul_aa_cost(2 * n, K), trunc_cost(2 * n, K, plan["fe"], party=party),
+             mul_aa_cost(n, K), trunc_cost(n, K, plan["fi"] + plan["fe"] - frac, party=party)]
+    if K < ell:
+        parts.append(ring_up_cost(n, K, ell, party))
+    return {k: sum(p[k] for p in parts) for k in ("bytes_sent", "rounds")}
