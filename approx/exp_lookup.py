@@ -126,7 +126,7 @@ class ExpLookup:
 
         f, n = 10, 1 << 12
         s = f - self.grid_frac
-        kc = ((1 << max(0, 8 + 1 - self.grid_frac)) + (1 << self.index_bits)).bit_length() + 1
+        kc = ((1 << (8 + self.grid_frac)) + (1 << self.index_bits)).bit_length() + 1  # as SecureBackend.exp_lut
         c = exp_lut_cost(n, k=26, frac=f, grid_frac=self.grid_frac, m=self.index_bits, kc=min(26 - s, kc),
                          value_frac=self.value_frac, corr_frac=self.corr_frac)
         return {"comparisons": 1, "mul_aa": 0, "trunc": 0, "mux": 1,

@@ -28,8 +28,10 @@ truncation's {0, +1} ulp at 2^-f.  Security: the owner sees the chooser's OT der
 
 Rounds: 2 (choices with the COT job, tables) + the comparison's upper digits (one AND each) + 1
 (multiplexer).  Traffic: :func:`exp_lut_cost`.  With the defaults (g = 0, m = 3, ft = 12, q = 11, 10
-fraction bits) about 60 B per element both ways — the fitted polynomial it replaces in softmax
-needed about 105 B (lookup, x², five multiplexers) and 11 rounds.
+fraction bits, softmax's 10-bit comparison ring) 70 B per element both ways in 5 rounds: table
+8 × 27 bits, the factor's 12 COTs of 26…15 bits, the comparison's upper digits and ANDs, the
+multiplexer — the fitted polynomial it replaces in softmax needed 105 B (64-entry lookup, x², five
+multiplexers) in 11 rounds.
 """
 from __future__ import annotations
 
