@@ -81,6 +81,13 @@ class ExpLookup:
                                                            "version")}
         return t
 
+    def digest(self) -> str:
+        """Hash of what the protocol depends on (its four parameters)."""
+        import hashlib
+
+        blob = json.dumps({"f": "exp-lookup", **{k: getattr(self, k) for k in PARAMS}}, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
     def lo(self, top: int = 0) -> int:
         """First grid value of the window whose last is ``top``."""
         return top - (1 << self.index_bits) + 1

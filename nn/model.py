@@ -307,3 +307,9 @@ def load_tables(model_name: str = "minilm-l6") -> dict:
         raise ValueError(f"softmax_exp must be 'lookup' or 'fitted', not {choice!r}")
     exp = for_model(model_name) if choice == "lookup" else fitted
     return {"gelu": load_table(model_name, "gelu"), "exp": exp, "exp_fitted": fitted}
+
+
+def tables_digest(tables: dict) -> dict[str, str]:
+    """What each approximation's protocol depends on, hashed (name → 16 hex digits): both parties
+    must evaluate the same public tables, or their shares add up to nonsense."""
+    return {k: v.digest() for k, v in sorted(tables.items()) if hasattr(v, "digest")}

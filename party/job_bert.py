@@ -32,6 +32,31 @@ from .progress import report
 
 log = logging.getLogger("party.bert")
 
+
+def check_tables(ch, tables: dict) -> None:
+    """Both parties must evaluate the same public approximation tables (GELU's fit, softmax's exp):
+    one exchange of their digests (``nn.model.tables_digest``); a mismatch — a server and a client
+    of different versions — is a clear error instead of wrong shares."""
+    import json
+
+    from nn.model import tables_digest
+
+    mine = tables_digest(tables)
+    blob = np.frombuffer(json.dumps(mine, sort_keys=True).encode(), dtype=np.uint8)
+    ch.send(blob)
+    (peer_blob,) = ch.recv((np.uint8, (-1,)))
+    if peer_blob.size > 4096:
+        raise ProtocolError(f"the peer's approximation-table digests take {peer_blob.size} bytes (at most 4096)")
+    try:
+        peer = json.loads(bytes(peer_blob).decode())
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("the peer's approximation-table digests are not readable") from None
+    if peer != mine:
+        diff = ", ".join(f"{k}: ours {mine.get(k)} vs peer {peer.get(k)}" for k in sorted(set(mine) | set(peer))
+                         if mine.get(k) != peer.get(k))
+        raise ProtocolError(f"approximation tables differ between server and client ({diff}); "
+                            "run both sides from the same party version (approx/tables)")
+
 MAX_SENTENCES = 1000
 
 
@@ -217,7 +242,9 @@ class _BertJob(Job):
         with ch.scope("setup/he_weights"):
             he.setup()
         be = SecureBackend(mpc, he, fixed, progress=lambda d, t, w: None)
-        net = BertEncoder(cfg_model, load_tables("minilm-l6"))
+        tables = load_tables("minilm-l6")
+        check_tables(ch, tables)
+        net = BertEncoder(cfg_model, tables)
         return mpc, he, be, net
 
     @property

@@ -128,3 +128,18 @@ def test_bad_inputs_are_clear_errors(tiny_folder, tmp_path):
                             "--port", "0"], capture_output=True, text=True, timeout=120)
         assert p.returncode != 0
         assert why in (p.stderr + p.stdout).lower(), p.stderr
+
+
+def test_mismatched_approximation_tables_are_a_clear_error():
+    """A server and a client with different approximation tables stop at the session's start,
+    naming the table, instead of computing on shares that no longer add up."""
+    from approx import ExpLookup
+    from party.job_bert import check_tables
+    from protocols.channel import ProtocolError, run_two_party
+
+    tables = load_tables()
+    same = run_two_party(lambda ch: check_tables(ch, tables), lambda ch: check_tables(ch, dict(tables)))
+    assert same[:2] == (None, None)
+    other = {**tables, "exp": ExpLookup(index_bits=4)}
+    with pytest.raises(ProtocolError, match="exp: ours"):
+        run_two_party(lambda ch: check_tables(ch, tables), lambda ch: check_tables(ch, other))
