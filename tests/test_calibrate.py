@@ -121,3 +121,5 @@ def test_party_calibrate_end_to_end(tmp_path):
     assert t.calibration["texts"] == 18 and t.errors["calibration"]["mean_abs"] < 0.01
     assert (tmp_path / "minilm-l6" / "samples-heldout.npz").exists()
     assert json.loads((tmp_path / "minilm-l6" / "exp.v1.json").read_text())["domain"] == [None, 0.0]
+    window = json.loads((tmp_path / "minilm-l6" / "exp-lookup.v1.json").read_text())
+    assert window["format"] == "party-exp-lookup" and 1 <= window["index_bits"] <= 8
