@@ -9,11 +9,13 @@ step by step (up to the secure truncation's −1..0 ulp and the Newton iteration
   truncation; selection Σ_i [X ≥ B_i]·(T_i − T_{i−1}).  All comparisons of one call run as one
   batched comparison, all truncations of the pieces as one batched truncation, all multiplexers as
   one batched ``mul_bit``.
-* :func:`softmax` — max (tree, coarse small ring), x − max, exp by table in a small ring (pieces
-  selected by one cutoff comparison and one oblivious lookup), sum (local), reciprocal (a
-  threshold guess and two Goldschmidt steps, ``protocols/goldschmidt.py``), product in the small ring.
+* :func:`softmax` — max (tree, coarse small ring), x − max, exp in a small ring (by default by
+  lookup, exact up to rounding: ``protocols/exp_lut.py``; or a fitted table, its pieces selected
+  by one cutoff comparison and one oblivious lookup), sum (local), reciprocal (a threshold guess
+  and two Goldschmidt steps, ``protocols/goldschmidt.py``), product in the small ring.
 * :func:`layer_norm` — mean by a public multiplier, centred values scaled down before squaring so
-  the variance fits the ring, rsqrt (Newton), product, γ (server-private) and β.
+  the variance fits the ring, rsqrt (thresholds and two refining factors, Newton as the
+  fallback), product, γ (server-private) and β.
 """
 from __future__ import annotations
 
@@ -298,10 +300,10 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
        are promised below 2^nl_span_bits) at 1/8 resolution (:func:`softmax_max_frac`), lifted
        back relative to the row's first score; softmax is shift-invariant, so a maximum off by
        1/8 only lets z exceed 0 by that much.
-    2. z = s − max, then exp.  The lookup exp (:class:`approx.exp_lookup.ExpLookup`, the default:
-       exact up to rounding, ``protocols/exp_lut.py``) takes z at the exp ring's fraction bits
-       and returns e in ring fe + 3, brought back by one ring_up.  A fitted table runs in the small ring of :func:`softmax_rings`
-       (z reaches it by a local truncate-and-reduce: no traffic), its pieces selected by one
+    2. z = s − max, then exp in the small ring of :func:`softmax_rings` (z reaches it by a local
+       truncate-and-reduce: no traffic).  The lookup exp (:class:`approx.exp_lookup.ExpLookup`,
+       the default: exact up to rounding, ``protocols/exp_lut.py``) returns e in ring fe + 3,
+       brought back by one ring_up.  A fitted table's pieces are selected by one
        comparison and one lookup on z at 1/8 resolution (:func:`softmax_grid`; tables off that
        grid use one comparison per breakpoint in the span ring); the squaring baseline runs at
        ``frac`` bits in ring ``ell`` (its 2^n-th power needs them) and its result is reduced to
@@ -319,14 +321,15 @@ def softmax(be: Backend, s: np.ndarray, exp_table, ell: int, frac: int, out_ell:
     # z ∈ (−2^(span−1), 2^drop] (row spans < 2^(span−1)) and every exp breakpoint or cutoff b lies
     # in (−2^(span−2), 0], so |z − b| < 2^(span−1): the comparisons need one bit less than GELU's
     zspan = span - 1
-    if hasattr(exp_table, "index_bits"):
-        # exact exp by lookup (approx/exp_lookup.py, protocols/exp_lut.py) on z at fe bits, in ring
-        # fe + 3 (e ≤ e^(1/8) + a few units), then back to the exp ring
+    lookup, fitted = hasattr(exp_table, "index_bits"), hasattr(exp_table, "pieces")
+    if lookup or fitted:  # z at fe bits in the exp ring: a local truncate-and-reduce, no traffic
         zk = be.ring_down(be.trunc_reduce(z, frac - fe, ell), ell - (frac - fe), ke)
+    if lookup:
+        # exact exp by lookup (approx/exp_lookup.py, protocols/exp_lut.py), in ring fe + 3
+        # (e ≤ e^(1/8) + a few units), then back to the exp ring
         e = be.exp_lut(zk, exp_table, ke, fe, top=lookup_top(exp_table), span=zspan - (frac - fe))
         e = be.ring_up(e, fe + 3, ke)
-    elif hasattr(exp_table, "pieces"):
-        zk = be.ring_down(be.trunc_reduce(z, frac - fe, ell), ell - (frac - fe), ke)
+    elif fitted:
         # every piece value and adjacent difference on z ≤ 2^-3 is below 1.14 < 2 (checked by
         # tests/test_nn_functional.py): the pieces are truncated locally into ring ke − frac and
         # multiplexed there (fe + 3 bits)

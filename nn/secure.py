@@ -140,9 +140,9 @@ class SecureBackend(Backend):
         from protocols.exp_lut import exp_lut_a
 
         s, m = frac - spec.grid_frac, spec.index_bits
-        return exp_lut_a(self.mpc, z, k=ell, frac=frac, grid_frac=spec.grid_frac, m=m, lo=spec.lo(top),
-                         kc=min(ell - s, ((1 << max(0, span - s)) + (1 << m)).bit_length() + 1), value_frac=spec.value_frac,
-                         corr_frac=spec.corr_frac)
+        kc = min(ell - s, ((1 << max(0, span - s)) + (1 << m)).bit_length() + 1)
+        return exp_lut_a(self.mpc, z, k=ell, frac=frac, grid_frac=spec.grid_frac, m=m, lo=spec.lo(top), kc=kc,
+                         value_frac=spec.value_frac, corr_frac=spec.corr_frac)
 
     def max(self, x, axis: int, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
         """The tree runs on the coarse values ⌊x/2^drop⌋ in a ring that holds their differences

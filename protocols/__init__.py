@@ -43,7 +43,10 @@ kernel                      module                   traffic                    
 ``reciprocal_a``            :mod:`protocols.newton`  K cmp + K b2a + (2 + 2·it) mul   ~22 (64b)
 ``rsqrt_a``                 :mod:`protocols.newton`  K cmp + K b2a + (2 + 3·it) mul   ~22 (64b)
 ``reciprocal_gs_a``         :mod:`protocols.goldschmidt`  J cmp + J mul_ba (2 values) + 3 mul  cmp + 4
+``rsqrt_gs_a`` (clamped)    :mod:`protocols.goldschmidt`  32 cmp + 32 mul_ba (5 values) + 3 mul + 2 trunc  cmp + 6
 ``lut_ab`` / ``lut_ge_ab``  :mod:`protocols.lut`     m + 2^m·nbits bits (1-of-2^m OT)  1 (+ cmp)
+``lut_ge_aa``               :mod:`protocols.lut`     m + 2^m·(w + 1) bits + cmp digits   cmp
+``exp_lut_a``               :mod:`protocols.exp_lut` lut_ge_aa + q COTs of ≤ K bits + mux  cmp + 1
 ==========================  =======================  ===============================  ==========
 
 (ell = 64: mul_aa 536 B, + trunc (f = 18) 538.4 B; with |x|, |y| < 2^31 (k = 33) 420.25 B, + trunc

@@ -1,4 +1,5 @@
 """Reciprocal of fixed-point shares in few rounds: a threshold guess and two Goldschmidt steps.
+(LayerNorm's clamped 1/√x the same way: :func:`rsqrt_gs_a`, at the end of this module.)
 
 Functionality (:func:`reciprocal_gs_ideal`): shares of 1/x (``frac`` fraction bits) for shares of
 x ∈ [lo, hi] (``frac`` bits, promised by the caller), in a ring ℓ with room for the chain below
