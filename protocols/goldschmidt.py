@@ -39,7 +39,7 @@ from .compare import ge_multi_ap, ge_multi_cost
 from .config import get_config
 from .convert import ring_down, ring_up, ring_up_cost
 from .mul import mul_aa, mul_aa_cost
-from .newton import compare_ring
+from .newton import compare_ring, cost_sum
 from .ring import Ring
 from .select import mul_ba, mul_ba_cost
 from .trunc import trunc_reduce_a
@@ -145,7 +145,7 @@ def reciprocal_gs_cost(n: int, ell: int, frac: int, lo: float, hi: float, party:
     parts = [mul_aa_cost(2 * n, r1), mul_aa_cost(n, r2), ring_up_cost(n, r3, ell, party)]
     if J:
         parts += [ge_multi_cost(n, J, compare_ring(lo, hi, frac, ell), party), mul_ba_cost(J * n, ell, k=2)]
-    return {k: sum(p[k] for p in parts) for k in ("bytes_sent", "rounds")}
+    return cost_sum(*parts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -253,10 +253,9 @@ def rsqrt_gs_a(mpc, x: np.ndarray, *, lo: float, hi: float, ell: int, frac: int,
     RK = Ring(K)
     # e·m = m − m·u at fe bits (local truncate-and-reduce into ring K): below lo, x·g_0² + g_0²·(lo − x)
     # is the public g_0²·lo
-    em = [RK.sub(np.full(n, np.uint64(int(round(m * 2.0**fe)) % (1 << K)) * own, dtype=np.uint64),
-                 trunc_reduce_a(mpc, RW.add(RW.mul_public(clo, c), gated[:, 1 + i]), frac + 2 * fi - fe, ell=W))
-          for i, (m, c) in enumerate(zip(mult, coef(g[0] * g[0])))]
-    e, ea, eb, ec = em
+    mu = np.stack([RW.add(RW.mul_public(clo, c), gated[:, 1 + i]) for i, c in enumerate(coef(g[0] * g[0]))])
+    mconst = np.array([int(round(m * 2.0**fe)) % (1 << K) for m in mult], dtype=np.uint64)[:, None] * own
+    e, ea, eb, ec = RK.sub(np.broadcast_to(mconst, mu.shape), trunc_reduce_a(mpc, mu, frac + 2 * fi - fe, ell=W))
     one = np.full(n, np.uint64(1 << fe) * own, dtype=np.uint64)
     y0k = ring_down(y0, K)
     p = mul_aa(mpc, np.concatenate([e, y0k]), np.concatenate([ec, RK.add(one, ea)]), ell=K)
@@ -283,4 +282,4 @@ def rsqrt_gs_cost(n: int, ell: int, frac: int, lo: float, hi: float, span: int, 
              mul_aa_cost(n, K), trunc_cost(n, K, plan["fi"] + plan["fe"] - frac, party=party)]
     if K < ell:
         parts.append(ring_up_cost(n, K, ell, party))
-    return {k: sum(p[k] for p in parts) for k in ("bytes_sent", "rounds")}
+    return cost_sum(*parts)

@@ -179,10 +179,14 @@ def lut_ge_aa(mpc: "MPC", x: np.ndarray, values, c: int, *, m: int, k: int, w: i
         if r.shape != (xo.size,):
             raise ValueError(f"lut_ge_aa: mask shape {r.shape}, expected {(xo.size,)}")
         beta = mpc.prg.uint64((xo.size,), 1)
-        j = np.arange(N, dtype=np.int64)
-        v = np.take_along_axis(vals, (xo[:, None] + j) & (N - 1), axis=1)
-        g = (A0[:, None] > (N - 1) - j).astype(np.uint64)
-        table = ((v - r[:, None]) & W) | ((g ^ beta[:, None]) << np.uint64(w))
+
+        def table(lo: int, hi: int, idx: np.ndarray) -> np.ndarray:
+            # rotation by the owner's share and the OT's permutation in one gather
+            j = idx.astype(np.int64)
+            v = np.take_along_axis(vals[lo:hi], (xo[lo:hi, None] + j) & (N - 1), axis=1)
+            g = (A0[lo:hi, None] > (N - 1) - j).astype(np.uint64)
+            return ((v - r[lo:hi, None]) & W) | ((g ^ beta[lo:hi, None]) << np.uint64(w))
+
         return table, r | (beta << np.uint64(w))
 
     ge, words, got = _lut_ge(mpc, x, c, m, k, w + 1, low, extra)

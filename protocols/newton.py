@@ -467,7 +467,8 @@ def rsqrt_ideal(x: np.ndarray) -> np.ndarray:
     return 1.0 / np.sqrt(np.asarray(x, dtype=np.float64))
 
 
-def _sum(*ds: dict) -> dict:
+def cost_sum(*ds: dict) -> dict:
+    """Add per-party cost dicts (payload bytes sent, rounds)."""
     return {k: sum(d[k] for d in ds) for k in ("bytes_sent", "rounds")}
 
 
@@ -475,14 +476,14 @@ def _iter_cost(kind, n, ell, fi, iters, party, batch, bound=None) -> dict:
     tr = lambda f: trunc_cost(n, ell, f, party=party, batch=batch)  # noqa: E731
     mul = mul_aa_cost(n, ell, batch, bound=bound)
     if kind == "recip":
-        step = _sum(mul, tr(fi))
+        step = cost_sum(mul, tr(fi))
         parts = [step, step]
     else:
-        parts = [_sum(square_a_cost(n, ell, party, batch, bound=bound), tr(fi)), _sum(mul, tr(fi)),
-                 _sum(mul, tr(fi + 1))]
+        parts = [cost_sum(square_a_cost(n, ell, party, batch, bound=bound), tr(fi)), cost_sum(mul, tr(fi)),
+                 cost_sum(mul, tr(fi + 1))]
     out = {"bytes_sent": 0, "rounds": 0}
     for _ in range(iters):
-        out = _sum(out, *parts)
+        out = cost_sum(out, *parts)
     return out
 
 
@@ -507,19 +508,19 @@ def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *,
     if norm:
         K = _exponents(lo, hi).size
         if clamp:
-            head = _sum(compare(K + 2), mul_ba_cost((K + 2) * n, ell, batch=batch))
+            head = cost_sum(compare(K + 2), mul_ba_cost((K + 2) * n, ell, batch=batch))
         else:
-            head = _sum(compare(K), b2a_cost(K * n, ell, party, batch))
+            head = cost_sum(compare(K), b2a_cost(K * n, ell, party, batch))
         coef, k = _norm_plan(kind, frac, iters)
         if len(coef) == 2:
             init = tr(_init_shift(coef[1], 2.0, ell, fi))
         else:
-            init = _sum(square_a_cost(n, ell, party, batch, bound=fi + 2), tr(fi),
+            init = cost_sum(square_a_cost(n, ell, party, batch, bound=fi + 2), tr(fi),
                         tr(_init_shift(abs(coef[1]) + 2.0 * abs(coef[2]), 2.0, ell, fi)))
-        return _sum(head, mul_aa_cost(n, ell, batch), tr(fi), init,
+        return cost_sum(head, mul_aa_cost(n, ell, batch), tr(fi), init,
                     _iter_cost(kind, n, ell, fi, k, party, batch, fi + 2),
                     mul_aa_cost(n, ell, batch), tr(2 * fi - frac))
-    head = _sum(compare(2), mul_ba_cost(2 * n, ell, batch=batch)) if clamp else {"bytes_sent": 0, "rounds": 0}
+    head = cost_sum(compare(2), mul_ba_cost(2 * n, ell, batch=batch)) if clamp else {"bytes_sent": 0, "rounds": 0}
     if guess:
         _, b, _ = affine_guess(kind, lo, hi)
         init = tr(_init_shift(b, hi, ell, fi))
@@ -527,7 +528,7 @@ def newton_cost(kind: str, n: int, ell: int, frac: int, lo: float, hi: float, *,
     else:
         init = {"bytes_sent": 0, "rounds": 0}
         k = iters
-    return _sum(head, init, _iter_cost(kind, n, ell, fi, k, party, batch), tr(fi - frac))
+    return cost_sum(head, init, _iter_cost(kind, n, ell, fi, k, party, batch), tr(fi - frac))
 
 
 def reciprocal_cost(n: int, ell: int, frac: int, iters: int | None, lo: float, hi: float, party: int = 0,
