@@ -254,11 +254,12 @@ def _calibrate_exp_lookup(inputs, model: str, root: Path, version, source, eval_
     from .exp_lookup import FILE_STEM, calibrate_lookup
 
     x = pooled(inputs, "exp")
-    base = error_stats(ExpSquaring().evaluate_float, reference("exp"), x)
+    baseline = baseline_for("exp")
+    base = error_stats(baseline.evaluate_float, reference("exp"), x)
     t = calibrate_lookup(x, base["mean_abs"], held_out=pooled(eval_inputs, "exp") if eval_inputs is not None else None)
     t.model = model
     t.version = version if version is not None else next_version(model, FILE_STEM, root)
     t.info["calibration"] = {**(dict(source) if source else {}), "inputs": summarize(inputs, "exp")}
-    t.info["baseline"] = ExpSquaring().describe()
+    t.info["baseline"] = baseline.describe()
     path = t.save(root / model / f"{FILE_STEM}.v{t.version}.json")
     return Calibrated("exp-lookup", t, [], base, t.info["selection"]["target"], path)

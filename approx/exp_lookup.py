@@ -129,12 +129,11 @@ class ExpLookup:
         """Per element in softmax's exp ring (10 fraction bits, span 2^8): one comparison (with
         the lookup), no product, no truncation round, one multiplexer; bits from
         ``protocols.exp_lut.exp_lut_cost``."""
-        from protocols.exp_lut import exp_lut_cost
+        from protocols.exp_lut import comparison_ring, exp_lut_cost
 
-        f, n = 10, 1 << 12
-        s = f - self.grid_frac
-        kc = ((1 << (8 + self.grid_frac)) + (1 << self.index_bits)).bit_length() + 1  # as SecureBackend.exp_lut
-        c = exp_lut_cost(n, k=26, frac=f, grid_frac=self.grid_frac, m=self.index_bits, kc=min(26 - s, kc),
+        k, f, n = 26, 10, 1 << 12
+        kc = comparison_ring(k, f, self.grid_frac, self.index_bits, 8 + f)
+        c = exp_lut_cost(n, k=k, frac=f, grid_frac=self.grid_frac, m=self.index_bits, kc=kc,
                          value_frac=self.value_frac, corr_frac=self.corr_frac)
         return {"comparisons": 1, "mul_aa": 0, "trunc": 0, "mux": 1,
                 "est_bits": 8.0 * (c["bytes_0to1"] + c["bytes_1to0"]) / n}

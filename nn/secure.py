@@ -29,6 +29,16 @@ from protocols.trunc import trunc_a, trunc_reduce_a
 from .backend import Backend
 
 
+def _fits(plan, *args) -> bool:
+    """Whether a Goldschmidt plan (``protocols/goldschmidt.py``) holds for these arguments; any
+    other error (a bad ratio, an empty range) still raises."""
+    try:
+        plan(*args)
+    except GoldschmidtUnfit:
+        return False
+    return True
+
+
 class SecureBackend(Backend):
     """``mpc``: the session's protocol context; ``linear_engine``: the HE layer's per-party object
     (:class:`HELinear`); ``weights``: the server's fixed-point weights (None on the client)."""
@@ -135,14 +145,13 @@ class SecureBackend(Backend):
         return lut_ge_ab(self.mpc, x, bits, c, m=m, k=ell)
 
     def exp_lut(self, z, spec, ell: int, frac: int, top: int, span: int) -> np.ndarray:
-        """``protocols/exp_lut.py``; its comparison ring holds H − lo: |H| ≤ 2^(span − s) + 1 and
-        |lo| < 2^m."""
-        from protocols.exp_lut import exp_lut_a
+        """``protocols/exp_lut.py``."""
+        from protocols.exp_lut import comparison_ring, exp_lut_a
 
-        s, m = frac - spec.grid_frac, spec.index_bits
-        kc = min(ell - s, ((1 << max(0, span - s)) + (1 << m)).bit_length() + 1)
-        return exp_lut_a(self.mpc, z, k=ell, frac=frac, grid_frac=spec.grid_frac, m=m, lo=spec.lo(top), kc=kc,
-                         value_frac=spec.value_frac, corr_frac=spec.corr_frac)
+        g, m = spec.grid_frac, spec.index_bits
+        return exp_lut_a(self.mpc, z, k=ell, frac=frac, grid_frac=g, m=m, lo=spec.lo(top),
+                         kc=comparison_ring(ell, frac, g, m, span), value_frac=spec.value_frac,
+                         corr_frac=spec.corr_frac)
 
     def max(self, x, axis: int, ell: int, drop: int = 0, span: int | None = None) -> np.ndarray:
         """The tree runs on the coarse values ⌊x/2^drop⌋ in a ring that holds their differences
@@ -165,23 +174,16 @@ class SecureBackend(Backend):
     def reciprocal(self, x, lo: float, hi: float, ell: int, frac: int) -> np.ndarray:
         """The threshold guess and two Goldschmidt steps (``protocols/goldschmidt.py``, ~comparison
         + 4 rounds) when ring ``ell`` has room for its chain, else Newton's iteration."""
-        try:
-            gs_plan(float(lo), float(hi), ell, frac, gs_ratio())
-        except GoldschmidtUnfit:
-            return reciprocal_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
-        return reciprocal_gs_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
+        if _fits(gs_plan, float(lo), float(hi), ell, frac, gs_ratio()):
+            return reciprocal_gs_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
+        return reciprocal_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac)
 
     def rsqrt(self, x, lo: float, hi: float, ell: int, frac: int, clamp_span: int | None = None) -> np.ndarray:
         """With a clamp (LayerNorm's variance): 32 thresholds and two Goldschmidt-style factors in
         a 64-bit work ring (``protocols/goldschmidt.py``, ~10 rounds) when [lo, hi] fits them,
         else Newton's normalised iteration (~18)."""
-        if clamp_span is not None:
-            try:
-                rsqrt_gs_plan(float(lo), float(hi), ell, frac)
-            except GoldschmidtUnfit:
-                pass
-            else:
-                return rsqrt_gs_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac, span=clamp_span)
+        if clamp_span is not None and _fits(rsqrt_gs_plan, float(lo), float(hi), ell, frac):
+            return rsqrt_gs_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac, span=clamp_span)
         return rsqrt_a(self.mpc, x, lo=lo, hi=hi, ell=ell, frac=frac, clamp=clamp_span is not None,
                        span=clamp_span)
 

@@ -57,6 +57,13 @@ def exp_lut_rings(frac: int, value_frac: int, corr_frac: int) -> tuple[int, int]
     return value_frac + corr_frac + 3, frac + 3
 
 
+def comparison_ring(k: int, frac: int, grid_frac: int, m: int, span: int) -> int:
+    """Ring of :func:`exp_lut_a`'s comparison for |z| < 2^span (ring units): it holds H − lo,
+    |H| ≤ 2^(span − s) + 1 and |lo| < 2^m (s = frac − grid_frac), and never exceeds the coarse ring."""
+    s = frac - grid_frac
+    return min(k - s, ((1 << max(0, span - s)) + (1 << m)).bit_length() + 1)
+
+
 def chooser_bits(frac: int, grid_frac: int, corr_frac: int) -> int:
     """Bits of the chooser's Φ = round(2^q·(e^(L/2^f) − 1)) over L < 2^(f − g)."""
     s = frac - grid_frac
